@@ -1,0 +1,18 @@
+//! regbuf-fuzz: a property-based differential fuzzer for the Linux io_uring
+//! fixed-buffer registration path (`IORING_REGISTER_BUFFERS`).
+//!
+//! The crate is laid out as the architecture:
+//! - [`mm`]: simulated memory (folios, pins, the user address space, GUP, allocations);
+//! - [`model`]: io_uring/rsrc.c and memmap.c at 7.1-rc1, function for function;
+//! - [`variants`]: patches and historical versions, each only the functions it changes;
+//! - [`scenario`]: the scenario format, and how it becomes a simulated machine;
+//! - [`gen`]: one generator for cargo fuzz (`arbitrary`) and proptest;
+//! - [`oracle`]: named invariants and the differential comparison;
+//! - [`targets`]: the bodies of the fuzz targets;
+//! - [`report`]: findings, explanations, replay commands.
+#![deny(missing_docs)]
+#![allow(non_snake_case)] // kernel names such as __io_account_mem
+
+pub mod mm;
+pub mod model;
+pub mod variants;

@@ -1,0 +1,100 @@
+//! Geometry: base page size and the orders of the huge folio sizes.
+//!
+//! The fuzzer explores layouts at a small geometry (8-page "PMD" folios) where
+//! page arrays are short and executions cheap, and replays them at the real
+//! one (4 KiB pages, 2 MiB and 1 GiB folios). Scenarios name sizes
+//! symbolically (PMD, PUD, mTHP order) and positions relative to the nearest
+//! edge of what contains them, so a scenario means the same thing at both.
+
+use serde::{Deserialize, Serialize};
+
+/// Page and folio sizes of one simulated machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Geometry {
+    /// `PAGE_SHIFT`.
+    pub page_shift: u32,
+    /// Order of a PMD-sized folio (THP, 2 MiB hugetlb): `HPAGE_PMD_ORDER`.
+    pub pmd_order: u32,
+    /// Order of a PUD-sized folio (1 GiB hugetlb).
+    pub pud_order: u32,
+}
+
+impl Geometry {
+    /// x86-64: 4 KiB pages, 2 MiB PMD folios, 1 GiB PUD folios.
+    pub const REAL: Geometry = Geometry { page_shift: 12, pmd_order: 9, pud_order: 18 };
+    /// The exploration scale: 4 KiB pages, 32 KiB "PMD" and 256 KiB "PUD" folios.
+    /// mTHP order 2 still fits below PMD order, and the registration limit
+    /// (`SZ_1G`, scaled to one PUD folio) still spans 8 PMD folios.
+    pub const SMALL: Geometry = Geometry { page_shift: 12, pmd_order: 3, pud_order: 6 };
+
+    /// `PAGE_SIZE`.
+    pub fn page_size(&self) -> u64 {
+        1 << self.page_shift
+    }
+    /// `PAGE_MASK`.
+    pub fn page_mask(&self) -> u64 {
+        !(self.page_size() - 1)
+    }
+    /// `SZ_1G`, the registration length limit of 7.1, scaled with the geometry:
+    /// it is the PUD folio size, as it is on x86-64.
+    pub fn sz_1g(&self) -> u64 {
+        1 << (self.page_shift + self.pud_order)
+    }
+    /// `MAX_RW_COUNT` (`INT_MAX & PAGE_MASK`). Not scaled: no generated buffer
+    /// comes near it at either geometry.
+    pub fn max_rw_count(&self) -> u64 {
+        (i32::MAX as u64) & self.page_mask()
+    }
+    /// Bytes in a folio of `order`.
+    pub fn folio_bytes(&self, order: u32) -> u64 {
+        1 << (self.page_shift + order)
+    }
+    /// A short name for reports: `real`, `small` or the three numbers.
+    pub fn name(&self) -> String {
+        match *self {
+            Geometry::REAL => "real".into(),
+            Geometry::SMALL => "small".into(),
+            g => format!("page_shift={} pmd_order={} pud_order={}", g.page_shift, g.pmd_order, g.pud_order),
+        }
+    }
+}
+
+/// Maps a position `x` in `0..=from` onto `0..=to` keeping its distance to the
+/// nearer edge: positions in the first half keep their distance from 0, the
+/// others their distance from the end. Folio edges, ±1 page and ±1 byte from
+/// them are what registration cares about, and those survive rescaling.
+pub fn scale_edge(x: u64, from: u64, to: u64) -> u64 {
+    if from == to {
+        return x;
+    }
+    let x = x.min(from);
+    if x <= from / 2 {
+        x.min(to)
+    } else {
+        to.saturating_sub(from - x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_edge_keeps_distance_to_the_nearer_edge() {
+        assert_eq!(scale_edge(0, 8, 512), 0);
+        assert_eq!(scale_edge(1, 8, 512), 1);
+        assert_eq!(scale_edge(7, 8, 512), 511);
+        assert_eq!(scale_edge(8, 8, 512), 512);
+        assert_eq!(scale_edge(4, 8, 512), 4);
+        assert_eq!(scale_edge(5, 8, 512), 509);
+        assert_eq!(scale_edge(5, 8, 8), 5);
+    }
+
+    #[test]
+    fn real_geometry_has_the_x86_sizes() {
+        let g = Geometry::REAL;
+        assert_eq!(g.folio_bytes(g.pmd_order), 2 << 20);
+        assert_eq!(g.folio_bytes(g.pud_order), 1 << 30);
+        assert_eq!(g.sz_1g(), 1 << 30);
+    }
+}

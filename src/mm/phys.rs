@@ -1,0 +1,188 @@
+//! Physical memory: folios placed in page-frame-number space, with the page
+//! helpers of include/linux/mm.h and the counters mm/gup.c keeps.
+//!
+//! A pfn outside every folio is memory the scenario does not own ("foreign"
+//! memory, another process's pages): reading or writing it through a bvec is
+//! exactly what the coverage oracle is there to catch.
+
+use super::{Geometry, GUP_PIN_COUNTING_BIAS};
+use serde::{Deserialize, Serialize};
+
+/// A `struct page *`: a page frame number. Pointer arithmetic is integer
+/// arithmetic, as it is on `vmemmap`.
+pub type Pfn = u64;
+
+/// Index of a folio in [`PhysMem`]. The kernel's `struct folio *` is the head
+/// page; [`PhysMem::folio`] gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FolioId(pub u32);
+
+/// What allocated a folio; decides `folio_test_hugetlb` and which mappings
+/// user space can make of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FolioKind {
+    /// An order-0 page (anonymous or shmem).
+    Small,
+    /// Anonymous multi-size THP of an order between 2 and PMD order - 1.
+    Mthp,
+    /// Anonymous PMD-sized THP.
+    Thp,
+    /// A hugetlbfs (memfd `MFD_HUGETLB`) file page, PMD or PUD sized.
+    Hugetlb,
+}
+
+/// One folio and its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Folio {
+    /// Pfn of the head page; aligned to `1 << order`.
+    pub head: Pfn,
+    /// `folio_order()`.
+    pub order: u32,
+    /// What allocated it.
+    pub kind: FolioKind,
+    /// `folio_ref_count()`.
+    pub refcount: i64,
+    /// `folio->_pincount` (large folios only; always 0 for order 0).
+    pub pincount: i64,
+}
+
+/// A counter that would have gone negative, or another rule of mm/ broken by
+/// the caller. Recorded rather than panicking so the oracle can name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum MmViolation {
+    /// `_pincount` or the refcount dropped below its value before any pin.
+    PinUnderflow { folio: FolioId, head: Pfn, pincount: i64, refcount: i64 },
+    /// A page pointer that lies in no folio was handed to a folio helper.
+    NotAFolioPage { pfn: Pfn, caller: String },
+}
+
+/// All folios of a scenario, sorted by head pfn.
+#[derive(Clone, Debug, Default)]
+pub struct PhysMem {
+    folios: Vec<Folio>,
+    /// Counters before any pin, to tell an underflow from a legitimate drop.
+    baseline: Vec<(i64, i64)>,
+    /// Violations in the order they happened.
+    pub violations: Vec<MmViolation>,
+}
+
+impl PhysMem {
+    /// Adds a folio at `head` (must be aligned and above every earlier one).
+    pub fn add_folio(&mut self, head: Pfn, order: u32, kind: FolioKind) -> FolioId {
+        debug_assert_eq!(head % (1 << order), 0, "folio not naturally aligned");
+        debug_assert!(self.folios.last().map_or(true, |f| f.head + (1 << f.order) <= head));
+        // One reference for being allocated and mapped; pins add to it.
+        self.folios.push(Folio { head, order, kind, refcount: 1, pincount: 0 });
+        self.baseline.push((1, 0));
+        FolioId(self.folios.len() as u32 - 1)
+    }
+
+    /// All folios, in pfn order.
+    pub fn folios(&self) -> &[Folio] {
+        &self.folios
+    }
+
+    /// The folio with this id.
+    pub fn folio(&self, id: FolioId) -> &Folio {
+        &self.folios[id.0 as usize]
+    }
+
+    /// `page_folio()`; `None` for a pfn that lies in no folio of the scenario.
+    pub fn page_folio(&self, page: Pfn) -> Option<FolioId> {
+        let i = self.folios.partition_point(|f| f.head <= page);
+        let f = self.folios.get(i.checked_sub(1)?)?;
+        (page < f.head + (1 << f.order)).then_some(FolioId(i as u32 - 1))
+    }
+
+    /// `compound_head()`: the head page, or the page itself outside folios.
+    pub fn compound_head(&self, page: Pfn) -> Pfn {
+        self.page_folio(page).map_or(page, |f| self.folio(f).head)
+    }
+
+    /// `PageCompound()`: true for every page of a large folio.
+    pub fn page_compound(&self, page: Pfn) -> bool {
+        self.page_folio(page).is_some_and(|f| self.folio(f).order > 0)
+    }
+
+    /// `folio_page_idx()`.
+    pub fn folio_page_idx(&self, folio: FolioId, page: Pfn) -> u64 {
+        page.wrapping_sub(self.folio(folio).head)
+    }
+
+    /// `folio_nr_pages()`.
+    pub fn folio_nr_pages(&self, folio: FolioId) -> u64 {
+        1 << self.folio(folio).order
+    }
+
+    /// `folio_shift()`.
+    pub fn folio_shift(&self, geo: &Geometry, folio: FolioId) -> u32 {
+        geo.page_shift + self.folio(folio).order
+    }
+
+    /// `folio_size()`.
+    pub fn folio_size(&self, geo: &Geometry, folio: FolioId) -> u64 {
+        geo.folio_bytes(self.folio(folio).order)
+    }
+
+    /// `folio_test_hugetlb()`.
+    pub fn folio_test_hugetlb(&self, folio: FolioId) -> bool {
+        self.folio(folio).kind == FolioKind::Hugetlb
+    }
+
+    /// `page_size()` of a head page: the folio's size in bytes.
+    pub fn page_size(&self, geo: &Geometry, page: Pfn) -> u64 {
+        self.page_folio(page).map_or(geo.page_size(), |f| self.folio_size(geo, f))
+    }
+
+    /// One FOLL_PIN grab of `refs` entries, as `try_grab_folio()` does: a large
+    /// folio gets `_pincount += refs` and `refcount += refs`; an order-0 page
+    /// gets `refcount += refs * GUP_PIN_COUNTING_BIAS`.
+    pub fn grab_pin(&mut self, folio: FolioId, refs: i64) {
+        let f = &mut self.folios[folio.0 as usize];
+        if f.order > 0 {
+            f.pincount += refs;
+            f.refcount += refs;
+        } else {
+            f.refcount += refs * GUP_PIN_COUNTING_BIAS;
+        }
+    }
+
+    /// The undo of [`PhysMem::grab_pin`] (`gup_put_folio(folio, refs, FOLL_PIN)`).
+    /// Going below the pre-pin baseline is recorded as a violation.
+    pub fn put_pin(&mut self, folio: FolioId, refs: i64) {
+        let (base_ref, base_pin) = self.baseline[folio.0 as usize];
+        let f = &mut self.folios[folio.0 as usize];
+        if f.order > 0 {
+            f.pincount -= refs;
+            f.refcount -= refs;
+        } else {
+            f.refcount -= refs * GUP_PIN_COUNTING_BIAS;
+        }
+        if f.pincount < base_pin || f.refcount < base_ref {
+            let v = MmViolation::PinUnderflow {
+                folio,
+                head: f.head,
+                pincount: f.pincount,
+                refcount: f.refcount,
+            };
+            self.violations.push(v);
+        }
+    }
+
+    /// Pins held on `folio` by FOLL_PIN users: `_pincount` for large folios,
+    /// the refcount above baseline divided by the bias for order-0 pages.
+    pub fn pins(&self, folio: FolioId) -> i64 {
+        let f = self.folio(folio);
+        if f.order > 0 {
+            f.pincount - self.baseline[folio.0 as usize].1
+        } else {
+            (f.refcount - self.baseline[folio.0 as usize].0).div_euclid(GUP_PIN_COUNTING_BIAS)
+        }
+    }
+
+    /// `(refcount, pincount)` of every folio, for before/after comparisons.
+    pub fn counters(&self) -> Vec<(i64, i64)> {
+        self.folios.iter().map(|f| (f.refcount, f.pincount)).collect()
+    }
+}

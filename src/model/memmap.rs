@@ -1,0 +1,58 @@
+//! Model of the part of io_uring/memmap.c the registration path calls.
+
+use super::world::PageArray;
+use super::{Errno, World};
+use crate::mm::gup::{pin_user_pages_fast, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE};
+use crate::mm::AllocSite;
+
+/// Model of `io_pin_pages()` — io_uring/memmap.c, Linux 7.1-rc1 (blob 4f9b439319c4).
+///
+/// Returns the page array and `*npages`.
+/// Divergence: `nr_pages > INT_MAX` cannot occur below the 1 GiB limit and
+/// is checked the same way; the array's size in bytes is not modelled.
+pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
+    let ps = w.geo.page_size();
+    let Some(end) = uaddr.checked_add(len) else { return Err(Errno::EOVERFLOW) };
+    let Some(end) = end.checked_add(ps - 1) else { return Err(Errno::EOVERFLOW) };
+
+    let end = end >> w.geo.page_shift;
+    let start = uaddr >> w.geo.page_shift;
+    let nr_pages = end - start;
+    if w.warn_on_once(nr_pages == 0, "io_pin_pages: !nr_pages") {
+        return Err(Errno::EINVAL);
+    }
+    if w.warn_on_once(nr_pages > i32::MAX as u64, "io_pin_pages: nr_pages > INT_MAX") {
+        return Err(Errno::EOVERFLOW);
+    }
+
+    let Some(id) = w.alloc.kvmalloc(AllocSite::PinPagesArray) else { return Err(Errno::ENOMEM) };
+    let mut pages = PageArray { id, pages: Vec::with_capacity(nr_pages as usize) };
+
+    let ret = pin_user_pages_fast(
+        &w.geo,
+        &w.aspace,
+        &mut w.phys,
+        uaddr,
+        nr_pages,
+        FOLL_WRITE | FOLL_LONGTERM,
+        &mut pages.pages,
+    );
+    // success, mapped all pages
+    if ret == Ok(nr_pages) {
+        return Ok((pages, nr_pages));
+    }
+
+    // partial map, or didn't map anything
+    let ret = match ret {
+        Ok(n) => {
+            // if we did partial map, release any pages we did get
+            if n > 0 {
+                unpin_user_pages(&mut w.phys, &pages.pages[..n as usize]);
+            }
+            Errno::EFAULT
+        }
+        Err(e) => e,
+    };
+    w.alloc.kvfree(pages.id);
+    Err(ret)
+}

@@ -1,0 +1,735 @@
+//! Model of io_uring/rsrc.c at Linux 7.1-rc1 (blob 650303626be6): buffer
+//! registration, update, unregister, accounting and fixed-buffer import.
+//!
+//! Functions appear in the order of the C file. Each takes the variant `v`
+//! first so that a call to a function a patch may replace goes through it;
+//! every other call is direct, as in C.
+
+use super::iov_iter::IovIter;
+use super::types::*;
+use super::world::PageArray;
+use super::{Errno, World};
+use crate::mm::gup::unpin_user_folio;
+use crate::mm::{AllocId, AllocSite, Pfn};
+use crate::variants::Variant;
+
+/// Model of `__io_account_mem()` — io_uring/rsrc.c, 7.1-rc1.
+/// Divergence: the cmpxchg loop is one step (a single thread).
+pub fn __io_account_mem(w: &mut World, nr_pages: u64) -> Result<(), Errno> {
+    if nr_pages == 0 {
+        return Ok(());
+    }
+    let user = w.ctx.user.as_mut().expect("caller checked ctx->user");
+    // Don't allow more pages than we can safely lock
+    let page_limit = user.rlimit_memlock >> w.geo.page_shift;
+    let cur_pages = user.locked_vm;
+    let new_pages = cur_pages + nr_pages;
+    if new_pages > page_limit {
+        return Err(Errno::ENOMEM);
+    }
+    user.locked_vm = new_pages;
+    Ok(())
+}
+
+/// Model of `io_unaccount_mem()` (with `__io_unaccount_mem()`) — io_uring/rsrc.c, 7.1-rc1.
+/// Divergence: `locked_vm` is unsigned here; an unaccount below zero wraps,
+/// which the accounting invariant reports.
+pub fn io_unaccount_mem(w: &mut World, nr_pages: u64) {
+    if let Some(user) = w.ctx.user.as_mut() {
+        user.locked_vm = user.locked_vm.wrapping_sub(nr_pages);
+    }
+    w.ctx.pinned_vm = w.ctx.pinned_vm.wrapping_sub(nr_pages);
+}
+
+/// Model of `io_account_mem()` — io_uring/rsrc.c, 7.1-rc1.
+/// `mm_account` is always set: the ring is created by the scenario's process.
+pub fn io_account_mem(w: &mut World, nr_pages: u64) -> Result<(), Errno> {
+    if w.ctx.user.is_some() {
+        __io_account_mem(w, nr_pages)?;
+    }
+    w.ctx.pinned_vm += nr_pages;
+    Ok(())
+}
+
+/// Model of `io_validate_user_buf_range()` — io_uring/rsrc.c, 7.1-rc1.
+/// `SZ_1G` is [`crate::mm::Geometry::sz_1g`], the PUD size of the geometry.
+pub fn io_validate_user_buf_range(w: &World, uaddr: u64, ulen: u64) -> Result<(), Errno> {
+    let base = uaddr;
+    let ps = w.geo.page_size();
+    // PAGE_ALIGN(ulen) in unsigned long arithmetic: wraps for ulen near 2^64.
+    let acct_len = ulen.wrapping_add(ps - 1) & w.geo.page_mask();
+
+    // arbitrary limit, but we need something
+    if ulen > w.geo.sz_1g() || ulen == 0 {
+        return Err(Errno::EFAULT);
+    }
+    if base.checked_add(acct_len).is_none() {
+        return Err(Errno::EOVERFLOW);
+    }
+    Ok(())
+}
+
+/// Model of `io_release_ubuf()` — io_uring/rsrc.c, 7.1-rc1 (after 5afb4bf9fc62).
+pub fn io_release_ubuf<V: Variant + ?Sized>(_v: &V, w: &mut World, imu: AllocId) {
+    let nr_bvecs = w.imu(imu).nr_bvecs as u64;
+    for i in 0..nr_bvecs {
+        let bv = w.read_bvec(imu, i, "io_release_ubuf");
+        let Some(folio) = w.phys.page_folio(bv.bv_page) else {
+            w.warn_on_once(true, "io_release_ubuf: bv_page outside any folio");
+            continue;
+        };
+        unpin_user_folio(&mut w.phys, folio, 1);
+    }
+}
+
+/// Model of `io_alloc_imu()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_alloc_imu(w: &mut World, nr_bvecs: u64) -> Option<AllocId> {
+    if nr_bvecs as usize <= IO_CACHED_BVECS_SEGS {
+        return w.io_cache_alloc(true);
+    }
+    let id = w.alloc.kvmalloc(AllocSite::ImuKvmalloc)?;
+    w.imus.insert(id, IoMappedUbuf::uninit(nr_bvecs as usize));
+    Some(id)
+}
+
+/// Model of `io_free_imu()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_free_imu(w: &mut World, imu: AllocId) {
+    if w.imu(imu).nr_bvecs as usize <= IO_CACHED_BVECS_SEGS {
+        w.io_cache_free(true, imu);
+    } else {
+        w.kfree_object(imu);
+    }
+}
+
+/// Model of `io_buffer_unmap()` — io_uring/rsrc.c, 7.1-rc1.
+/// `imu->release(imu->priv)` is `io_release_ubuf`: kernel buffers are not modelled.
+pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) {
+    let refs = w.imu(imu).refs;
+    if refs > 1 {
+        w.imu_mut(imu).refs -= 1;
+        if refs - 1 != 0 {
+            return;
+        }
+    }
+
+    let acct_pages = w.imu(imu).acct_pages;
+    if acct_pages != 0 {
+        io_unaccount_mem(w, acct_pages);
+    }
+    v.io_release_ubuf(w, imu);
+    io_free_imu(w, imu);
+}
+
+/// Model of `io_rsrc_node_alloc()` — io_uring/rsrc.c, 7.1-rc1 (buffer nodes).
+pub fn io_rsrc_node_alloc(w: &mut World) -> Option<AllocId> {
+    let node = w.io_cache_alloc(false)?;
+    let n = w.nodes.get_mut(&node).expect("node from the cache");
+    n.refs = 1;
+    n.tag = 0;
+    // `buf` is not reset: the kernel leaves it for the caller to set.
+    Some(node)
+}
+
+/// Model of `io_rsrc_data_free()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_rsrc_data_free<V: Variant + ?Sized>(v: &V, w: &mut World) {
+    if w.ctx.buf_table.nr() == 0 {
+        return;
+    }
+    while let Some(slot) = w.ctx.buf_table.nodes.pop() {
+        if let Some(node) = slot {
+            io_put_rsrc_node(v, w, node);
+        }
+    }
+    if let Some(array) = w.ctx.buf_table.array.take() {
+        w.alloc.kvfree(array);
+    }
+}
+
+/// Model of `io_rsrc_data_alloc()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_rsrc_data_alloc(w: &mut World, nr: u32) -> Result<IoRsrcData, Errno> {
+    match w.alloc.kvmalloc(AllocSite::RsrcDataAlloc) {
+        Some(array) => Ok(IoRsrcData { nodes: vec![None; nr as usize], array: Some(array) }),
+        None => Err(Errno::ENOMEM),
+    }
+}
+
+/// Model of `io_put_rsrc_node()` — io_uring/rsrc.h, 7.1-rc1.
+pub fn io_put_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocId) {
+    let n = w.nodes.get_mut(&node).expect("node in table");
+    n.refs -= 1;
+    if n.refs == 0 {
+        io_free_rsrc_node(v, w, node);
+    }
+}
+
+/// Model of `io_reset_rsrc_node()` — io_uring/rsrc.h, 7.1-rc1.
+pub fn io_reset_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, index: usize) -> bool {
+    let Some(node) = w.ctx.buf_table.nodes[index] else { return false };
+    io_put_rsrc_node(v, w, node);
+    w.ctx.buf_table.nodes[index] = None;
+    true
+}
+
+/// Model of `io_free_rsrc_node()` — io_uring/rsrc.c, 7.1-rc1 (buffer nodes;
+/// tags post a CQE, which is not modelled).
+pub fn io_free_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocId) {
+    if let Some(imu) = w.nodes[&node].buf {
+        io_buffer_unmap(v, w, imu);
+    }
+    w.io_cache_free(false, node);
+}
+
+/// Model of `__io_sqe_buffers_update()` — io_uring/rsrc.c, 7.1-rc1, with the
+/// checks of `io_register_rsrc_update()` and `__io_register_rsrc_update()`
+/// that come before it. Returns the number of slots updated, or the error
+/// of the first one when none was.
+/// Divergence: tags are not modelled (no CQEs); `iovec_from_user` cannot fault.
+pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    offset: u32,
+    iovecs: &[Iovec],
+) -> Result<u32, Errno> {
+    let nr_args = iovecs.len() as u32;
+    // io_register_rsrc_update(): if (!up.nr) return -EINVAL;
+    if nr_args == 0 {
+        return Err(Errno::EINVAL);
+    }
+    // __io_register_rsrc_update(): check_add_overflow(up->offset, nr_args, &tmp)
+    if offset.checked_add(nr_args).is_none() {
+        return Err(Errno::EOVERFLOW);
+    }
+
+    let mut last_hpage: Option<Pfn> = None;
+    if w.ctx.buf_table.nr() == 0 {
+        return Err(Errno::ENXIO);
+    }
+    if (offset + nr_args) as usize > w.ctx.buf_table.nr() {
+        return Err(Errno::EINVAL);
+    }
+
+    let mut err = Ok(0);
+    let mut done = 0u32;
+    while done < nr_args {
+        let node = match v.io_sqe_buffer_register(w, &iovecs[done as usize], &mut last_hpage) {
+            Ok(node) => node,
+            Err(e) => {
+                err = Err(e);
+                break;
+            }
+        };
+        let i = (offset + done) as usize;
+        io_reset_rsrc_node(v, w, i);
+        w.ctx.buf_table.nodes[i] = node;
+        done += 1;
+    }
+    if done > 0 {
+        Ok(done)
+    } else {
+        err
+    }
+}
+
+/// Model of `io_sqe_buffers_unregister()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_sqe_buffers_unregister<V: Variant + ?Sized>(v: &V, w: &mut World) -> Result<(), Errno> {
+    if w.ctx.buf_table.nr() == 0 {
+        return Err(Errno::ENXIO);
+    }
+    io_rsrc_data_free(v, w);
+    Ok(())
+}
+
+/// Model of `headpage_already_acct()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn headpage_already_acct<V: Variant + ?Sized>(
+    _v: &V,
+    w: &mut World,
+    pages: &[Pfn],
+    nr_pages: usize,
+    hpage: Pfn,
+) -> bool {
+    // check current page array
+    for &p in &pages[..nr_pages] {
+        if !w.phys.page_compound(p) {
+            continue;
+        }
+        if w.phys.compound_head(p) == hpage {
+            return true;
+        }
+    }
+
+    // check previously registered pages
+    for i in 0..w.ctx.buf_table.nr() {
+        let Some(node) = w.ctx.buf_table.nodes[i] else { continue };
+        let Some(imu) = w.nodes[&node].buf else { continue };
+        for j in 0..w.imu(imu).nr_bvecs as u64 {
+            let bv = w.read_bvec(imu, j, "headpage_already_acct");
+            if !w.phys.page_compound(bv.bv_page) {
+                continue;
+            }
+            if w.phys.compound_head(bv.bv_page) == hpage {
+                return true;
+            }
+        }
+    }
+
+    false
+}
+
+/// Model of `io_buffer_account_pin()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_buffer_account_pin<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    pages: &[Pfn],
+    nr_pages: usize,
+    imu: AllocId,
+    last_hpage: &mut Option<Pfn>,
+) -> Result<(), Errno> {
+    let mut acct_pages = 0u64;
+    for i in 0..nr_pages {
+        if !w.phys.page_compound(pages[i]) {
+            acct_pages += 1;
+        } else {
+            let hpage = w.phys.compound_head(pages[i]);
+            if Some(hpage) == *last_hpage {
+                continue;
+            }
+            *last_hpage = Some(hpage);
+            if v.headpage_already_acct(w, pages, i, hpage) {
+                continue;
+            }
+            acct_pages += w.phys.page_size(&w.geo, hpage) >> w.geo.page_shift;
+        }
+    }
+    w.imu_mut(imu).acct_pages = acct_pages;
+
+    if acct_pages == 0 {
+        return Ok(());
+    }
+
+    let ret = io_account_mem(w, acct_pages);
+    if ret.is_err() {
+        w.imu_mut(imu).acct_pages = 0;
+    }
+    ret
+}
+
+/// Model of `io_coalesce_buffer()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_coalesce_buffer<V: Variant + ?Sized>(
+    _v: &V,
+    w: &mut World,
+    pages: &mut PageArray,
+    nr_pages: &mut u64,
+    data: &IoImuFolioData,
+) -> bool {
+    let page_array = &pages.pages;
+    let mut nr_pages_left = *nr_pages;
+    let nr_folios = data.nr_folios;
+
+    // Store head pages only
+    let Some(new_id) = w.alloc.kvmalloc(AllocSite::CoalesceNewArray) else { return false };
+    let mut new_array = Vec::with_capacity(nr_folios as usize);
+
+    let mut j = 0u64;
+    for i in 0..nr_folios {
+        let p = w.phys.compound_head(page_array[j as usize]);
+        let folio = w.phys.page_folio(p);
+
+        w.warn_on_once(i > 0 && p != page_array[j as usize], "io_coalesce_buffer: i > 0 && p != page_array[j]");
+
+        let nr = if i > 0 { data.nr_pages_mid } else { data.nr_pages_head };
+        let nr = nr.min(nr_pages_left);
+        // Drop all but one ref, the entire folio will remain pinned.
+        if nr > 1 {
+            if let Some(folio) = folio {
+                unpin_user_folio(&mut w.phys, folio, nr - 1);
+            }
+        }
+        j += nr;
+        nr_pages_left -= nr;
+        new_array.push(p);
+    }
+
+    w.warn_on_once(j != *nr_pages, "io_coalesce_buffer: j != *nr_pages");
+
+    w.alloc.kvfree(pages.id);
+    *pages = PageArray { id: new_id, pages: new_array };
+    *nr_pages = nr_folios;
+    true
+}
+
+/// Model of `io_check_coalesce_buffer()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_check_coalesce_buffer<V: Variant + ?Sized>(
+    _v: &V,
+    w: &mut World,
+    page_array: &[Pfn],
+    nr_pages: u64,
+    data: &mut IoImuFolioData,
+) -> bool {
+    let phys = &w.phys;
+    let Some(mut folio) = phys.page_folio(page_array[0]) else { return false };
+    let (mut count, mut nr_folios) = (1u64, 1u64);
+
+    data.nr_pages_mid = phys.folio_nr_pages(folio);
+    data.folio_shift = phys.folio_shift(&w.geo, folio);
+    data.first_folio_page_idx = phys.folio_page_idx(folio, page_array[0]);
+
+    // Check if pages are contiguous inside a folio, and all folios have
+    // the same page count except for the head and tail.
+    for i in 1..nr_pages as usize {
+        if phys.page_folio(page_array[i]) == Some(folio) && page_array[i] == page_array[i - 1] + 1 {
+            count += 1;
+            continue;
+        }
+
+        if nr_folios == 1 {
+            if phys.folio_page_idx(folio, page_array[i - 1]) != data.nr_pages_mid - 1 {
+                return false;
+            }
+            data.nr_pages_head = count;
+        } else if count != data.nr_pages_mid {
+            return false;
+        }
+
+        let Some(next) = phys.page_folio(page_array[i]) else { return false };
+        folio = next;
+        if phys.folio_size(&w.geo, folio) != (1u64 << data.folio_shift)
+            || phys.folio_page_idx(folio, page_array[i]) != 0
+        {
+            return false;
+        }
+
+        count = 1;
+        nr_folios += 1;
+    }
+    if nr_folios == 1 {
+        data.nr_pages_head = count;
+    }
+
+    data.nr_folios = nr_folios;
+    true
+}
+
+/// Model of `io_sqe_buffer_register()` — io_uring/rsrc.c, 7.1-rc1.
+///
+/// Returns the new node, `None` for an empty slot (NULL base, zero length).
+/// Divergence: `imu->release`/`priv` are implied (`io_release_ubuf`, the imu).
+pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    iov: &Iovec,
+    last_hpage: &mut Option<Pfn>,
+) -> Result<Option<AllocId>, Errno> {
+    let mut imu: Option<AllocId> = None;
+    let mut pages: Option<PageArray> = None;
+    let mut nr_pages = 0u64;
+    let mut data = IoImuFolioData::default();
+    let mut coalesced = false;
+
+    if iov.iov_base == 0 {
+        if iov.iov_len != 0 {
+            return Err(Errno::EFAULT);
+        }
+        // remove the buffer without installing a new one
+        return Ok(None);
+    }
+
+    v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
+
+    let Some(node) = io_rsrc_node_alloc(w) else { return Err(Errno::ENOMEM) };
+
+    let mut ret: Result<(), Errno> = Err(Errno::ENOMEM);
+    'done: {
+        match v.io_pin_pages(w, iov.iov_base, iov.iov_len) {
+            Ok((p, n)) => {
+                pages = Some(p);
+                nr_pages = n;
+            }
+            Err(e) => {
+                ret = Err(e);
+                break 'done;
+            }
+        }
+        let p = pages.as_mut().expect("set above");
+
+        // If it's huge page(s), try to coalesce them into fewer bvec entries
+        if nr_pages > 1 && v.io_check_coalesce_buffer(w, &p.pages.clone(), nr_pages, &mut data) {
+            if data.nr_pages_mid != 1 {
+                coalesced = v.io_coalesce_buffer(w, p, &mut nr_pages, &data);
+            }
+        }
+
+        imu = io_alloc_imu(w, nr_pages);
+        let Some(m) = imu else { break 'done };
+
+        w.imu_mut(m).nr_bvecs = nr_pages as u32;
+        ret = v.io_buffer_account_pin(w, &p.pages.clone(), nr_pages as usize, m, last_hpage);
+        if ret.is_err() {
+            break 'done;
+        }
+
+        let mut size = iov.iov_len;
+        let page_shift = w.geo.page_shift;
+        let page_mask = w.geo.page_mask();
+        let u = w.imu_mut(m);
+        // store original address for later verification
+        u.ubuf = iov.iov_base;
+        u.len = iov.iov_len;
+        u.folio_shift = page_shift;
+        u.flags = 0;
+        u.dir = IO_IMU_DEST | IO_IMU_SOURCE;
+        if coalesced {
+            u.folio_shift = data.folio_shift;
+        }
+        u.refs = 1;
+
+        let mut off = iov.iov_base & !page_mask;
+        if coalesced {
+            off += data.first_folio_page_idx << page_shift;
+        }
+
+        w.nodes.get_mut(&node).expect("node allocated above").buf = Some(m);
+        ret = Ok(());
+
+        let u = w.imu_mut(m);
+        for i in 0..nr_pages as usize {
+            let vec_len = size.min((1u64 << u.folio_shift) - off);
+            u.bvec[i] = Some(BioVec { bv_page: p.pages[i], bv_len: vec_len, bv_offset: off });
+            off = 0;
+            size -= vec_len;
+        }
+    }
+    // done:
+    let node = match ret {
+        Ok(()) => Ok(Some(node)),
+        Err(e) => {
+            if let Some(m) = imu {
+                io_free_imu(w, m);
+            }
+            if let Some(p) = &pages {
+                for i in 0..nr_pages as usize {
+                    match w.phys.page_folio(p.pages[i]) {
+                        Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
+                        None => {
+                            w.warn_on_once(true, "io_sqe_buffer_register: unpin of a page outside any folio");
+                        }
+                    }
+                }
+            }
+            w.io_cache_free(false, node);
+            Err(e)
+        }
+    };
+    if let Some(p) = pages {
+        w.alloc.kvfree(p.id);
+    }
+    node
+}
+
+/// Model of `io_sqe_buffers_register()` — io_uring/rsrc.c, 7.1-rc1.
+///
+/// `arg == None` registers a sparse table of `nr_args` empty slots
+/// (IORING_REGISTER_BUFFERS2 with IORING_RSRC_REGISTER_SPARSE).
+/// Divergence: tags are not modelled; `iovec_from_user` cannot fault.
+pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    arg: Option<&[Iovec]>,
+    nr_args: u32,
+) -> Result<(), Errno> {
+    let mut last_hpage: Option<Pfn> = None;
+
+    if w.ctx.buf_table.nr() != 0 {
+        return Err(Errno::EBUSY);
+    }
+    if nr_args == 0 || nr_args > IORING_MAX_REG_BUFFERS {
+        return Err(Errno::EINVAL);
+    }
+    // A local table, installed only after the loop: while it runs,
+    // headpage_already_acct() sees the (empty) ctx->buf_table, as in C.
+    let mut data = io_rsrc_data_alloc(w, nr_args)?;
+
+    let empty = Iovec { iov_base: 0, iov_len: 0 };
+    let mut ret = Ok(());
+    for i in 0..nr_args as usize {
+        let iov = arg.map_or(empty, |a| a[i]);
+        let node = match v.io_sqe_buffer_register(w, &iov, &mut last_hpage) {
+            Ok(node) => node,
+            Err(e) => {
+                ret = Err(e);
+                break;
+            }
+        };
+        data.nodes[i] = node;
+    }
+
+    w.ctx.buf_table = data;
+    if ret.is_err() {
+        let _ = io_sqe_buffers_unregister(v, w);
+    }
+    ret
+}
+
+/// Model of `validate_fixed_range()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn validate_fixed_range(w: &World, buf_addr: u64, len: u64, imu: &IoMappedUbuf) -> Result<(), Errno> {
+    let Some(buf_end) = buf_addr.checked_add(len) else { return Err(Errno::EFAULT) };
+    // not inside the mapped region
+    if buf_addr < imu.ubuf || buf_end > imu.ubuf + imu.len {
+        return Err(Errno::EFAULT);
+    }
+    if len > w.geo.max_rw_count() {
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
+/// Model of `io_import_fixed()` — io_uring/rsrc.c, 7.1-rc1 (user buffers;
+/// `IO_REGBUF_F_KBUF` is never set).
+pub fn io_import_fixed<V: Variant + ?Sized>(
+    _v: &V,
+    w: &mut World,
+    ddir: u32,
+    imu: AllocId,
+    buf_addr: u64,
+    len: u64,
+) -> Result<IovIter, Errno> {
+    let m = w.imu(imu);
+    validate_fixed_range(w, buf_addr, len, m)?;
+    if m.dir & (1 << ddir) == 0 {
+        return Err(Errno::EFAULT);
+    }
+    if len == 0 {
+        return Ok(IovIter::bvec(ddir, imu, 0, 0, 0));
+    }
+
+    let mut offset = buf_addr - m.ubuf;
+    let folio_shift = m.folio_shift;
+
+    // Don't use iov_iter_advance() here, as it's really slow for
+    // using the latter parts of a big fixed buffer - it iterates
+    // over each segment manually. We can cheat a bit here for user
+    // registered nodes, because we know that:
+    //
+    // 1) it's a BVEC iter, we set it up
+    // 2) all bvecs are the same in size, except potentially the
+    //    first and last bvec
+    let folio_mask = (1u64 << folio_shift) - 1;
+    let mut bvec = 0u64;
+    let first = w.read_bvec(imu, 0, "io_import_fixed");
+    if offset >= first.bv_len {
+        // skip first vec
+        offset -= first.bv_len;
+        let seg_skip = 1 + (offset >> folio_shift);
+        bvec += seg_skip;
+        offset &= folio_mask;
+    }
+    let bv = w.read_bvec(imu, bvec, "io_import_fixed");
+    let nr_segs = (offset + len + bv.bv_offset + folio_mask) >> folio_shift;
+    let mut iter = IovIter::bvec(ddir, imu, bvec, nr_segs, len);
+    iter.iov_offset = offset;
+    Ok(iter)
+}
+
+/// Model of `io_import_reg_buf()` with `io_find_buf_node()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_import_reg_buf<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    buf_index: u32,
+    buf_addr: u64,
+    len: u64,
+    ddir: u32,
+) -> Result<IovIter, Errno> {
+    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else { return Err(Errno::EFAULT) };
+    v.io_import_fixed(w, ddir, imu, buf_addr, len)
+}
+
+/// Model of `io_rsrc_node_lookup()` — io_uring/rsrc.h, 7.1-rc1: the imu of a
+/// slot, or `None` for an empty or out-of-range slot.
+pub fn io_rsrc_node_lookup(w: &World, index: u32) -> Option<AllocId> {
+    let node = (*w.ctx.buf_table.nodes.get(index as usize)?)?;
+    w.nodes[&node].buf
+}
+
+/// Model of `io_vec_fill_bvec()` — io_uring/rsrc.c, 7.1-rc1. `capacity` is
+/// the result array's size from [`io_estimate_bvec_size`]; writing past it
+/// is recorded as [`super::Event::ResBvecOverflow`].
+pub fn io_vec_fill_bvec<V: Variant + ?Sized>(
+    _v: &V,
+    w: &mut World,
+    ddir: u32,
+    imu: AllocId,
+    iovec: &[Iovec],
+    capacity: u64,
+) -> Result<IovIter, Errno> {
+    let folio_shift = w.imu(imu).folio_shift;
+    let folio_size = 1u64 << folio_shift;
+    let folio_mask = folio_size - 1;
+    let mut res_bvec: Vec<BioVec> = Vec::new();
+    let mut total_len = 0u64;
+
+    for iov in iovec {
+        let mut iov_len = iov.iov_len;
+        let buf_addr = iov.iov_base;
+
+        validate_fixed_range(w, buf_addr, iov_len, w.imu(imu))?;
+
+        if iov_len == 0 {
+            return Err(Errno::EFAULT);
+        }
+        total_len = total_len.checked_add(iov_len).ok_or(Errno::EOVERFLOW)?;
+
+        let mut offset = buf_addr - w.imu(imu).ubuf;
+        // Only the first bvec can have non zero bv_offset, account it
+        // here and work with full folios below.
+        offset += w.read_bvec(imu, 0, "io_vec_fill_bvec").bv_offset;
+
+        let mut src_bvec = offset >> folio_shift;
+        offset &= folio_mask;
+
+        while iov_len != 0 {
+            let seg_size = iov_len.min(folio_size - offset);
+            let src = w.read_bvec(imu, src_bvec, "io_vec_fill_bvec");
+            res_bvec.push(BioVec { bv_page: src.bv_page, bv_len: seg_size, bv_offset: offset });
+            iov_len -= seg_size;
+            offset = 0;
+            src_bvec += 1;
+        }
+    }
+    if res_bvec.len() as u64 > capacity {
+        w.events.push(super::Event::ResBvecOverflow { written: res_bvec.len() as u64, capacity });
+    }
+    if total_len > w.geo.max_rw_count() {
+        return Err(Errno::EINVAL);
+    }
+
+    Ok(IovIter::owned(ddir, res_bvec, total_len))
+}
+
+/// Model of `io_estimate_bvec_size()` — io_uring/rsrc.c, 7.1-rc1.
+pub fn io_estimate_bvec_size(iov: &[Iovec], folio_shift: u32) -> Result<u64, Errno> {
+    let mut max_segs = 0u64;
+    for v in iov {
+        max_segs += (v.iov_len >> folio_shift) + 2;
+        if max_segs > i32::MAX as u64 {
+            return Err(Errno::EOVERFLOW);
+        }
+    }
+    Ok(max_segs)
+}
+
+/// Model of `io_import_reg_vec()` — io_uring/rsrc.c, 7.1-rc1 (user buffers).
+/// Divergence: the iovec/bvec array juggling (`io_vec_realloc`) is reduced to
+/// its size; its allocation is not a fault site here.
+pub fn io_import_reg_vec<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    ddir: u32,
+    buf_index: u32,
+    iov: &[Iovec],
+) -> Result<IovIter, Errno> {
+    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else { return Err(Errno::EFAULT) };
+    if w.imu(imu).dir & (1 << ddir) == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let nr_segs = io_estimate_bvec_size(iov, w.imu(imu).folio_shift)?;
+    v.io_vec_fill_bvec(w, ddir, imu, iov, nr_segs)
+}

@@ -1,0 +1,161 @@
+//! Data structures of io_uring/rsrc.h (7.1, blob 44e3386f7c1c) and the parts
+//! of `struct io_ring_ctx` the registration path touches.
+
+use crate::mm::{AllocId, AllocSite, Pfn};
+
+/// `IO_CACHED_BVECS_SEGS`: imus with at most this many bvecs come from the cache.
+pub const IO_CACHED_BVECS_SEGS: usize = 32;
+/// `IO_ALLOC_CACHE_MAX`.
+pub const IO_ALLOC_CACHE_MAX: usize = 128;
+/// `IORING_MAX_REG_BUFFERS`.
+pub const IORING_MAX_REG_BUFFERS: u32 = 1 << 14;
+/// `ITER_DEST`: data flows into the buffer (a read).
+pub const ITER_DEST: u32 = 0;
+/// `ITER_SOURCE`: data flows out of the buffer (a write).
+pub const ITER_SOURCE: u32 = 1;
+/// `IO_IMU_DEST`.
+pub const IO_IMU_DEST: u8 = 1 << ITER_DEST;
+/// `IO_IMU_SOURCE`.
+pub const IO_IMU_SOURCE: u8 = 1 << ITER_SOURCE;
+
+/// `struct iovec` as user space passes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Iovec {
+    /// `iov_base`.
+    pub iov_base: u64,
+    /// `iov_len`.
+    pub iov_len: u64,
+}
+
+/// `struct bio_vec`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BioVec {
+    /// `bv_page`.
+    pub bv_page: Pfn,
+    /// `bv_len`.
+    pub bv_len: u64,
+    /// `bv_offset`; may exceed `PAGE_SIZE` (a multi-page bvec).
+    pub bv_offset: u64,
+}
+
+/// `struct io_mapped_ubuf`. `bvec` has one slot per allocated entry; a slot
+/// is `None` until first written, and a slot of a recycled cache object keeps
+/// what its previous user wrote there (the cache does not zero).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoMappedUbuf {
+    /// `ubuf`.
+    pub ubuf: u64,
+    /// `len` (`unsigned int` in 7.1; the 1 GiB limit keeps it in range).
+    pub len: u64,
+    /// `nr_bvecs`.
+    pub nr_bvecs: u32,
+    /// `folio_shift`.
+    pub folio_shift: u32,
+    /// `refs`.
+    pub refs: u32,
+    /// `acct_pages`.
+    pub acct_pages: u64,
+    /// `flags` (`IO_REGBUF_F_KBUF` never set: kernel buffers are not modelled).
+    pub flags: u8,
+    /// `dir`.
+    pub dir: u8,
+    /// `bvec[]`, the allocated slots.
+    pub bvec: Vec<Option<BioVec>>,
+}
+
+impl IoMappedUbuf {
+    /// A freshly allocated, never written object with `slots` bvec slots.
+    pub fn uninit(slots: usize) -> Self {
+        IoMappedUbuf {
+            ubuf: 0,
+            len: 0,
+            nr_bvecs: 0,
+            folio_shift: 0,
+            refs: 0,
+            acct_pages: 0,
+            flags: 0,
+            dir: 0,
+            bvec: vec![None; slots],
+        }
+    }
+
+    /// The first `nr_bvecs` entries, as registration wrote them.
+    pub fn bvecs(&self) -> impl Iterator<Item = Option<BioVec>> + '_ {
+        self.bvec.iter().take(self.nr_bvecs as usize).copied()
+    }
+}
+
+/// `struct io_imu_folio_data`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoImuFolioData {
+    /// `nr_pages_head`: pages used from the first folio.
+    pub nr_pages_head: u64,
+    /// `nr_pages_mid`: pages of every full folio.
+    pub nr_pages_mid: u64,
+    /// `folio_shift` of the first folio.
+    pub folio_shift: u32,
+    /// `nr_folios`: number of runs.
+    pub nr_folios: u64,
+    /// `first_folio_page_idx`: index of `page_array[0]` in its folio.
+    pub first_folio_page_idx: u64,
+}
+
+/// `struct io_rsrc_node` (buffer nodes only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoRsrcNode {
+    /// `refs`.
+    pub refs: u32,
+    /// `tag`.
+    pub tag: u64,
+    /// `buf`.
+    pub buf: Option<AllocId>,
+}
+
+/// `struct io_rsrc_data`: the buffer table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IoRsrcData {
+    /// `nodes`, `nr` entries.
+    pub nodes: Vec<Option<AllocId>>,
+    /// The ledger id of the `nodes` array, while it exists.
+    pub array: Option<AllocId>,
+}
+
+impl IoRsrcData {
+    /// `data->nr`.
+    pub fn nr(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// `struct io_alloc_cache`: freed objects kept for reuse, not zeroed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoAllocCache {
+    /// Cached objects, most recently freed last.
+    pub entries: Vec<AllocId>,
+    /// Where a miss allocates.
+    pub site: AllocSite,
+}
+
+/// `struct user_struct`'s `locked_vm` and the RLIMIT_MEMLOCK it is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserStruct {
+    /// `locked_vm`, in pages.
+    pub locked_vm: u64,
+    /// `rlimit(RLIMIT_MEMLOCK)`, in bytes.
+    pub rlimit_memlock: u64,
+}
+
+/// The parts of `struct io_ring_ctx` this path uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoRingCtx {
+    /// `buf_table`.
+    pub buf_table: IoRsrcData,
+    /// `user`: `None` when the ring's creator has CAP_IPC_LOCK.
+    pub user: Option<UserStruct>,
+    /// `mm_account->pinned_vm`, in pages.
+    pub pinned_vm: u64,
+    /// `node_cache`.
+    pub node_cache: IoAllocCache,
+    /// `imu_cache`.
+    pub imu_cache: IoAllocCache,
+}

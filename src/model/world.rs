@@ -1,0 +1,168 @@
+//! One simulated machine: memory, one io_uring ring, the objects the ring
+//! owns, and the record of everything the oracles need to know about a run
+//! (WARN_ON_ONCE sites hit, reads past the end of a bvec array).
+
+use super::types::*;
+use crate::mm::{AddressSpace, Alloc, AllocId, AllocSite, FaultPlan, Geometry, PhysMem, Pfn};
+use std::collections::BTreeMap;
+
+/// A pfn no folio has: what a read of never-written memory returns.
+pub const POISON_PFN: Pfn = 0xdead_0000;
+
+/// Something a run did that the kernel would notice only through a warning,
+/// a sanitizer or corrupted data.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Event {
+    /// A `WARN_ON_ONCE` fired.
+    Warn {
+        /// `function: condition`.
+        site: String,
+    },
+    /// `bvec[idx]` was read with `idx >= nr_bvecs` (stale or foreign memory).
+    BvecOutOfBounds {
+        /// Who read it.
+        reader: String,
+        /// Index read.
+        idx: u64,
+        /// `imu->nr_bvecs`.
+        nr_bvecs: u32,
+        /// Slots actually allocated; reads at `idx >= slots` leave the object.
+        slots: u64,
+    },
+    /// A write to the import's result bvec array past its estimated size.
+    ResBvecOverflow {
+        /// Entries written.
+        written: u64,
+        /// Entries allocated by `io_estimate_bvec_size`.
+        capacity: u64,
+    },
+}
+
+/// A simulated machine with one ring.
+#[derive(Clone, Debug)]
+pub struct World {
+    /// Page and folio sizes.
+    pub geo: Geometry,
+    /// Physical memory.
+    pub phys: PhysMem,
+    /// The ring owner's address space.
+    pub aspace: AddressSpace,
+    /// Allocation ledger and fault plan.
+    pub alloc: Alloc,
+    /// The ring.
+    pub ctx: IoRingCtx,
+    /// `struct io_rsrc_node` objects, live or cached.
+    pub nodes: BTreeMap<AllocId, IoRsrcNode>,
+    /// `struct io_mapped_ubuf` objects, live or cached.
+    pub imus: BTreeMap<AllocId, IoMappedUbuf>,
+    /// What happened, in order.
+    pub events: Vec<Event>,
+}
+
+impl World {
+    /// An empty machine; `memlock` is the RLIMIT_MEMLOCK in bytes, `None`
+    /// for a ring created with CAP_IPC_LOCK (`ctx->user == NULL`).
+    pub fn new(geo: Geometry, memlock: Option<u64>, plan: FaultPlan) -> Self {
+        World {
+            geo,
+            phys: PhysMem::default(),
+            aspace: AddressSpace::default(),
+            alloc: Alloc::new(plan),
+            ctx: IoRingCtx {
+                buf_table: IoRsrcData::default(),
+                user: memlock.map(|rlimit_memlock| UserStruct { locked_vm: 0, rlimit_memlock }),
+                pinned_vm: 0,
+                node_cache: IoAllocCache { entries: vec![], site: AllocSite::RsrcNodeAlloc },
+                imu_cache: IoAllocCache { entries: vec![], site: AllocSite::ImuCache },
+            },
+            nodes: BTreeMap::new(),
+            imus: BTreeMap::new(),
+            events: vec![],
+        }
+    }
+
+    /// `WARN_ON_ONCE(cond)`: records the site when `cond` holds, returns `cond`.
+    pub fn warn_on_once(&mut self, cond: bool, site: &str) -> bool {
+        if cond {
+            self.events.push(Event::Warn { site: site.to_string() });
+        }
+        cond
+    }
+
+    /// The imu behind an id. Ids come from the ledger, so a missing one is a
+    /// bug of the harness, not of the modelled kernel.
+    pub fn imu(&self, id: AllocId) -> &IoMappedUbuf {
+        &self.imus[&id]
+    }
+
+    /// Mutable [`World::imu`].
+    pub fn imu_mut(&mut self, id: AllocId) -> &mut IoMappedUbuf {
+        self.imus.get_mut(&id).expect("imu id from the ledger")
+    }
+
+    /// Reads `imu->bvec[idx]` as C would: past `nr_bvecs` it records the
+    /// out-of-bounds read and returns what the memory holds (a stale entry of
+    /// the cache object, or poison past the allocation).
+    pub fn read_bvec(&mut self, imu: AllocId, idx: u64, reader: &str) -> BioVec {
+        let m = &self.imus[&imu];
+        let (nr_bvecs, slots) = (m.nr_bvecs, m.bvec.len() as u64);
+        let slot = m.bvec.get(idx as usize).copied().flatten();
+        if idx >= nr_bvecs as u64 {
+            self.events.push(Event::BvecOutOfBounds { reader: reader.into(), idx, nr_bvecs, slots });
+        }
+        slot.unwrap_or(BioVec { bv_page: POISON_PFN, bv_len: 0, bv_offset: 0 })
+    }
+
+    /// `io_cache_alloc()` (io_uring/alloc_cache.h): pop a cached object, not
+    /// zeroed, or allocate a new one at the cache's site.
+    pub fn io_cache_alloc(&mut self, imu_cache: bool) -> Option<AllocId> {
+        let cache = if imu_cache { &mut self.ctx.imu_cache } else { &mut self.ctx.node_cache };
+        if let Some(id) = cache.entries.pop() {
+            return Some(id);
+        }
+        let id = self.alloc.kvmalloc(cache.site)?;
+        if imu_cache {
+            self.imus.insert(id, IoMappedUbuf::uninit(IO_CACHED_BVECS_SEGS));
+        } else {
+            self.nodes.insert(id, IoRsrcNode { refs: 0, tag: 0, buf: None });
+        }
+        Some(id)
+    }
+
+    /// `io_cache_free()`: keep the object for reuse while the cache has room.
+    pub fn io_cache_free(&mut self, imu_cache: bool, id: AllocId) {
+        let cache = if imu_cache { &mut self.ctx.imu_cache } else { &mut self.ctx.node_cache };
+        if cache.entries.len() < IO_ALLOC_CACHE_MAX {
+            cache.entries.push(id);
+            return;
+        }
+        self.kfree_object(id);
+    }
+
+    /// `kvfree()` of an imu or node object.
+    pub fn kfree_object(&mut self, id: AllocId) {
+        self.imus.remove(&id);
+        self.nodes.remove(&id);
+        self.alloc.kvfree(id);
+    }
+
+    /// `io_rsrc_cache_free()` and the table teardown of `io_ring_ctx_free()`:
+    /// what ring exit leaves behind is a leak.
+    pub fn io_rsrc_cache_free(&mut self) {
+        for id in std::mem::take(&mut self.ctx.node_cache.entries) {
+            self.kfree_object(id);
+        }
+        for id in std::mem::take(&mut self.ctx.imu_cache.entries) {
+            self.kfree_object(id);
+        }
+    }
+}
+
+/// `struct page **` from `kvmalloc_array`: its ledger id and its entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageArray {
+    /// Ledger id, freed by `kvfree`.
+    pub id: AllocId,
+    /// The entries.
+    pub pages: Vec<Pfn>,
+}
