@@ -13,6 +13,8 @@
 #![deny(missing_docs)]
 #![allow(non_snake_case)] // kernel names such as __io_account_mem
 
+pub mod gen;
 pub mod mm;
 pub mod model;
+pub mod scenario;
 pub mod variants;

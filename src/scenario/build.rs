@@ -1,0 +1,261 @@
+//! From a scenario to a simulated machine and concrete operations.
+//!
+//! Layout rules, which are the rules user space lives by: folios are placed
+//! in physical order at their natural alignment; a hugetlb folio can only be
+//! mapped whole at an address aligned to its size, and so can a PMD-mapped
+//! THP (`aligned = true`); an anonymous THP or mTHP page is mapped at most
+//! once in one address space (partial mappings of one THP at different
+//! addresses are fine: that is what a partial mremap leaves), while shmem
+//! small pages and hugetlb file pages may be mapped at any number of
+//! addresses. Anything else is rejected with the field and the reason.
+
+use super::format::*;
+use crate::mm::{FolioKind, Geometry, Mapping, PFN_BASE, USER_VA_BASE};
+use crate::model::{Iovec, World, ITER_DEST, ITER_SOURCE};
+use std::fmt;
+
+/// Limits that keep a hand-written file from asking for more than a run
+/// should take (a few GiB of simulated page arrays).
+const MAX_FOLIOS: usize = 4096;
+const MAX_SEGMENTS: usize = 4096;
+const MAX_OPS: usize = 4096;
+const MAX_PUD_FOLIOS: usize = 4;
+
+/// Why a scenario cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The field, as a path: `segment[2].pages`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.reason)
+    }
+}
+
+fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
+    Err(ScenarioError { field: field.into(), reason: reason.into() })
+}
+
+/// An operation with every address resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ConcreteOp {
+    Register { iovecs: Vec<Iovec> },
+    RegisterSparse { nr: u32 },
+    Update { offset: u32, iovecs: Vec<Iovec> },
+    Unregister,
+    Import { slot: u32, ddir: u32, buf_addr: u64, len: u64 },
+    Readv { slot: u32, ddir: u32, iovecs: Vec<Iovec> },
+}
+
+/// A built scenario.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The machine before the first operation.
+    pub world: World,
+    /// The operations, resolved.
+    pub ops: Vec<ConcreteOp>,
+    /// Start address and size in bytes of each segment.
+    pub segments: Vec<(u64, u64)>,
+}
+
+/// Builds `s` at its own geometry.
+pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
+    let geo = s.geometry.geometry();
+    if s.folios.len() > MAX_FOLIOS {
+        return err("folio", format!("{} folios; at most {MAX_FOLIOS}", s.folios.len()));
+    }
+    if s.segments.len() > MAX_SEGMENTS {
+        return err("segment", format!("{} segments; at most {MAX_SEGMENTS}", s.segments.len()));
+    }
+    if s.ops.len() > MAX_OPS {
+        return err("op", format!("{} operations; at most {MAX_OPS}", s.ops.len()));
+    }
+    let memlock = s.memlock.map(|m| m.bytes_at(&geo));
+    let mut world = World::new(geo, memlock, s.faults.clone());
+
+    // Physical placement.
+    let mut pfn = PFN_BASE;
+    let mut orders = Vec::with_capacity(s.folios.len());
+    let mut puds = 0;
+    for (i, f) in s.folios.iter().enumerate() {
+        let (order, kind) = folio_order(&geo, f, i)?;
+        if f.kind == FolioKindSpec::HugetlbPud {
+            puds += 1;
+            if puds > MAX_PUD_FOLIOS {
+                return err(format!("folio[{i}].kind"), format!("more than {MAX_PUD_FOLIOS} hugetlb-pud folios"));
+            }
+        }
+        pfn += f.gap as u64;
+        pfn = pfn.next_multiple_of(1 << order);
+        world.phys.add_folio(pfn, order, kind);
+        pfn += 1 << order;
+        orders.push(order);
+    }
+
+    // Virtual placement.
+    let ps = geo.page_size();
+    let mut va = USER_VA_BASE;
+    let mut segments = Vec::with_capacity(s.segments.len());
+    let mut anon_mapped: Vec<Vec<(u64, u64)>> = vec![vec![]; s.folios.len()];
+    for (i, seg) in s.segments.iter().enumerate() {
+        let field = |name: &str| format!("segment[{i}].{name}");
+        let Some(fi) = seg.folio else {
+            let pages = match seg.pages {
+                Some(p) if p >= 1 && p <= 1 << 20 => p,
+                Some(p) => return err(field("pages"), format!("a hole of {p} pages; between 1 and 2^20")),
+                None => return err(field("pages"), "a hole needs `pages`"),
+            };
+            if seg.readonly || seg.aligned || seg.first != 0 {
+                return err(field("folio"), "`readonly`, `aligned` and `first` need a folio");
+            }
+            segments.push((va, pages * ps));
+            va += pages * ps;
+            continue;
+        };
+        let Some(spec) = s.folios.get(fi as usize) else {
+            return err(field("folio"), format!("folio {fi} does not exist ({} folios)", s.folios.len()));
+        };
+        let order = orders[fi as usize];
+        let n = 1u64 << order;
+        if seg.first >= n {
+            return err(field("first"), format!("page {} of a {n}-page folio", seg.first));
+        }
+        let pages = seg.pages.unwrap_or(n - seg.first);
+        if pages == 0 || seg.first + pages > n {
+            return err(field("pages"), format!("pages {}..{} of a {n}-page folio", seg.first, seg.first + pages));
+        }
+        let whole = seg.first == 0 && pages == n;
+        let hugetlb = matches!(spec.kind, FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud);
+        if hugetlb && !whole {
+            return err(field("pages"), "a hugetlb folio can only be mapped whole");
+        }
+        if seg.aligned && !whole {
+            return err(field("aligned"), "only a whole folio can be mapped at its alignment");
+        }
+        if seg.aligned && spec.kind != FolioKindSpec::Thp && !hugetlb {
+            return err(field("aligned"), "only THP and hugetlb folios are mapped by a PMD or PUD");
+        }
+        if matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
+            let r = (seg.first, seg.first + pages);
+            if anon_mapped[fi as usize].iter().any(|&(a, b)| a < r.1 && r.0 < b) {
+                return err(
+                    field("folio"),
+                    format!("pages {}..{} of anonymous folio {fi} are already mapped; only shmem and hugetlb pages can be mapped twice", r.0, r.1),
+                );
+            }
+            anon_mapped[fi as usize].push(r);
+        }
+        if hugetlb || seg.aligned {
+            va = va.next_multiple_of(geo.folio_bytes(order));
+        }
+        let folio = crate::mm::FolioId(fi);
+        let head = world.phys.folio(folio).head;
+        world.aspace.map(Mapping {
+            vpn: va >> geo.page_shift,
+            npages: pages,
+            pfn: head + seg.first,
+            folio,
+            writable: !seg.readonly,
+        });
+        segments.push((va, pages * ps));
+        va += pages * ps;
+    }
+
+    let pos = |p: &Pos, field: &str| -> Result<u64, ScenarioError> {
+        let Some(&(start, bytes)) = segments.get(p.seg as usize) else {
+            return err(format!("{field}.seg"), format!("segment {} does not exist ({} segments)", p.seg, segments.len()));
+        };
+        if p.off > bytes {
+            return err(format!("{field}.off"), format!("offset {} is past the end of a {bytes}-byte segment", p.off));
+        }
+        Ok(start + p.off)
+    };
+    let span = |sp: &Span, field: &str| -> Result<(u64, u64), ScenarioError> {
+        let a = pos(&sp.start, &format!("{field}.start"))?;
+        let b = pos(&sp.end, &format!("{field}.end"))?;
+        if b < a {
+            return err(format!("{field}.end"), "ends before it starts");
+        }
+        Ok((a, b - a))
+    };
+    let iovecs = |v: &[IovSpec], field: &str| -> Result<Vec<Iovec>, ScenarioError> {
+        v.iter()
+            .enumerate()
+            .map(|(j, iov)| {
+                let f = format!("{field}.iovecs[{j}]");
+                Ok(match iov {
+                    IovSpec::Range { start, end } => {
+                        let (iov_base, iov_len) = span(&Span { start: *start, end: *end }, &f)?;
+                        Iovec { iov_base, iov_len }
+                    }
+                    IovSpec::Sized { start, len } => {
+                        Iovec { iov_base: pos(start, &format!("{f}.start"))?, iov_len: len.bytes_at(&geo) }
+                    }
+                    IovSpec::Null { len } => Iovec { iov_base: 0, iov_len: len.bytes_at(&geo) },
+                    IovSpec::Raw { base, len } => Iovec { iov_base: *base, iov_len: *len },
+                })
+            })
+            .collect()
+    };
+    let ddir = |d: Ddir| if d == Ddir::Read { ITER_DEST } else { ITER_SOURCE };
+
+    let mut ops = Vec::with_capacity(s.ops.len());
+    for (i, op) in s.ops.iter().enumerate() {
+        let field = format!("op[{i}]");
+        ops.push(match op {
+            Op::Register { iovecs: v } => {
+                if v.is_empty() {
+                    return err(format!("{field}.iovecs"), "no iovecs (use register_sparse for an empty table)");
+                }
+                ConcreteOp::Register { iovecs: iovecs(v, &field)? }
+            }
+            Op::RegisterSparse { nr } => ConcreteOp::RegisterSparse { nr: *nr },
+            Op::Update { offset, iovecs: v } => ConcreteOp::Update { offset: *offset, iovecs: iovecs(v, &field)? },
+            Op::Unregister => ConcreteOp::Unregister,
+            Op::Import { slot, ddir: d, span: sp } => {
+                let (buf_addr, len) = span(sp, &format!("{field}.span"))?;
+                ConcreteOp::Import { slot: *slot, ddir: ddir(*d), buf_addr, len }
+            }
+            Op::Readv { slot, ddir: d, spans } => {
+                if spans.is_empty() {
+                    return err(format!("{field}.spans"), "no spans");
+                }
+                let iovecs = spans
+                    .iter()
+                    .enumerate()
+                    .map(|(j, sp)| span(sp, &format!("{field}.spans[{j}]")).map(|(a, l)| Iovec { iov_base: a, iov_len: l }))
+                    .collect::<Result<_, _>>()?;
+                ConcreteOp::Readv { slot: *slot, ddir: ddir(*d), iovecs }
+            }
+        });
+    }
+    Ok(Built { world, ops, segments })
+}
+
+/// Order and kind of folio `i`, checked against the geometry.
+pub(crate) fn folio_order(geo: &Geometry, f: &FolioSpec, i: usize) -> Result<(u32, FolioKind), ScenarioError> {
+    if f.order.is_some() && f.kind != FolioKindSpec::Mthp {
+        return err(format!("folio[{i}].order"), "only mthp folios take an order");
+    }
+    if f.gap > 1 << 20 {
+        return err(format!("folio[{i}].gap"), "a gap of more than 2^20 pages");
+    }
+    Ok(match f.kind {
+        FolioKindSpec::Small => (0, FolioKind::Small),
+        FolioKindSpec::Mthp => match f.order {
+            Some(o) if o >= 2 && o < geo.pmd_order => (o, FolioKind::Mthp),
+            Some(o) => {
+                return err(format!("folio[{i}].order"), format!("mTHP order {o}; this geometry allows 2 to {}", geo.pmd_order - 1))
+            }
+            None => return err(format!("folio[{i}].order"), "an mthp folio needs an order"),
+        },
+        FolioKindSpec::Thp => (geo.pmd_order, FolioKind::Thp),
+        FolioKindSpec::HugetlbPmd => (geo.pmd_order, FolioKind::Hugetlb),
+        FolioKindSpec::HugetlbPud => (geo.pud_order, FolioKind::Hugetlb),
+    })
+}

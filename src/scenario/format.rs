@@ -1,0 +1,325 @@
+//! The scenario file format, version 1. See `corpus/README.md` for a guide.
+
+use crate::mm::{FaultPlan, Geometry};
+use serde::{Deserialize, Serialize};
+
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Must be [`FORMAT_VERSION`].
+    pub format: u32,
+    /// Geometry the positions below were written for: `real` or `small`.
+    pub geometry: GeometryName,
+    /// RLIMIT_MEMLOCK; absent means the ring's creator has CAP_IPC_LOCK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memlock: Option<Size>,
+    /// Folios in physical order; each lies right after the previous one, at
+    /// its natural alignment, plus `gap` pages.
+    #[serde(default, rename = "folio")]
+    pub folios: Vec<FolioSpec>,
+    /// The address space, segments in address order from the base address.
+    #[serde(default, rename = "segment")]
+    pub segments: Vec<Segment>,
+    /// What the ring does, in order.
+    #[serde(default, rename = "op")]
+    pub ops: Vec<Op>,
+    /// Allocation calls that fail.
+    #[serde(default, skip_serializing_if = "FaultPlan::is_empty")]
+    pub faults: FaultPlan,
+}
+
+impl FaultPlan {
+    /// No fault at all.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+}
+
+/// A named geometry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeometryName {
+    /// 4 KiB pages, 2 MiB and 1 GiB folios.
+    Real,
+    /// 4 KiB pages, 32 KiB and 256 KiB folios.
+    Small,
+}
+
+impl GeometryName {
+    /// The geometry.
+    pub fn geometry(self) -> Geometry {
+        match self {
+            GeometryName::Real => Geometry::REAL,
+            GeometryName::Small => Geometry::SMALL,
+        }
+    }
+}
+
+/// What kind of memory a folio is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FolioKindSpec {
+    /// Order 0; shmem, so it may be mapped at several addresses.
+    Small,
+    /// Anonymous mTHP of `order` (2 to PMD order - 1).
+    Mthp,
+    /// Anonymous PMD-sized THP.
+    Thp,
+    /// hugetlbfs page of PMD size (2 MiB).
+    HugetlbPmd,
+    /// hugetlbfs page of PUD size (1 GiB).
+    HugetlbPud,
+}
+
+/// A folio.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolioSpec {
+    /// Its kind.
+    pub kind: FolioKindSpec,
+    /// Order, for `mthp` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
+    /// Free pages left before it (after alignment), so it is not physically
+    /// adjacent to the previous folio.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gap: u32,
+}
+
+fn is_zero(x: &u32) -> bool {
+    *x == 0
+}
+fn is_false(x: &bool) -> bool {
+    !*x
+}
+
+/// A stretch of the address space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Folio mapped here; absent for a hole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folio: Option<u32>,
+    /// First page of the folio mapped (default 0).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub first: u64,
+    /// Pages mapped (default: the rest of the folio); for a hole, its length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u64>,
+    /// PROT_READ only.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub readonly: bool,
+    /// Place at the folio's natural alignment (a PMD-mapped THP). Always true
+    /// for hugetlb, which can only be mapped that way.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub aligned: bool,
+}
+
+fn is_zero_u64(x: &u64) -> bool {
+    *x == 0
+}
+
+/// A position in the address space: a byte offset inside a segment. An
+/// offset equal to the segment's size is its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pos {
+    /// Segment index.
+    pub seg: u32,
+    /// Byte offset inside it.
+    pub off: u64,
+}
+
+/// A size written in units that scale with the geometry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Size {
+    /// PUD folios (1 GiB at real geometry).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub pud: u64,
+    /// PMD folios (2 MiB at real geometry).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub pmd: u64,
+    /// Base pages.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub pages: u64,
+    /// Bytes, possibly negative.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub bytes: i64,
+}
+
+fn is_zero_i64(x: &i64) -> bool {
+    *x == 0
+}
+
+impl Size {
+    /// Bytes at `geo` (saturating at 0).
+    pub fn bytes_at(&self, geo: &Geometry) -> u64 {
+        let v = (self.pud as i128) * geo.folio_bytes(geo.pud_order) as i128
+            + (self.pmd as i128) * geo.folio_bytes(geo.pmd_order) as i128
+            + (self.pages as i128) * geo.page_size() as i128
+            + self.bytes as i128;
+        v.clamp(0, u64::MAX as i128) as u64
+    }
+}
+
+/// One `struct iovec` of a register or update call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IovSpec {
+    /// `[start, end)`.
+    Range {
+        /// First byte.
+        start: Pos,
+        /// One past the last byte.
+        end: Pos,
+    },
+    /// `start` and a symbolic length (for lengths over the limit).
+    Sized {
+        /// First byte.
+        start: Pos,
+        /// Length.
+        len: Size,
+    },
+    /// `iov_base = NULL` with a length: `{NULL, 0}` clears a slot.
+    Null {
+        /// Length.
+        #[serde(default)]
+        len: Size,
+    },
+    /// Literal values, for address arithmetic edge cases.
+    Raw {
+        /// `iov_base`.
+        base: u64,
+        /// `iov_len`.
+        len: u64,
+    },
+}
+
+/// Data direction of an import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ddir {
+    /// `READ_FIXED`: into the buffer (ITER_DEST).
+    Read,
+    /// `WRITE_FIXED`: out of the buffer (ITER_SOURCE).
+    Write,
+}
+
+/// A byte range of the address space used by an import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Span {
+    /// First byte.
+    pub start: Pos,
+    /// One past the last byte.
+    pub end: Pos,
+}
+
+/// One operation on the ring.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// `IORING_REGISTER_BUFFERS` with these iovecs.
+    Register {
+        /// The iovecs.
+        iovecs: Vec<IovSpec>,
+    },
+    /// `IORING_REGISTER_BUFFERS2` with `IORING_RSRC_REGISTER_SPARSE`.
+    RegisterSparse {
+        /// Table size.
+        nr: u32,
+    },
+    /// `IORING_REGISTER_BUFFERS_UPDATE` from slot `offset`.
+    Update {
+        /// First slot.
+        offset: u32,
+        /// The iovecs.
+        iovecs: Vec<IovSpec>,
+    },
+    /// `IORING_UNREGISTER_BUFFERS`.
+    Unregister,
+    /// `READ_FIXED`/`WRITE_FIXED` on a slot.
+    Import {
+        /// Slot (`buf_index`).
+        slot: u32,
+        /// Direction.
+        ddir: Ddir,
+        /// Bytes of the address space to transfer.
+        span: Span,
+    },
+    /// `READV_FIXED`/`WRITEV_FIXED` on a slot.
+    Readv {
+        /// Slot (`buf_index`).
+        slot: u32,
+        /// Direction.
+        ddir: Ddir,
+        /// One span per iovec.
+        spans: Vec<Span>,
+    },
+}
+
+impl Op {
+    /// Short name for reports and signatures.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Register { .. } => "register",
+            Op::RegisterSparse { .. } => "register_sparse",
+            Op::Update { .. } => "update",
+            Op::Unregister => "unregister",
+            Op::Import { .. } => "import",
+            Op::Readv { .. } => "readv",
+        }
+    }
+}
+
+impl Scenario {
+    /// Parses a scenario from TOML text.
+    pub fn from_toml(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        if s.format != FORMAT_VERSION {
+            return Err(format!("field `format`: version {} is not supported (this build reads {FORMAT_VERSION})", s.format));
+        }
+        Ok(s)
+    }
+
+    /// The scenario as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("scenario serialises")
+    }
+
+    /// Size of the scenario, for minimisation and reports.
+    pub fn size(&self) -> ScenarioSize {
+        ScenarioSize {
+            segments: self.segments.len(),
+            mappings: self.segments.iter().filter(|s| s.folio.is_some()).count(),
+            folios: self.folios.len(),
+            ops: self.ops.len(),
+            iovecs: self
+                .ops
+                .iter()
+                .map(|o| match o {
+                    Op::Register { iovecs } | Op::Update { iovecs, .. } => iovecs.len(),
+                    _ => 0,
+                })
+                .sum(),
+            faults: self.faults.points.len(),
+        }
+    }
+}
+
+/// How big a scenario is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[allow(missing_docs)]
+pub struct ScenarioSize {
+    pub segments: usize,
+    pub mappings: usize,
+    pub folios: usize,
+    pub ops: usize,
+    pub iovecs: usize,
+    pub faults: usize,
+}

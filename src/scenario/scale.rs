@@ -1,0 +1,74 @@
+//! Rescaling a scenario between geometries, keeping every position's
+//! distance to the nearer edge of its folio or segment.
+
+use super::build::folio_order;
+use super::format::*;
+use crate::mm::geometry::scale_edge;
+
+/// `s` rewritten for geometry `to`. Small to real is exact for every
+/// position within half a folio of an edge; real to small is lossy (a
+/// position deep inside a 512-page folio lands on the small folio's middle)
+/// and is only used for exploring.
+pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
+    if s.geometry == to {
+        return s.clone();
+    }
+    let (gf, gt) = (s.geometry.geometry(), to.geometry());
+    let folio_pages = |g, fi: u32| -> Option<u64> {
+        let f = s.folios.get(fi as usize)?;
+        folio_order(g, f, fi as usize).ok().map(|(o, _)| 1u64 << o)
+    };
+    let mut out = s.clone();
+    out.geometry = to;
+    let mut sizes = Vec::with_capacity(s.segments.len());
+    for (seg, new) in s.segments.iter().zip(out.segments.iter_mut()) {
+        let Some(fi) = seg.folio else {
+            let b = seg.pages.unwrap_or(0) * gf.page_size();
+            sizes.push((b, b));
+            continue;
+        };
+        let (Some(nf), Some(nt)) = (folio_pages(&gf, fi), folio_pages(&gt, fi)) else {
+            sizes.push((0, 0));
+            continue;
+        };
+        let end = seg.pages.map_or(nf, |p| seg.first + p);
+        let first = scale_edge(seg.first, nf, nt).min(nt - 1);
+        let end_t = scale_edge(end, nf, nt).clamp(first + 1, nt);
+        new.first = first;
+        new.pages = seg.pages.map(|_| end_t - first);
+        sizes.push(((end - seg.first) * gf.page_size(), (end_t - first) * gt.page_size()));
+    }
+    let pos = |p: &mut Pos| {
+        if let Some(&(from, to)) = sizes.get(p.seg as usize) {
+            p.off = scale_edge(p.off, from, to);
+        }
+    };
+    for op in &mut out.ops {
+        match op {
+            Op::Register { iovecs } | Op::Update { iovecs, .. } => {
+                for iov in iovecs {
+                    match iov {
+                        IovSpec::Range { start, end } => {
+                            pos(start);
+                            pos(end);
+                        }
+                        IovSpec::Sized { start, .. } => pos(start),
+                        IovSpec::Null { .. } | IovSpec::Raw { .. } => {}
+                    }
+                }
+            }
+            Op::Import { span, .. } => {
+                pos(&mut span.start);
+                pos(&mut span.end);
+            }
+            Op::Readv { spans, .. } => {
+                for sp in spans {
+                    pos(&mut sp.start);
+                    pos(&mut sp.end);
+                }
+            }
+            Op::RegisterSparse { .. } | Op::Unregister => {}
+        }
+    }
+    out
+}
