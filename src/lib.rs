@@ -15,6 +15,8 @@
 
 pub mod gen;
 pub mod mm;
+pub mod oracle;
+pub mod run;
 pub mod model;
 pub mod scenario;
 pub mod variants;

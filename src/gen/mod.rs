@@ -1,1 +1,66 @@
-//! Generators (filled in by the generator work).
+//! One scenario generator for both cargo fuzz (`arbitrary`) and proptest.
+//!
+//! Both byte sources only produce raw choice bytes ([`raw::RawScenario`]);
+//! one lowering ([`lower::lower`]) turns them into a scenario. So the bias
+//! toward folio edges, aliasing and partial mappings is the same under either
+//! source, a fuzzer crash and a proptest failure mean the same layout, and
+//! proptest shrinks structure (segments, ops, iovecs) rather than bytes of
+//! an already-valid scenario, which could only shrink into invalid ones.
+
+pub mod lower;
+mod ops;
+pub mod raw;
+pub mod strategies;
+#[cfg(test)]
+mod tests;
+
+use crate::scenario::Scenario;
+use arbitrary::Unstructured;
+use proptest::strategy::Strategy;
+
+pub use lower::lower;
+pub use raw::RawScenario;
+
+/// Limits and switches of the generator.
+#[derive(Clone, Debug)]
+pub struct GenConfig {
+    /// Generate allocation fault points.
+    pub faults: bool,
+    /// Most operations in a scenario.
+    pub max_ops: usize,
+    /// Most segments in the address space.
+    pub max_segments: usize,
+    /// Most folios.
+    pub max_folios: usize,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig { faults: true, max_ops: 6, max_segments: 8, max_folios: 6 }
+    }
+}
+
+impl GenConfig {
+    /// The default limits, without fault points.
+    pub fn no_faults() -> Self {
+        GenConfig { faults: false, ..GenConfig::default() }
+    }
+
+    /// (folios, segments, ops) limits, each in 1..=256.
+    pub(crate) fn limits(&self) -> (usize, usize, usize) {
+        let c = |n: usize| n.clamp(1, 256);
+        (c(self.max_folios), c(self.max_segments), c(self.max_ops))
+    }
+}
+
+/// A scenario from fuzzer bytes. Every byte string gives a scenario that
+/// `build()` accepts; a drained `u` gives the default choices. Never fails.
+pub fn scenario_from_unstructured(u: &mut Unstructured, cfg: &GenConfig) -> arbitrary::Result<Scenario> {
+    Ok(lower(&RawScenario::draw(u, cfg), cfg))
+}
+
+/// A proptest strategy for scenarios that `build()` accepts, shrinking
+/// toward fewer segments, folios, operations, iovecs and faults.
+pub fn scenario_strategy(cfg: GenConfig) -> impl Strategy<Value = Scenario> {
+    strategies::raw_scenario(&cfg).prop_map(move |raw| lower(&raw, &cfg))
+}

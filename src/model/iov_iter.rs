@@ -76,6 +76,11 @@ impl IovIter {
                     None => break, // C would read past the array; the overflow is already recorded
                 },
             };
+            if p.bv_page == super::world::POISON_PFN {
+                // Past the allocation: C would walk foreign memory. The read
+                // is already recorded; there is nothing faithful to follow.
+                break;
+            }
             let offset = p.bv_offset + skip;
             let part = if skip <= p.bv_len {
                 len.min(p.bv_len - skip)

@@ -57,3 +57,6 @@ impl std::fmt::Display for Errno {
         write!(f, "-{self:?}")
     }
 }
+
+#[cfg(test)]
+mod tests;

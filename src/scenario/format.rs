@@ -12,6 +12,9 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Scenario {
     /// Must be [`FORMAT_VERSION`].
     pub format: u32,
+    /// What this scenario shows, in a sentence or two (corpus files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// Geometry the positions below were written for: `real` or `small`.
     pub geometry: GeometryName,
     /// RLIMIT_MEMLOCK; absent means the ring's creator has CAP_IPC_LOCK.
@@ -30,6 +33,10 @@ pub struct Scenario {
     /// Allocation calls that fail.
     #[serde(default, skip_serializing_if = "FaultPlan::is_empty")]
     pub faults: FaultPlan,
+    /// Expected verdict per variant, run against upstream: the finding
+    /// signatures (empty: clean). Corpus replay fails on any change.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub expect: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl FaultPlan {
@@ -193,9 +200,12 @@ pub enum IovSpec {
     },
     /// Literal values, for address arithmetic edge cases.
     Raw {
-        /// `iov_base`.
+        /// `iov_base` (an integer, or a string such as `"0xfffffffffffff000"`
+        /// for values TOML integers cannot hold).
+        #[serde(with = "u64_text")]
         base: u64,
         /// `iov_len`.
+        #[serde(with = "u64_text")]
         len: u64,
     },
 }
@@ -322,4 +332,37 @@ pub struct ScenarioSize {
     pub ops: usize,
     pub iovecs: usize,
     pub faults: usize,
+}
+
+/// A u64 written as a TOML integer when it fits in one (i64), and as a
+/// `"0x…"` string otherwise; read from either.
+mod u64_text {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*v) {
+            Ok(i) => s.serialize_i64(i),
+            Err(_) => s.serialize_str(&format!("{v:#x}")),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            Int(i64),
+            Str(String),
+        }
+        match Text::deserialize(d)? {
+            Text::Int(i) => u64::try_from(i).map_err(|_| de::Error::custom("a negative address or length")),
+            Text::Str(s) => {
+                let t = s.trim();
+                let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                    Some(h) => u64::from_str_radix(&h.replace('_', ""), 16),
+                    None => t.replace('_', "").parse(),
+                };
+                r.map_err(|_| de::Error::custom(format!("`{s}` is not a u64 (decimal or 0x hex)")))
+            }
+        }
+    }
 }

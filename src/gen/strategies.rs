@@ -1,0 +1,54 @@
+//! Proptest strategies for the raw choices. Collections are
+//! `prop::collection::vec` and leaves are plain bytes, so proptest shrinks a
+//! failing case structurally (drop segments, folios, operations, iovecs,
+//! faults) and then bytes toward 0, which [`super::lower`] reads as the
+//! simplest choice; the lowering repairs whatever the shrink breaks.
+
+use super::raw::*;
+use super::GenConfig;
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+/// A folio's choices.
+pub fn raw_folio() -> impl Strategy<Value = RawFolio> {
+    any::<[u8; 3]>().prop_map(|[kind, order, gap]| RawFolio { kind, order, gap })
+}
+
+/// A segment's choices.
+pub fn raw_segment() -> impl Strategy<Value = RawSegment> {
+    any::<[u8; 5]>().prop_map(|[form, folio, part, len, prot]| RawSegment { form, folio, part, len, prot })
+}
+
+/// A position's choices.
+pub fn raw_pos() -> impl Strategy<Value = RawPos> {
+    (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(seg, edge, rnd)| RawPos { seg, edge, rnd })
+}
+
+/// An iovec's or span's choices.
+pub fn raw_item() -> impl Strategy<Value = RawItem> {
+    (any::<u8>(), raw_pos(), raw_pos()).prop_map(|(kind, start, end)| RawItem { kind, start, end })
+}
+
+/// An operation's choices, with 1 to [`MAX_ITEMS`] iovecs or spans.
+pub fn raw_op() -> impl Strategy<Value = RawOp> {
+    (any::<[u8; 3]>(), vec(raw_item(), 1..=MAX_ITEMS)).prop_map(|([kind, a, b], items)| RawOp { kind, a, b, items })
+}
+
+/// A fault point's choices.
+pub fn raw_fault() -> impl Strategy<Value = RawFault> {
+    any::<[u8; 3]>().prop_map(|[on, site, nth]| RawFault { on, site, nth })
+}
+
+/// Every choice of one scenario, within `cfg`'s limits.
+pub fn raw_scenario(cfg: &GenConfig) -> impl Strategy<Value = RawScenario> {
+    let (max_folios, max_segments, max_ops) = cfg.limits();
+    let max_faults = if cfg.faults { MAX_FAULTS } else { 0 };
+    (
+        any::<u8>(),
+        vec(raw_folio(), 1..=max_folios),
+        vec(raw_segment(), 1..=max_segments),
+        vec(raw_op(), 1..=max_ops),
+        vec(raw_fault(), 0..=max_faults),
+    )
+        .prop_map(|(memlock, folios, segments, ops, faults)| RawScenario { memlock, folios, segments, ops, faults })
+}

@@ -1,0 +1,145 @@
+//! The differential oracle (wasmtime's `DiffEqResult` shape): run the same
+//! scenario on two variants, report every invariant either side breaks, and
+//! every normalised outcome on which they differ.
+
+use crate::run::{Run, Snapshot};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// What kind of finding.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A named invariant broke on one side.
+    Invariant(&'static str),
+    /// The sides differ in a compared field.
+    Diff(&'static str),
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What broke.
+    pub kind: FindingKind,
+    /// The variant it broke on (for a difference: the candidate).
+    pub variant: &'static str,
+    /// Index of the operation after which it was seen; the ring-exit
+    /// record is index `ops.len()`.
+    pub op: usize,
+    /// That operation's kind.
+    pub op_kind: &'static str,
+    /// What each side said.
+    pub detail: String,
+}
+
+impl Finding {
+    /// Tells distinct findings apart: variant, kind, name.
+    pub fn signature(&self) -> String {
+        match &self.kind {
+            FindingKind::Invariant(n) => format!("{}:invariant:{n}", self.variant),
+            FindingKind::Diff(n) => format!("{}:diff:{n}", self.variant),
+        }
+    }
+}
+
+/// The outcome of one differential run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// Findings, earliest operation first; one per signature.
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// No finding.
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+    /// The set of signatures: what a corpus file records and replays.
+    pub fn signatures(&self) -> BTreeSet<String> {
+        self.findings.iter().map(Finding::signature).collect()
+    }
+    /// The first finding's signature: what tells one finding from another.
+    pub fn primary(&self) -> Option<String> {
+        self.findings.first().map(Finding::signature)
+    }
+}
+
+/// Compares `cand` against `base`. When both are the same variant only the
+/// invariants are checked.
+pub fn compare(base: &Run, cand: &Run) -> Verdict {
+    let mut all: Vec<Finding> = Vec::new();
+    let sides: &[&Run] = if base.variant == cand.variant { &[cand] } else { &[base, cand] };
+    for run in sides {
+        for (i, rec) in run.ops.iter().enumerate() {
+            for v in &rec.violations {
+                all.push(Finding {
+                    kind: FindingKind::Invariant(v.invariant),
+                    variant: run.variant,
+                    op: i,
+                    op_kind: rec.kind,
+                    detail: v.detail.clone(),
+                });
+            }
+        }
+    }
+    if base.variant != cand.variant {
+        for (i, (b, c)) in base.ops.iter().zip(&cand.ops).enumerate() {
+            let mut diff = |name: &'static str, detail: String| {
+                all.push(Finding { kind: FindingKind::Diff(name), variant: cand.variant, op: i, op_kind: c.kind, detail });
+            };
+            if b.ret != c.ret {
+                diff("return", format!("{}: {} returned {}, {}: {}", base.variant, b.kind, b.ret, cand.variant, c.ret));
+            }
+            if b.import != c.import {
+                diff("import", format!("{}: {:x?}\n{}: {:x?}", base.variant, b.import, cand.variant, c.import));
+            }
+            compare_snapshots(&b.snapshot, &c.snapshot, base.variant, cand.variant, &mut diff);
+        }
+    }
+    // Earliest first, invariants before the differences they cause.
+    all.sort_by(|a, b| (a.op, &a.kind).cmp(&(b.op, &b.kind)));
+    let mut seen = BTreeSet::new();
+    all.retain(|f| seen.insert(f.signature()));
+    Verdict { findings: all }
+}
+
+fn compare_snapshots(b: &Snapshot, c: &Snapshot, bn: &str, cn: &str, diff: &mut impl FnMut(&'static str, String)) {
+    if b.table_nr != c.table_nr {
+        diff("table", format!("{bn}: {} slots, {cn}: {} slots", b.table_nr, c.table_nr));
+    }
+    for (slot, (x, y)) in b.slots.iter().zip(&c.slots).enumerate() {
+        match (x, y) {
+            (Some(x), Some(y)) => {
+                if (x.ubuf, x.len, &x.bytes) != (y.ubuf, y.len, &y.bytes) {
+                    diff(
+                        "coverage",
+                        format!("slot {slot}: {bn} covers {:x?} ({} bvecs), {cn} covers {:x?} ({} bvecs)", x.bytes, x.nr_bvecs, y.bytes, y.nr_bvecs),
+                    );
+                }
+                if x.acct_pages != y.acct_pages {
+                    diff("accounting", format!("slot {slot}: {bn} accounts {} pages, {cn} {}", x.acct_pages, y.acct_pages));
+                }
+            }
+            (None, None) => {}
+            _ => diff("table", format!("slot {slot}: {bn} {}, {cn} {}", state(x), state(y))),
+        }
+    }
+    let pinned = |s: &Snapshot| -> Vec<usize> { (0..s.pins.len()).filter(|&i| s.pins[i] != 0).collect() };
+    if pinned(b) != pinned(c) {
+        diff("pinned_folios", format!("{bn} pins folios {:?} ({:?}), {cn} pins {:?} ({:?})", pinned(b), b.pins, pinned(c), c.pins));
+    }
+    if (b.locked_vm, b.pinned_vm) != (c.locked_vm, c.pinned_vm) {
+        diff(
+            "accounting",
+            format!("{bn}: locked_vm {:?} pinned_vm {}; {cn}: locked_vm {:?} pinned_vm {}", b.locked_vm, b.pinned_vm, c.locked_vm, c.pinned_vm),
+        );
+    }
+}
+
+fn state<T>(x: &Option<T>) -> &'static str {
+    if x.is_some() {
+        "installed"
+    } else {
+        "empty"
+    }
+}

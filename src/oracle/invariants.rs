@@ -1,0 +1,528 @@
+//! Named invariants, each the kernel rule it protects, checked on one
+//! variant after every operation (stateright's `Property::always`, with the
+//! rule spelled out for the reviewer who reads the report).
+
+use super::truth::{discontinuities, user_range};
+use crate::mm::phys::MmViolation;
+use crate::mm::{AllocId, AllocSite, FolioId};
+use crate::model::iov_iter::{push_merged, PhysRange};
+use crate::model::rsrc::io_estimate_bvec_size;
+use crate::model::world::Event;
+use crate::model::{Errno, Iovec, World, ITER_DEST, ITER_SOURCE};
+use crate::scenario::ConcreteOp;
+use crate::variants::Variant;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the ring looked like before an operation.
+#[derive(Clone, Debug)]
+pub struct Before {
+    /// `(refcount, pincount)` of every folio.
+    pub counters: Vec<(i64, i64)>,
+    /// `user->locked_vm`.
+    pub locked_vm: Option<u64>,
+    /// `mm->pinned_vm`.
+    pub pinned_vm: u64,
+    /// Live allocations not parked in a cache.
+    pub live_uncached: BTreeSet<AllocId>,
+}
+
+impl Before {
+    /// Captures `w`.
+    pub fn of(w: &World) -> Self {
+        Before {
+            counters: w.phys.counters(),
+            locked_vm: w.ctx.user.map(|u| u.locked_vm),
+            pinned_vm: w.ctx.pinned_vm,
+            live_uncached: live_uncached(w),
+        }
+    }
+}
+
+fn live_uncached(w: &World) -> BTreeSet<AllocId> {
+    let cached: BTreeSet<_> = w.ctx.node_cache.entries.iter().chain(&w.ctx.imu_cache.entries).copied().collect();
+    w.alloc.live().keys().filter(|id| !cached.contains(id)).copied().collect()
+}
+
+/// One operation's result, as the invariants see it.
+#[derive(Debug)]
+pub struct OpContext<'a> {
+    /// The operation; `None` for ring teardown.
+    pub op: Option<&'a ConcreteOp>,
+    /// Its return value (`-errno` on failure).
+    pub ret: i64,
+    /// Physical ranges an explicit import touched.
+    pub import: Option<&'a [PhysRange]>,
+    /// State before it.
+    pub before: &'a Before,
+    /// Allocation sites the fault plan failed during it.
+    pub faults_fired: &'a [AllocSite],
+    /// Events recorded during it.
+    pub events: &'a [Event],
+    /// mm violations recorded during it.
+    pub mm_violations: &'a [MmViolation],
+    /// Ledger violations recorded during it.
+    pub alloc_violations: &'a [crate::mm::alloc::AllocViolation],
+}
+
+/// A named invariant.
+pub struct Invariant {
+    /// Name used in findings and signatures.
+    pub name: &'static str,
+    /// The kernel rule it protects, in a reviewer's words.
+    pub rule: &'static str,
+    /// `Err(detail)` when it does not hold.
+    pub check: fn(&dyn Variant, &mut World, &OpContext) -> Result<(), String>,
+}
+
+impl std::fmt::Debug for Invariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// An invariant that did not hold.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// [`Invariant::name`].
+    pub invariant: &'static str,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Every invariant, in the order they are checked.
+pub static INVARIANTS: &[Invariant] = &[
+    Invariant {
+        name: "coverage",
+        rule: "the bvecs of a registered buffer name exactly the physical bytes behind [ubuf, ubuf + len), in order; \
+               the bvec lengths sum to imu->len; every byte lies in a folio the buffer holds a pin on \
+               (io_sqe_buffer_register's bvec loop; io_release_ubuf unpins page_folio(bv_page))",
+        check: coverage,
+    },
+    Invariant {
+        name: "layout",
+        rule: "every bvec but the first starts at offset 0 of a folio of 1 << folio_shift bytes, and every bvec but \
+               the last is full: io_import_fixed and io_vec_fill_bvec index bvecs by offset >> folio_shift",
+        check: layout,
+    },
+    Invariant {
+        name: "import",
+        rule: "io_import_fixed and io_vec_fill_bvec give, for any range inside the buffer, exactly the physical \
+               bytes of that user range, with nr_segs equal to the bvecs used, without reading bvec[i >= nr_bvecs] \
+               or writing past io_estimate_bvec_size",
+        check: import,
+    },
+    Invariant {
+        name: "pins",
+        rule: "each folio holds exactly as many FOLL_PIN pins as there are bvec entries that will unpin it \
+               (one per entry, io_release_ubuf); no pin count goes below where it started",
+        check: pins,
+    },
+    Invariant {
+        name: "accounting",
+        rule: "user->locked_vm and mm->pinned_vm equal the sum of acct_pages of the installed buffers \
+               (io_buffer_account_pin charges, io_buffer_unmap uncharges the same amount)",
+        check: accounting,
+    },
+    Invariant {
+        name: "error_unwinds",
+        rule: "an operation that fails leaves pins, refcounts, accounting and allocations as they were, and a \
+               failed allocation surfaces as -ENOMEM (the done: path of io_sqe_buffer_register)",
+        check: error_unwinds,
+    },
+    Invariant {
+        name: "allocation",
+        rule: "every live allocation is owned by the ring (its buffer table, a node, an imu, or a cache), every \
+               owned object is live, and nothing is freed twice",
+        check: allocation,
+    },
+    Invariant {
+        name: "no_warning",
+        rule: "no WARN_ON_ONCE fires (io_pin_pages, io_coalesce_buffer)",
+        check: no_warning,
+    },
+    Invariant {
+        name: "teardown",
+        rule: "after ring exit every folio's refcount and pincount are back at their start, locked_vm and \
+               pinned_vm are 0, and no allocation is live",
+        check: teardown,
+    },
+];
+
+/// The invariant called `name`.
+pub fn by_name(name: &str) -> Option<&'static Invariant> {
+    INVARIANTS.iter().find(|i| i.name == name)
+}
+
+/// Installed buffers: `(slot, imu)` for every table slot holding one.
+pub fn installed(w: &World) -> Vec<(usize, AllocId)> {
+    w.ctx
+        .buf_table
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i, w.nodes.get(&(*n)?)?.buf?)))
+        .collect()
+}
+
+/// The physical range each of an imu's first `nr_bvecs` entries names.
+pub fn bvec_ranges(w: &World, imu: AllocId) -> Vec<PhysRange> {
+    let shift = w.geo.page_shift;
+    w.imu(imu)
+        .bvecs()
+        .map(|b| b.map_or((crate::model::world::POISON_PFN << shift, 0), |b| ((b.bv_page << shift) + b.bv_offset, b.bv_len)))
+        .collect()
+}
+
+fn fmt_ranges(r: &[PhysRange]) -> String {
+    let parts: Vec<String> = r.iter().take(6).map(|(a, l)| format!("{a:#x}+{l:#x}")).collect();
+    let more = if r.len() > 6 { format!(" … ({} ranges)", r.len()) } else { String::new() };
+    format!("[{}]{more}", parts.join(", "))
+}
+
+fn coverage(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), String> {
+    for (slot, imu) in installed(w) {
+        let m = w.imu(imu);
+        let (ubuf, len) = (m.ubuf, m.len);
+        let per_bvec = bvec_ranges(w, imu);
+        let sum: u64 = per_bvec.iter().map(|r| r.1).sum();
+        if sum != len {
+            return Err(format!("slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({} bvecs)", per_bvec.len()));
+        }
+        let mut got = Vec::new();
+        for r in &per_bvec {
+            push_merged(&mut got, *r);
+        }
+        let want = user_range(w, ubuf, len);
+        if got != want {
+            return Err(format!("slot {slot}: bvecs name {} but the user range is backed by {}", fmt_ranges(&got), fmt_ranges(&want)));
+        }
+        let pinned: BTreeSet<FolioId> =
+            w.imu(imu).bvecs().filter_map(|b| w.phys.page_folio(b?.bv_page)).collect();
+        for (addr, l) in got {
+            if let Some(bad) = outside_folios(w, addr, l, &pinned) {
+                return Err(format!("slot {slot}: byte {bad:#x} is not in a folio this buffer pins"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first byte of `[addr, addr+len)` outside every folio in `pinned`.
+fn outside_folios(w: &World, addr: u64, len: u64, pinned: &BTreeSet<FolioId>) -> Option<u64> {
+    let shift = w.geo.page_shift;
+    let mut at = addr;
+    while at < addr + len {
+        let f = w.phys.page_folio(at >> shift).filter(|f| pinned.contains(f))?;
+        let fo = w.phys.folio(f);
+        at = (fo.head + (1 << fo.order)) << shift;
+    }
+    None
+}
+
+fn layout(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), String> {
+    let shift = w.geo.page_shift;
+    for (slot, imu) in installed(w) {
+        let fs = w.imu(imu).folio_shift;
+        let block = 1u64 << fs;
+        let r = bvec_ranges(w, imu);
+        let n = r.len();
+        for (i, &(addr, len)) in r.iter().enumerate() {
+            // The block this bvec must sit in: its folio when folio_shift is
+            // larger than a page, its page otherwise.
+            let block_start = if fs > shift {
+                match w.phys.page_folio(addr >> shift) {
+                    Some(f) if w.phys.folio_size(&w.geo, f) == block => w.phys.folio(f).head << shift,
+                    _ => return Err(format!("slot {slot}: bvec {i} is not inside a folio of 1 << {fs} bytes")),
+                }
+            } else {
+                addr & !(block - 1)
+            };
+            if i > 0 && addr != block_start {
+                return Err(format!("slot {slot}: bvec {i} starts {:#x} bytes into its folio", addr - block_start));
+            }
+            if i + 1 < n && addr + len != block_start + block {
+                return Err(format!("slot {slot}: bvec {i} of {n} is not full ({len:#x} bytes, folio_shift {fs})"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Probe offsets in `[0, len]`: the ends, and every bvec boundary and
+/// physical discontinuity with ±1 byte and ±1 page around it, capped so a
+/// buffer of many small pages costs a bounded number of probes.
+fn probe_points(w: &World, imu: AllocId, truth: &[PhysRange]) -> Vec<u64> {
+    const CAP: usize = 24;
+    let len = w.imu(imu).len;
+    let ps = w.geo.page_size();
+    let mut edges = Vec::new();
+    let mut at = 0;
+    for b in w.imu(imu).bvecs().flatten() {
+        at += b.bv_len;
+        edges.push(at);
+    }
+    edges.extend(discontinuities(truth));
+    edges.push(ps - w.imu(imu).ubuf % ps);
+    edges.sort_unstable();
+    edges.dedup();
+    if edges.len() > CAP {
+        let step = edges.len().div_ceil(CAP);
+        let (head, tail) = (edges[..4].to_vec(), edges[edges.len() - 4..].to_vec());
+        edges = head.into_iter().chain(edges.iter().step_by(step).copied()).chain(tail).collect();
+    }
+    let mut pts = BTreeSet::from([0, len]);
+    for e in edges {
+        for p in [e.wrapping_sub(ps), e.wrapping_sub(1), e, e + 1, e + ps] {
+            if p <= len {
+                pts.insert(p);
+            }
+        }
+    }
+    pts.into_iter().collect()
+}
+
+fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+    // The operation's own import, if any, against the truth.
+    if let (Some(ConcreteOp::Import { buf_addr, len, .. }), Some(got)) = (c.op, c.import) {
+        let want = user_range(w, *buf_addr, *len);
+        if got != want.as_slice() {
+            return Err(format!("import of {len:#x} bytes at {buf_addr:#x} touched {} instead of {}", fmt_ranges(got), fmt_ranges(&want)));
+        }
+    }
+    if let (Some(ConcreteOp::Readv { iovecs, .. }), Some(got)) = (c.op, c.import) {
+        let mut want = Vec::new();
+        for iov in iovecs {
+            for r in user_range(w, iov.iov_base, iov.iov_len) {
+                push_merged(&mut want, r);
+            }
+        }
+        if got != want.as_slice() {
+            return Err(format!("readv of {} iovecs touched {} instead of {}", iovecs.len(), fmt_ranges(got), fmt_ranges(&want)));
+        }
+    }
+    if let Some(e) = c.events.iter().find(|e| !matches!(e, Event::Warn { .. })) {
+        return Err(format!("during the operation: {e:?}"));
+    }
+    for (slot, imu) in installed(w) {
+        let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
+        let truth = user_range(w, ubuf, len);
+        let pts = probe_points(w, imu, &truth);
+        let mut probes: Vec<(u64, u64)> = Vec::new();
+        for &p in &pts {
+            if p < len {
+                probes.push((p, (len - p).min(w.geo.page_size())));
+                probes.push((p, len - p));
+            }
+            if p > 0 {
+                probes.push((0, p));
+            }
+        }
+        for (k, &(off, l)) in probes.iter().enumerate() {
+            let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
+            let mark = w.events.len();
+            let iter = v.io_import_fixed(w, ddir, imu, ubuf + off, l);
+            let iter = iter.map_err(|e| format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) failed with {e}"))?;
+            let (got, used) = iter.physical_ranges(w);
+            let events = w.events.split_off(mark);
+            if let Some(e) = events.first() {
+                return Err(format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}): {e:?}"));
+            }
+            let want = user_range(w, ubuf + off, l);
+            if got != want {
+                return Err(format!(
+                    "slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) touches {} instead of {}",
+                    fmt_ranges(&got),
+                    fmt_ranges(&want)
+                ));
+            }
+            if l > 0 && iter.nr_segs != used {
+                return Err(format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) set nr_segs {} but uses {used} bvecs", iter.nr_segs));
+            }
+        }
+        // Vectored: each probe alone, and neighbouring probes together.
+        for pair in probes.chunks(2).filter(|p| p.iter().all(|&(_, l)| l > 0)) {
+            let iovs: Vec<Iovec> = pair.iter().map(|&(o, l)| Iovec { iov_base: ubuf + o, iov_len: l }).collect();
+            let mark = w.events.len();
+            let shift = w.imu(imu).folio_shift;
+            let cap = io_estimate_bvec_size(&iovs, shift).map_err(|e| format!("io_estimate_bvec_size: {e}"))?;
+            let iter = v.io_vec_fill_bvec(w, ITER_DEST, imu, &iovs, cap);
+            let iter = iter.map_err(|e| format!("slot {slot}: io_vec_fill_bvec({iovs:?}) failed with {e}"))?;
+            let (got, _) = iter.physical_ranges(w);
+            let events = w.events.split_off(mark);
+            if let Some(e) = events.first() {
+                return Err(format!("slot {slot}: io_vec_fill_bvec({}): {e:?}", fmt_iovs(&iovs, ubuf)));
+            }
+            let mut want = Vec::new();
+            for iov in &iovs {
+                for r in user_range(w, iov.iov_base, iov.iov_len) {
+                    push_merged(&mut want, r);
+                }
+            }
+            if got != want {
+                return Err(format!(
+                    "slot {slot}: io_vec_fill_bvec({}) touches {} instead of {}",
+                    fmt_iovs(&iovs, ubuf),
+                    fmt_ranges(&got),
+                    fmt_ranges(&want)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {
+    let v: Vec<String> = iovs.iter().map(|i| format!("offset {:#x} len {:#x}", i.iov_base - ubuf, i.iov_len)).collect();
+    v.join("; ")
+}
+
+fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+    if let Some(MmViolation::PinUnderflow { head, pincount, refcount, .. }) =
+        c.mm_violations.iter().find(|v| matches!(v, MmViolation::PinUnderflow { .. }))
+    {
+        return Err(format!("folio at pfn {head:#x} unpinned below its start: pincount {pincount}, refcount {refcount}"));
+    }
+    let mut expected: BTreeMap<FolioId, i64> = BTreeMap::new();
+    for (slot, imu) in installed(w) {
+        for b in w.imu(imu).bvecs() {
+            let page = b.map_or(crate::model::world::POISON_PFN, |b| b.bv_page);
+            match w.phys.page_folio(page) {
+                Some(f) => *expected.entry(f).or_default() += 1,
+                None => return Err(format!("slot {slot}: bvec page {page:#x} is in no folio")),
+            }
+        }
+    }
+    for (i, f) in w.phys.folios().iter().enumerate() {
+        let id = FolioId(i as u32);
+        let (held, want) = (w.phys.pins(id), expected.get(&id).copied().unwrap_or(0));
+        if held != want {
+            return Err(format!(
+                "folio {i} (pfn {:#x}, order {}) holds {held} pins but {want} bvec entries will unpin it",
+                f.head, f.order
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn accounting(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), String> {
+    let sum: u64 = installed(w).iter().map(|&(_, imu)| w.imu(imu).acct_pages).sum();
+    if let Some(u) = w.ctx.user {
+        if u.locked_vm != sum {
+            return Err(format!("locked_vm is {} pages, installed buffers account {sum}", u.locked_vm as i64));
+        }
+    }
+    if w.ctx.pinned_vm != sum {
+        return Err(format!("pinned_vm is {} pages, installed buffers account {sum}", w.ctx.pinned_vm as i64));
+    }
+    Ok(())
+}
+
+fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+    let Some(op) = c.op else { return Ok(()) };
+    let fatal_fault = c.faults_fired.iter().any(|s| !s.failure_is_tolerated());
+    if c.ret >= 0 {
+        return Ok(());
+    }
+    if fatal_fault && c.ret != Errno::ENOMEM.neg() as i64 {
+        return Err(format!("an allocation failed but {} returned {} instead of -ENOMEM", kind(op), c.ret));
+    }
+    let now = Before::of(w);
+    if let Some(i) = (0..now.counters.len()).find(|&i| now.counters[i] != c.before.counters[i]) {
+        return Err(format!(
+            "{} failed with {} but folio {i} went from (refcount, pincount) {:?} to {:?}",
+            kind(op),
+            c.ret,
+            c.before.counters[i],
+            now.counters[i]
+        ));
+    }
+    if (now.locked_vm, now.pinned_vm) != (c.before.locked_vm, c.before.pinned_vm) {
+        return Err(format!(
+            "{} failed with {} but accounting went from {:?}/{} to {:?}/{}",
+            kind(op),
+            c.ret,
+            c.before.locked_vm,
+            c.before.pinned_vm,
+            now.locked_vm,
+            now.pinned_vm
+        ));
+    }
+    let added: Vec<_> = now.live_uncached.difference(&c.before.live_uncached).collect();
+    if !added.is_empty() {
+        return Err(format!("{} failed with {} and left {} allocation(s) behind", kind(op), c.ret, added.len()));
+    }
+    Ok(())
+}
+
+fn kind(op: &ConcreteOp) -> &'static str {
+    crate::run::op_kind(op)
+}
+
+fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+    if let Some(v) = c.alloc_violations.first() {
+        return Err(format!("{v:?}"));
+    }
+    let mut owned: BTreeMap<AllocId, &'static str> = BTreeMap::new();
+    if let Some(a) = w.ctx.buf_table.array {
+        owned.insert(a, "buffer table");
+    }
+    for n in w.ctx.buf_table.nodes.iter().flatten() {
+        owned.insert(*n, "node in the table");
+        if let Some(imu) = w.nodes.get(n).and_then(|n| n.buf) {
+            owned.insert(imu, "imu of an installed node");
+        }
+    }
+    for id in &w.ctx.node_cache.entries {
+        owned.insert(*id, "node cache");
+    }
+    for id in &w.ctx.imu_cache.entries {
+        owned.insert(*id, "imu cache");
+    }
+    for (id, a) in w.alloc.live() {
+        if !owned.contains_key(id) {
+            return Err(format!("allocation {} from {} is live but the ring does not own it (leak)", id.0, a.site));
+        }
+    }
+    for (id, what) in &owned {
+        if !w.alloc.live().contains_key(id) {
+            return Err(format!("{what} {} is referenced but was freed (use after free)", id.0));
+        }
+    }
+    Ok(())
+}
+
+fn no_warning(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), String> {
+    match c.events.iter().find_map(|e| match e {
+        Event::Warn { site } => Some(site),
+        _ => None,
+    }) {
+        Some(site) => Err(format!("WARN_ON_ONCE: {site}")),
+        None => Ok(()),
+    }
+}
+
+fn teardown(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+    if c.op.is_some() {
+        return Ok(());
+    }
+    for (i, f) in w.phys.folios().iter().enumerate() {
+        if (f.refcount, f.pincount) != (1, 0) {
+            return Err(format!(
+                "after ring exit folio {i} (pfn {:#x}, order {}) has refcount {} and pincount {} (leaked pins)",
+                f.head, f.order, f.refcount, f.pincount
+            ));
+        }
+    }
+    if w.ctx.user.is_some_and(|u| u.locked_vm != 0) || w.ctx.pinned_vm != 0 {
+        return Err(format!(
+            "after ring exit locked_vm is {:?} and pinned_vm {}",
+            w.ctx.user.map(|u| u.locked_vm as i64),
+            w.ctx.pinned_vm as i64
+        ));
+    }
+    if let Some((id, a)) = w.alloc.live().iter().next() {
+        return Err(format!("after ring exit allocation {} from {} is still live", id.0, a.site));
+    }
+    Ok(())
+}

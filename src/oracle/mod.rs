@@ -1,0 +1,33 @@
+//! Oracles: what must hold after every operation (named invariants, checked
+//! on each variant on its own), and what two variants must agree on (the
+//! differential comparison of normalised outcomes).
+//!
+//! Representation is normalised before comparing: a bvec is reduced to the
+//! physical bytes it names, so a head page with a large `bv_offset` and a
+//! tail page with a small one are the same thing; how many pins a buffer
+//! holds on a folio is one per bvec entry on each side and is checked
+//! against that side's own bvecs, while the sides are compared on which
+//! folios stay pinned.
+
+pub mod differential;
+pub mod invariants;
+pub mod truth;
+
+pub use differential::{compare, Finding, FindingKind, Verdict};
+pub use invariants::{Invariant, Violation, INVARIANTS};
+
+use crate::run::{run, Run};
+use crate::scenario::{build, Scenario, ScenarioError};
+use crate::variants::Variant;
+
+/// Builds `s`, runs it on `against` and on `v`, and compares them. With
+/// `v == against` only the invariants are checked.
+pub fn check(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> Result<(Verdict, Run, Run), ScenarioError> {
+    let b = build(s)?;
+    let base = run(against, &b);
+    let cand = if v.name() == against.name() { base.clone() } else { run(v, &b) };
+    Ok((compare(&base, &cand), base, cand))
+}
+
+#[cfg(test)]
+mod tests;

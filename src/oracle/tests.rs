@@ -1,0 +1,139 @@
+//! The differential oracle on known layouts, and every invariant fed a
+//! deliberately broken state.
+
+use super::invariants::{by_name, Before, OpContext};
+use crate::model::World;
+use crate::run::run;
+use crate::scenario::{build, Scenario};
+use crate::variants::{rfc_v1::RfcV1, upstream::Upstream, Variant};
+
+fn scenario(body: &str) -> Scenario {
+    Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}")).expect("test scenario parses")
+}
+
+fn verdict(s: &Scenario, v: &dyn Variant) -> super::Verdict {
+    let b = build(s).expect("builds");
+    super::compare(&run(&Upstream, &b), &run(v, &b))
+}
+
+/// One hugetlb page mapped at two adjacent addresses, registered as one buffer.
+const ALIASED: &str = "[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n[[segment]]\nfolio = 0\n\
+    [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 1, off = 2097152 } }]\n";
+
+#[test]
+fn upstream_is_clean_on_an_aliased_hugetlb_page() {
+    assert!(verdict(&scenario(ALIASED), &Upstream).is_clean());
+}
+
+#[test]
+fn rfc_v1_loses_the_second_alias_of_a_hugetlb_page() {
+    let v = verdict(&scenario(ALIASED), &RfcV1);
+    let sigs = v.signatures();
+    assert_eq!(v.primary().as_deref(), Some("rfc-v1:invariant:coverage"), "{sigs:?}");
+    assert!(sigs.contains("rfc-v1:invariant:import"), "{sigs:?}");
+    assert!(sigs.contains("rfc-v1:diff:coverage"), "{sigs:?}");
+}
+
+#[test]
+fn rfc_v1_unpins_the_wrong_folio_when_another_lies_between() {
+    let s = scenario(
+        "[[folio]]\nkind = \"hugetlb-pmd\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
+         [[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n[[segment]]\nfolio = 0\n\
+         [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 2, off = 4096 } }]\n",
+    );
+    let sigs = verdict(&s, &RfcV1).signatures();
+    assert!(sigs.contains("rfc-v1:invariant:pins"), "{sigs:?}");
+    assert!(sigs.contains("rfc-v1:diff:accounting"), "{sigs:?}");
+}
+
+#[test]
+fn rfc_v1_agrees_with_upstream_on_a_plain_hugetlb_buffer() {
+    let s = scenario(
+        "[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n\
+         [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 4660 }, end = { seg = 0, off = 1048576 } }]\n",
+    );
+    assert!(verdict(&s, &RfcV1).is_clean());
+}
+
+/// A world with one coalesced 2 MiB hugetlb buffer installed, and the
+/// context of the operation that installed it.
+fn installed_world() -> (World, Before) {
+    let s = scenario(
+        "[[folio]]\nkind = \"hugetlb-pmd\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n\
+         [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 4096 }, end = { seg = 1, off = 8192 } }]\n",
+    );
+    let b = build(&s).unwrap();
+    let mut w = b.world.clone();
+    let before = Before::of(&w);
+    let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else { unreachable!() };
+    crate::model::rsrc::io_sqe_buffers_register(&Upstream, &mut w, Some(iovecs), 1).unwrap();
+    (w, before)
+}
+
+fn check(name: &str, w: &mut World, before: &Before, ret: i64, teardown: bool, events: &[crate::model::Event]) -> Result<(), String> {
+    let op = crate::scenario::ConcreteOp::Unregister;
+    let ctx = OpContext {
+        op: (!teardown).then_some(&op),
+        ret,
+        import: None,
+        before,
+        faults_fired: &[],
+        events,
+        mm_violations: &[],
+        alloc_violations: &[],
+    };
+    (by_name(name).unwrap().check)(&Upstream, w, &ctx)
+}
+
+fn imu_of(w: &World) -> crate::mm::AllocId {
+    w.nodes[&w.ctx.buf_table.nodes[0].unwrap()].buf.unwrap()
+}
+
+#[test]
+fn each_invariant_fires_on_a_broken_state() {
+    let (w0, before) = installed_world();
+    let after = Before::of(&w0);
+    for name in ["coverage", "layout", "import", "pins", "accounting", "allocation"] {
+        let mut w = w0.clone();
+        check(name, &mut w, &after, 0, false, &[]).unwrap_or_else(|e| panic!("{name} on a sound state: {e}"));
+    }
+    let broken: &[(&str, fn(&mut World))] = &[
+        ("coverage", |w| {
+            let imu = imu_of(w);
+            w.imu_mut(imu).bvec[1].as_mut().unwrap().bv_offset += 4096;
+        }),
+        ("layout", |w| {
+            let imu = imu_of(w);
+            let b = w.imu_mut(imu).bvec[0].as_mut().unwrap();
+            b.bv_len -= 4096;
+        }),
+        ("import", |w| {
+            let imu = imu_of(w);
+            w.imu_mut(imu).folio_shift = 12;
+        }),
+        ("pins", |w| w.phys.grab_pin(crate::mm::FolioId(1), 1)),
+        ("accounting", |w| w.ctx.pinned_vm += 1),
+        ("allocation", |w| {
+            w.alloc.kvmalloc(crate::mm::AllocSite::PinPagesArray);
+        }),
+    ];
+    for (name, breakit) in broken {
+        let mut w = w0.clone();
+        breakit(&mut w);
+        assert!(check(name, &mut w, &after, 0, false, &[]).is_err(), "{name} did not fire");
+    }
+    // error_unwinds: a failure that left the pins in place.
+    let mut w = w0.clone();
+    assert!(check("error_unwinds", &mut w, &before, -12, false, &[]).is_err());
+    assert!(check("error_unwinds", &mut w.clone(), &after, -12, false, &[]).is_ok());
+    // no_warning: a recorded WARN_ON_ONCE.
+    let warn = [crate::model::Event::Warn { site: "io_coalesce_buffer: j != *nr_pages".into() }];
+    assert!(check("no_warning", &mut w.clone(), &after, 0, false, &warn).is_err());
+    assert!(check("no_warning", &mut w.clone(), &after, 0, false, &[]).is_ok());
+    // teardown: ring exit with the buffer still pinned.
+    assert!(check("teardown", &mut w, &after, 0, true, &[]).is_err());
+    let mut w = w0.clone();
+    crate::model::rsrc::io_sqe_buffers_unregister(&Upstream, &mut w).unwrap();
+    w.io_rsrc_cache_free();
+    assert!(check("teardown", &mut w, &after, 0, true, &[]).is_ok());
+}

@@ -1,0 +1,48 @@
+//! Ground truth: the physical bytes behind a user range, straight from the
+//! address space, with no kernel code in between.
+
+use crate::model::iov_iter::{push_merged, PhysRange};
+use crate::model::World;
+
+/// The tag of an unmapped stretch in a truth list: the high bit, so it can
+/// never equal a real physical address.
+pub const UNMAPPED: u64 = 1 << 63;
+
+/// The physical ranges behind `[addr, addr + len)`, merged where contiguous.
+/// Unmapped stretches appear as `(UNMAPPED | vaddr, len)`.
+pub fn user_range(w: &World, addr: u64, len: u64) -> Vec<PhysRange> {
+    let mut out = Vec::new();
+    if len == 0 {
+        return out;
+    }
+    let shift = w.geo.page_shift;
+    let ps = w.geo.page_size();
+    let end = addr + len;
+    let first_vpn = addr >> shift;
+    let last_vpn = (end - 1) >> shift;
+    for (vpn, backing, n) in w.aspace.runs(first_vpn, last_vpn - first_vpn + 1) {
+        let run_start = (vpn << shift).max(addr);
+        let run_end = ((vpn + n) << shift).min(end);
+        let bytes = run_end - run_start;
+        let phys = match backing {
+            Some((pfn, _, _)) => (pfn << shift) + (run_start - (vpn << shift)),
+            None => UNMAPPED | run_start,
+        };
+        push_merged(&mut out, (phys, bytes));
+        let _ = ps;
+    }
+    out
+}
+
+/// Offsets (from the buffer start) where the backing memory jumps: every
+/// place where the next byte is not physically adjacent to the previous one.
+pub fn discontinuities(ranges: &[PhysRange]) -> Vec<u64> {
+    let mut at = 0;
+    let mut out = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        at += r.1;
+        out.push(at);
+    }
+    out.pop();
+    out
+}

@@ -1,0 +1,188 @@
+//! Runs a scenario on one variant: each operation through the model, every
+//! invariant after it, then ring exit and the teardown check. Each variant
+//! gets its own copy of the machine.
+
+use crate::mm::AllocSite;
+use crate::model::iov_iter::PhysRange;
+use crate::model::rsrc::{
+    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register, io_sqe_buffers_unregister,
+};
+use crate::model::{Errno, World};
+use crate::oracle::invariants::{bvec_ranges, installed, Before, OpContext, Violation, INVARIANTS};
+use crate::scenario::{Built, ConcreteOp};
+use crate::variants::Variant;
+use serde::Serialize;
+
+/// One installed buffer, normalised: representation (how many bvecs, which
+/// page carries the offset) is gone, the bytes remain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SlotView {
+    /// `imu->ubuf`.
+    pub ubuf: u64,
+    /// `imu->len`.
+    pub len: u64,
+    /// The physical bytes the bvecs name, merged.
+    pub bytes: Vec<PhysRange>,
+    /// `imu->acct_pages`.
+    pub acct_pages: u64,
+    /// `imu->nr_bvecs` (representation: reported, not compared).
+    pub nr_bvecs: u32,
+    /// `imu->folio_shift` (representation: reported, not compared).
+    pub folio_shift: u32,
+}
+
+/// The ring and memory after an operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// `buf_table.nr`.
+    pub table_nr: usize,
+    /// Installed buffers by slot.
+    pub slots: Vec<Option<SlotView>>,
+    /// Pins held on each folio (FOLL_PIN count).
+    pub pins: Vec<i64>,
+    /// `user->locked_vm`.
+    pub locked_vm: Option<u64>,
+    /// `mm->pinned_vm`.
+    pub pinned_vm: u64,
+}
+
+impl Snapshot {
+    /// Captures `w`.
+    pub fn of(w: &World) -> Self {
+        let mut slots = vec![None; w.ctx.buf_table.nr()];
+        for (slot, imu) in installed(w) {
+            let m = w.imu(imu);
+            let mut bytes = Vec::new();
+            for r in bvec_ranges(w, imu) {
+                crate::model::iov_iter::push_merged(&mut bytes, r);
+            }
+            slots[slot] = Some(SlotView {
+                ubuf: m.ubuf,
+                len: m.len,
+                bytes,
+                acct_pages: m.acct_pages,
+                nr_bvecs: m.nr_bvecs,
+                folio_shift: m.folio_shift,
+            });
+        }
+        let pins = (0..w.phys.folios().len()).map(|i| w.phys.pins(crate::mm::FolioId(i as u32))).collect();
+        Snapshot { table_nr: w.ctx.buf_table.nr(), slots, pins, locked_vm: w.ctx.user.map(|u| u.locked_vm), pinned_vm: w.ctx.pinned_vm }
+    }
+}
+
+/// What one operation did.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpRecord {
+    /// Operation kind (`ring_exit` for teardown).
+    pub kind: &'static str,
+    /// Return value: 0, a count, or `-errno`.
+    pub ret: i64,
+    /// Physical bytes an import touched.
+    pub import: Option<Vec<PhysRange>>,
+    /// State after it.
+    pub snapshot: Snapshot,
+    /// Allocation sites that failed during it.
+    pub faults_fired: Vec<AllocSite>,
+    /// Invariants that did not hold after it.
+    pub violations: Vec<Violation>,
+}
+
+/// A whole run of one variant.
+#[derive(Clone, Debug, Serialize)]
+pub struct Run {
+    /// Variant name.
+    pub variant: &'static str,
+    /// One record per operation, then one for ring exit.
+    pub ops: Vec<OpRecord>,
+    /// Allocation calls made.
+    pub alloc_calls: u32,
+}
+
+fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
+    match r {
+        Ok(t) => ok(t),
+        Err(e) => e.neg() as i64,
+    }
+}
+
+/// Applies one operation, returning its return value and any import result.
+fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
+    match op {
+        ConcreteOp::Register { iovecs } => (ret_of(io_sqe_buffers_register(v, w, Some(iovecs), iovecs.len() as u32), |_| 0), None),
+        ConcreteOp::RegisterSparse { nr } => (ret_of(io_sqe_buffers_register(v, w, None, *nr), |_| 0), None),
+        ConcreteOp::Update { offset, iovecs } => (ret_of(__io_sqe_buffers_update(v, w, *offset, iovecs), |d| d as i64), None),
+        ConcreteOp::Unregister => (ret_of(io_sqe_buffers_unregister(v, w), |_| 0), None),
+        ConcreteOp::Import { slot, ddir, buf_addr, len } => match io_import_reg_buf(v, w, *slot, *buf_addr, *len, *ddir) {
+            Ok(iter) => (0, Some(iter.physical_ranges(w).0)),
+            Err(e) => (e.neg() as i64, None),
+        },
+        ConcreteOp::Readv { slot, ddir, iovecs } => match io_import_reg_vec(v, w, *ddir, *slot, iovecs) {
+            Ok(iter) => (0, Some(iter.physical_ranges(w).0)),
+            Err(e) => (e.neg() as i64, None),
+        },
+    }
+}
+
+/// `io_ring_ctx_free()`'s part in this path: unregister, then free the caches.
+fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
+    if w.ctx.buf_table.nr() != 0 {
+        let _ = io_sqe_buffers_unregister(v, w);
+    }
+    w.io_rsrc_cache_free();
+    0
+}
+
+/// Runs every operation of `built` on `v`, then ring exit.
+pub fn run(v: &dyn Variant, built: &Built) -> Run {
+    let mut w = built.world.clone();
+    let mut ops = Vec::with_capacity(built.ops.len() + 1);
+    for op in built.ops.iter().map(Some).chain([None]) {
+        let before = Before::of(&w);
+        let (ev, mm, al, calls) = (w.events.len(), w.phys.violations.len(), w.alloc.violations.len(), w.alloc.log.len());
+        let (ret, import) = match op {
+            Some(op) => apply(v, &mut w, op),
+            None => (ring_exit(v, &mut w), None),
+        };
+        let faults_fired: Vec<AllocSite> = w.alloc.log[calls..].iter().filter(|(_, f)| *f).map(|(s, _)| *s).collect();
+        let events = w.events[ev..].to_vec();
+        let mm_violations = w.phys.violations[mm..].to_vec();
+        let alloc_violations = w.alloc.violations[al..].to_vec();
+        let ctx = OpContext {
+            op,
+            ret,
+            import: import.as_deref(),
+            before: &before,
+            faults_fired: &faults_fired,
+            events: &events,
+            mm_violations: &mm_violations,
+            alloc_violations: &alloc_violations,
+        };
+        let mut violations = Vec::new();
+        for inv in INVARIANTS {
+            if let Err(detail) = (inv.check)(v, &mut w, &ctx) {
+                violations.push(Violation { invariant: inv.name, detail });
+            }
+        }
+        ops.push(OpRecord {
+            kind: op.map_or("ring_exit", op_kind),
+            ret,
+            import,
+            snapshot: Snapshot::of(&w),
+            faults_fired,
+            violations,
+        });
+    }
+    Run { variant: v.name(), ops, alloc_calls: w.alloc.calls() }
+}
+
+/// Short name of a concrete operation.
+pub fn op_kind(op: &ConcreteOp) -> &'static str {
+    match op {
+        ConcreteOp::Register { .. } => "register",
+        ConcreteOp::RegisterSparse { .. } => "register_sparse",
+        ConcreteOp::Update { .. } => "update",
+        ConcreteOp::Unregister => "unregister",
+        ConcreteOp::Import { .. } => "import",
+        ConcreteOp::Readv { .. } => "readv",
+    }
+}
