@@ -13,10 +13,16 @@
 #![deny(missing_docs)]
 #![allow(non_snake_case)] // kernel names such as __io_account_mem
 
+pub mod campaign;
+pub mod cli;
+pub mod corpus;
 pub mod gen;
+pub mod minimize;
 pub mod mm;
 pub mod oracle;
+pub mod report;
 pub mod run;
 pub mod model;
 pub mod scenario;
+pub mod targets;
 pub mod variants;

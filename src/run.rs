@@ -175,6 +175,17 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
     Run { variant: v.name(), ops, alloc_calls: w.alloc.calls() }
 }
 
+/// Runs every operation and ring exit on `v` with no invariant checked:
+/// the cost of the kernel model alone (benchmarks).
+pub fn run_plain(v: &dyn Variant, built: &Built) -> World {
+    let mut w = built.world.clone();
+    for op in &built.ops {
+        apply(v, &mut w, op);
+    }
+    ring_exit(v, &mut w);
+    w
+}
+
 /// Short name of a concrete operation.
 pub fn op_kind(op: &ConcreteOp) -> &'static str {
     match op {

@@ -7,8 +7,10 @@
 //! proptest shrinks structure (segments, ops, iovecs) rather than bytes of
 //! an already-valid scenario, which could only shrink into invalid ones.
 
+mod layout;
 pub mod lower;
 mod ops;
+mod pos;
 pub mod raw;
 pub mod strategies;
 #[cfg(test)]
@@ -36,14 +38,22 @@ pub struct GenConfig {
 
 impl Default for GenConfig {
     fn default() -> Self {
-        GenConfig { faults: true, max_ops: 6, max_segments: 8, max_folios: 6 }
+        GenConfig {
+            faults: true,
+            max_ops: 6,
+            max_segments: 8,
+            max_folios: 6,
+        }
     }
 }
 
 impl GenConfig {
     /// The default limits, without fault points.
     pub fn no_faults() -> Self {
-        GenConfig { faults: false, ..GenConfig::default() }
+        GenConfig {
+            faults: false,
+            ..GenConfig::default()
+        }
     }
 
     /// (folios, segments, ops) limits, each in 1..=256.
@@ -55,7 +65,10 @@ impl GenConfig {
 
 /// A scenario from fuzzer bytes. Every byte string gives a scenario that
 /// `build()` accepts; a drained `u` gives the default choices. Never fails.
-pub fn scenario_from_unstructured(u: &mut Unstructured, cfg: &GenConfig) -> arbitrary::Result<Scenario> {
+pub fn scenario_from_unstructured(
+    u: &mut Unstructured,
+    cfg: &GenConfig,
+) -> arbitrary::Result<Scenario> {
     Ok(lower(&RawScenario::draw(u, cfg), cfg))
 }
 

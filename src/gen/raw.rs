@@ -37,6 +37,9 @@ pub struct RawSegment {
     pub len: u8,
     /// Readonly (more likely at the first and last segment).
     pub prot: u8,
+    /// Whether an alignment gap before a PMD- or PUD-mapped segment is
+    /// filled with anonymous pages (mostly) or left unmapped.
+    pub fill: u8,
 }
 
 /// A position: a segment and an offset inside it, biased toward edges.
@@ -111,9 +114,15 @@ fn draw_len(u: &mut Unstructured<'_>, min: usize, max: usize) -> usize {
 }
 
 /// `min..=max` elements, each defaulted once the input is drained.
-fn draw_vec<'a, T: Arbitrary<'a> + Default>(u: &mut Unstructured<'a>, min: usize, max: usize) -> Vec<T> {
+fn draw_vec<'a, T: Arbitrary<'a> + Default>(
+    u: &mut Unstructured<'a>,
+    min: usize,
+    max: usize,
+) -> Vec<T> {
     let n = draw_len(u, min, max);
-    (0..n).map(|_| T::arbitrary(u).unwrap_or_default()).collect()
+    (0..n)
+        .map(|_| T::arbitrary(u).unwrap_or_default())
+        .collect()
 }
 
 impl RawOp {
@@ -138,8 +147,18 @@ impl RawScenario {
         let segments = draw_vec(u, 1, max_segments);
         let nops = draw_len(u, 1, max_ops);
         let ops = (0..nops).map(|_| RawOp::draw(u)).collect();
-        let faults = if cfg.faults { draw_vec(u, 0, MAX_FAULTS) } else { vec![] };
-        RawScenario { memlock, folios, segments, ops, faults }
+        let faults = if cfg.faults {
+            draw_vec(u, 0, MAX_FAULTS)
+        } else {
+            vec![]
+        };
+        RawScenario {
+            memlock,
+            folios,
+            segments,
+            ops,
+            faults,
+        }
     }
 }
 

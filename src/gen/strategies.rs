@@ -16,7 +16,14 @@ pub fn raw_folio() -> impl Strategy<Value = RawFolio> {
 
 /// A segment's choices.
 pub fn raw_segment() -> impl Strategy<Value = RawSegment> {
-    any::<[u8; 5]>().prop_map(|[form, folio, part, len, prot]| RawSegment { form, folio, part, len, prot })
+    any::<[u8; 6]>().prop_map(|[form, folio, part, len, prot, fill]| RawSegment {
+        form,
+        folio,
+        part,
+        len,
+        prot,
+        fill,
+    })
 }
 
 /// A position's choices.
@@ -31,7 +38,12 @@ pub fn raw_item() -> impl Strategy<Value = RawItem> {
 
 /// An operation's choices, with 1 to [`MAX_ITEMS`] iovecs or spans.
 pub fn raw_op() -> impl Strategy<Value = RawOp> {
-    (any::<[u8; 3]>(), vec(raw_item(), 1..=MAX_ITEMS)).prop_map(|([kind, a, b], items)| RawOp { kind, a, b, items })
+    (any::<[u8; 3]>(), vec(raw_item(), 1..=MAX_ITEMS)).prop_map(|([kind, a, b], items)| RawOp {
+        kind,
+        a,
+        b,
+        items,
+    })
 }
 
 /// A fault point's choices.
@@ -43,12 +55,21 @@ pub fn raw_fault() -> impl Strategy<Value = RawFault> {
 pub fn raw_scenario(cfg: &GenConfig) -> impl Strategy<Value = RawScenario> {
     let (max_folios, max_segments, max_ops) = cfg.limits();
     let max_faults = if cfg.faults { MAX_FAULTS } else { 0 };
+    // Proptest shrinks a tuple's members in order: operations first (their
+    // positions shrink to small segment choices), then the segments they
+    // refer to, then the folios those refer to.
     (
-        any::<u8>(),
-        vec(raw_folio(), 1..=max_folios),
-        vec(raw_segment(), 1..=max_segments),
         vec(raw_op(), 1..=max_ops),
+        vec(raw_segment(), 1..=max_segments),
+        vec(raw_folio(), 1..=max_folios),
         vec(raw_fault(), 0..=max_faults),
+        any::<u8>(),
     )
-        .prop_map(|(memlock, folios, segments, ops, faults)| RawScenario { memlock, folios, segments, ops, faults })
+        .prop_map(|(ops, segments, folios, faults, memlock)| RawScenario {
+            memlock,
+            folios,
+            segments,
+            ops,
+            faults,
+        })
 }

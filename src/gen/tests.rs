@@ -43,7 +43,12 @@ fn empty_bytes_give_a_valid_scenario() {
 
 #[test]
 fn odd_configs_and_empty_raw_build() {
-    let cfg = GenConfig { faults: true, max_ops: 0, max_segments: 0, max_folios: 0 };
+    let cfg = GenConfig {
+        faults: true,
+        max_ops: 0,
+        max_segments: 0,
+        max_folios: 0,
+    };
     check(&lower(&RawScenario::default(), &cfg));
     for seed in 0..200 {
         check(&from_bytes(&bytes(seed), &cfg));
@@ -77,27 +82,36 @@ impl Counts {
     fn add(&mut self, s: &Scenario) {
         let at = |f: u32| s.segments.iter().filter(|g| g.folio == Some(f)).count();
         let kind = |f: u32| s.folios[f as usize].kind;
-        let hugetlb = |f: u32| matches!(kind(f), FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud);
+        let hugetlb = |f: u32| {
+            matches!(
+                kind(f),
+                FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud
+            )
+        };
         let n = s.folios.len() as u32;
         self.hugetlb_alias += (0..n).any(|f| hugetlb(f) && at(f) >= 2) as usize;
         self.thp_split += (0..n).any(|f| kind(f) == FolioKindSpec::Thp && at(f) >= 2) as usize;
         self.hole += s.segments.iter().any(|g| g.folio.is_none()) as usize;
         self.readonly += s.segments.iter().any(|g| g.readonly) as usize;
         self.fault += !s.faults.points.is_empty() as usize;
-        let mut kinds: Vec<_> = s.segments.iter().filter_map(|g| g.folio).map(kind).collect();
+        let mut kinds: Vec<_> = s
+            .segments
+            .iter()
+            .filter_map(|g| g.folio)
+            .map(kind)
+            .collect();
         kinds.dedup();
         self.mixed_sizes += (kinds.len() >= 2) as usize;
         let has = |k: &str| s.ops.iter().any(|o| o.kind() == k) as usize;
         self.update += has("update");
         self.import += has("import");
         self.readv += has("readv");
-        self.raw_or_sized += s
-            .ops
-            .iter()
-            .any(|o| match o {
-                Op::Register { iovecs } => iovecs.iter().any(|i| matches!(i, IovSpec::Raw { .. } | IovSpec::Sized { .. })),
-                _ => false,
-            }) as usize;
+        self.raw_or_sized += s.ops.iter().any(|o| match o {
+            Op::Register { iovecs } => iovecs
+                .iter()
+                .any(|i| matches!(i, IovSpec::Raw { .. } | IovSpec::Sized { .. })),
+            _ => false,
+        }) as usize;
     }
 
     fn assert_all(&self) {
@@ -128,11 +142,19 @@ fn biasing_reaches_every_shape() {
     println!("arbitrary: {c:?}");
     c.assert_all();
 
-    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
     let strategy = scenario_strategy(GenConfig::default());
     let mut c = Counts::default();
     for _ in 0..2000 {
-        c.add(&strategy.new_tree(&mut runner).expect("no rejections").current());
+        c.add(
+            &strategy
+                .new_tree(&mut runner)
+                .expect("no rejections")
+                .current(),
+        );
     }
     println!("proptest: {c:?}");
     c.assert_all();
@@ -142,21 +164,9 @@ fn biasing_reaches_every_shape() {
 fn generation_is_deterministic() {
     for seed in 0..50 {
         let b = bytes(seed);
-        assert_eq!(from_bytes(&b, &GenConfig::default()), from_bytes(&b, &GenConfig::default()));
+        assert_eq!(
+            from_bytes(&b, &GenConfig::default()),
+            from_bytes(&b, &GenConfig::default())
+        );
     }
-}
-
-#[test]
-fn tmp_measure_register() {
-    use crate::scenario::ConcreteOp;
-    let mut res = std::collections::BTreeMap::<String, usize>::new();
-    for seed in 0..2000 {
-        let s = from_bytes(&bytes(seed), &GenConfig::no_faults());
-        let mut b = build(&s).unwrap();
-        if let Some(ConcreteOp::Register { iovecs }) = b.ops.first() {
-            let r = crate::model::rsrc::io_sqe_buffers_register(&crate::variants::upstream::Upstream, &mut b.world, Some(iovecs), iovecs.len() as u32);
-            *res.entry(format!("{:?}", r)).or_default() += 1;
-        }
-    }
-    println!("{res:?}");
 }

@@ -331,6 +331,11 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
 
     let mut j = 0u64;
     for i in 0..nr_folios {
+        // Only a variant whose folio data disagrees with its page array gets
+        // here with j past the end; C would read beyond the array.
+        if w.warn_on_once(j >= page_array.len() as u64, "io_coalesce_buffer: page_array[j] past nr_pages") {
+            break;
+        }
         let p = w.phys.compound_head(page_array[j as usize]);
         let folio = w.phys.page_folio(p);
 

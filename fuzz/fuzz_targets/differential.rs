@@ -1,0 +1,7 @@
+//! cargo-fuzz glue for `regbuf_fuzz::targets::differential`; the body lives in the library.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(report) = regbuf_fuzz::targets::differential::run(data) {
+        panic!("{report}");
+    }
+});

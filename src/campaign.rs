@@ -1,0 +1,323 @@
+//! The in-process fuzz campaign behind `regbuf-fuzz fuzz`: draw scenarios
+//! from a seed, run a variant against upstream on all cores, keep one
+//! scenario per distinct finding, minimise it, store it at real geometry.
+//!
+//! Iteration `i` of seed `s` always draws the same scenario, whichever
+//! worker runs it, and each finding keeps its lowest iteration. So with
+//! `--runs N` the same seed gives the same findings byte for byte; with
+//! `--time` it gives the same findings for the iterations it reached.
+
+use crate::gen::{scenario_from_unstructured, GenConfig};
+use crate::minimize::minimize;
+use crate::oracle::{check, Verdict};
+use crate::scenario::{rescale, GeometryName, Scenario};
+use crate::variants::{self, Variant};
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Flags of `regbuf-fuzz fuzz`.
+#[derive(Clone, Debug)]
+pub struct FuzzArgs {
+    /// Variant under test.
+    pub variant: String,
+    /// Variant it is compared with.
+    pub against: String,
+    /// Campaign seed.
+    pub seed: u64,
+    /// Stop after this many seconds.
+    pub time: Option<u64>,
+    /// Stop after this many executions.
+    pub runs: Option<u64>,
+    /// Worker threads (0: all cores).
+    pub jobs: usize,
+    /// Where minimised findings are written.
+    pub out: Option<PathBuf>,
+    /// One JSON object per line instead of text.
+    pub json: bool,
+    /// Generate allocation failures.
+    pub faults: bool,
+}
+
+/// When a campaign stops.
+#[derive(Clone, Copy, Debug)]
+pub enum Limit {
+    /// After this many executions.
+    Runs(u64),
+    /// After this long.
+    Time(Duration),
+    /// After the first finding (or this many executions).
+    FirstFinding(u64),
+}
+
+/// A campaign's settings.
+#[derive(Clone, Copy)]
+pub struct Config {
+    /// Variant under test.
+    pub variant: &'static dyn Variant,
+    /// Variant it is compared with.
+    pub against: &'static dyn Variant,
+    /// Campaign seed.
+    pub seed: u64,
+    /// When to stop.
+    pub limit: Limit,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Generate allocation failures.
+    pub faults: bool,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} vs {} seed {} {:?} jobs {}", self.variant.name(), self.against.name(), self.seed, self.limit, self.jobs)
+    }
+}
+
+/// One distinct finding of a campaign.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// Primary signature.
+    pub signature: String,
+    /// Iteration that first showed it.
+    pub iteration: u64,
+    /// Executions done when it was found, over all workers.
+    pub execs_at: u64,
+    /// Wall time when it was found.
+    pub elapsed: Duration,
+    /// The scenario as drawn.
+    pub scenario: Scenario,
+}
+
+/// What a campaign did.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Executions (scenario runs, both sides counted once).
+    pub execs: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Distinct findings, lowest iteration first.
+    pub found: Vec<Found>,
+}
+
+/// The scenario of iteration `i` of seed `seed`.
+pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
+    let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i);
+    let len = 32 + (rng.next_u32() % 480) as usize;
+    let mut bytes = vec![0u8; len];
+    rng.fill_bytes(&mut bytes);
+    scenario_from_unstructured(&mut arbitrary::Unstructured::new(&bytes), gen).expect("the generator never fails")
+}
+
+/// Runs a campaign.
+pub fn run(cfg: &Config) -> Report {
+    let gen = if cfg.faults { GenConfig::default() } else { GenConfig::no_faults() };
+    let next = AtomicU64::new(0);
+    let execs = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let found: Mutex<BTreeMap<String, Found>> = Mutex::new(BTreeMap::new());
+    let start = Instant::now();
+    let bar = cfg.progress.then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("template"));
+        b
+    });
+    let max_runs = match cfg.limit {
+        Limit::Runs(n) | Limit::FirstFinding(n) => n,
+        Limit::Time(_) => u64::MAX,
+    };
+    std::thread::scope(|sc| {
+        for _ in 0..cfg.jobs.max(1) {
+            sc.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= max_runs {
+                    break;
+                }
+                let s = draw(cfg.seed, i, &gen);
+                let verdict = match check(&s, cfg.variant, cfg.against) {
+                    Ok((v, _, _)) => v,
+                    Err(e) => panic!("generator produced an unbuildable scenario (seed {} iteration {i}): {e}", cfg.seed),
+                };
+                let n = execs.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(sig) = verdict.primary() {
+                    let mut f = found.lock().expect("no worker panics holding it");
+                    let better = f.get(&sig).map_or(true, |old| i < old.iteration);
+                    if better {
+                        let new = !f.contains_key(&sig);
+                        f.insert(sig.clone(), Found { signature: sig.clone(), iteration: i, execs_at: n, elapsed: start.elapsed(), scenario: s });
+                        if new {
+                            if let Some(b) = &bar {
+                                b.println(format!("new finding after {n} execs: {sig}"));
+                            }
+                        }
+                    }
+                    if matches!(cfg.limit, Limit::FirstFinding(_)) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                if let Limit::Time(t) = cfg.limit {
+                    if start.elapsed() >= t {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                if let Some(b) = &bar {
+                    if n % 256 == 0 {
+                        let secs = start.elapsed().as_secs_f64().max(1e-9);
+                        let k = found.lock().map(|f| f.len()).unwrap_or(0);
+                        b.set_message(format!("{n} execs, {:.0} execs/s, {k} distinct findings", n as f64 / secs));
+                        b.tick();
+                    }
+                }
+            });
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut found: Vec<Found> = found.into_inner().expect("workers joined").into_values().collect();
+    found.sort_by_key(|f| f.iteration);
+    Report { execs: execs.into_inner(), elapsed: start.elapsed(), found }
+}
+
+/// Minimises a finding's scenario keeping its primary signature, moves it
+/// to real geometry when the verdict is the same there, and records the
+/// expected verdict of every variant. Returns the scenario and whether it
+/// is at real geometry.
+pub fn minimise_finding(s: &Scenario, variant: &dyn Variant, against: &dyn Variant) -> (Scenario, bool) {
+    let primary = |s: &Scenario| check(s, variant, against).ok().and_then(|(v, _, _)| v.primary());
+    let want = primary(s);
+    let small = minimize(s, &mut |c| primary(c) == want);
+    let real = rescale(&small, GeometryName::Real);
+    let (mut out, is_real) = if primary(&real) == want { (real, true) } else { (small, false) };
+    out.expect = expectations(&out);
+    (out, is_real)
+}
+
+/// The verdict signatures of every variant against upstream.
+pub fn expectations(s: &Scenario) -> BTreeMap<String, Vec<String>> {
+    let up = variants::by_name("upstream").expect("upstream exists");
+    variants::ALL
+        .iter()
+        .filter_map(|v| check(s, *v, up).ok().map(|(verdict, _, _)| (v.name().to_string(), verdict.signatures().into_iter().collect())))
+        .collect()
+}
+
+fn file_name(variant: &str, signature: &str) -> String {
+    let tail: String = signature.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    format!("{variant}--{}.toml", tail.trim_start_matches(&format!("{variant}-")).trim_matches('-'))
+}
+
+/// `regbuf-fuzz fuzz`: returns the exit code (0 nothing, 1 findings, 2 trouble).
+pub fn run_cli(a: &FuzzArgs) -> i32 {
+    let (Some(variant), Some(against)) = (variants::by_name(&a.variant), variants::by_name(&a.against)) else {
+        eprintln!("regbuf-fuzz fuzz: unknown variant `{}` or `{}`; known: {}", a.variant, a.against, variants::names().join(", "));
+        return 2;
+    };
+    if a.time.is_some() && a.runs.is_some() {
+        eprintln!("regbuf-fuzz fuzz: --time and --runs exclude each other");
+        return 2;
+    }
+    let limit = match (a.time, a.runs) {
+        (_, Some(n)) => Limit::Runs(n),
+        (Some(t), None) => Limit::Time(Duration::from_secs(t)),
+        (None, None) => Limit::Time(Duration::from_secs(60)),
+    };
+    let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
+    let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let cfg = Config { variant, against, seed: a.seed, limit, jobs, faults: a.faults, progress };
+    let report = run(&cfg);
+    if let Some(dir) = &a.out {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("regbuf-fuzz fuzz: cannot create --out directory {}: {e}", dir.display());
+            return 2;
+        }
+    }
+    for f in &report.found {
+        let (min, is_real) = minimise_finding(&f.scenario, variant, against);
+        let path = a.out.as_deref().map(|d| d.join(file_name(variant.name(), &f.signature)));
+        if let Some(p) = &path {
+            if let Err(e) = write_finding(p, &min, &f.signature, a.seed, f.iteration) {
+                eprintln!("regbuf-fuzz fuzz: cannot write {}: {e}", p.display());
+                return 2;
+            }
+        }
+        let replay = match &path {
+            Some(p) => format!("regbuf-fuzz replay {} --variant {} --against {}", p.display(), variant.name(), against.name()),
+            None => format!(
+                "regbuf-fuzz fuzz --variant {} --against {} --seed {} --runs {} --out findings",
+                variant.name(),
+                against.name(),
+                a.seed,
+                f.iteration + 1
+            ),
+        };
+        if a.json {
+            let j = serde_json::json!({
+                "signature": f.signature, "variant": variant.name(), "against": against.name(), "seed": a.seed,
+                "iteration": f.iteration, "execs_at": f.execs_at, "seconds": f.elapsed.as_secs_f64(),
+                "size_drawn": f.scenario.size(), "size_minimised": min.size(), "real_geometry": is_real,
+                "file": path.as_ref().map(|p| p.display().to_string()), "replay": replay,
+            });
+            println!("{j}");
+        } else {
+            println!("finding: {}", f.signature);
+            println!("  first seen: iteration {} after {} execs, {:.2} s", f.iteration, f.execs_at, f.elapsed.as_secs_f64());
+            let sz = min.size();
+            println!(
+                "  minimised: {} mappings, {} folios, {} segments, {} ops, {} iovecs, {} faults ({} geometry)",
+                sz.mappings,
+                sz.folios,
+                sz.segments,
+                sz.ops,
+                sz.iovecs,
+                sz.faults,
+                if is_real { "real" } else { "small" }
+            );
+            if let Some(p) = &path {
+                println!("  written: {}", p.display());
+            }
+            println!("  replay: {replay}");
+        }
+    }
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"summary": true, "execs": report.execs, "seconds": secs, "execs_per_sec": report.execs as f64 / secs, "distinct_findings": report.found.len()})
+        );
+    } else {
+        println!(
+            "{} execs in {:.1} s ({:.0} execs/s), {} distinct finding(s), {} vs {}, seed {}",
+            report.execs,
+            secs,
+            report.execs as f64 / secs,
+            report.found.len(),
+            variant.name(),
+            against.name(),
+            a.seed
+        );
+    }
+    i32::from(!report.found.is_empty())
+}
+
+fn write_finding(path: &Path, s: &Scenario, sig: &str, seed: u64, iteration: u64) -> std::io::Result<()> {
+    let mut s = s.clone();
+    if s.note.is_none() {
+        s.note = Some(format!("{sig}: found by `regbuf-fuzz fuzz --seed {seed}` at iteration {iteration}, minimised."));
+    }
+    std::fs::write(path, s.to_toml())
+}
+
+/// Verdict of a scenario for a variant against upstream (for targets and tests).
+pub fn verdict(s: &Scenario, v: &dyn Variant) -> Verdict {
+    let up = variants::by_name("upstream").expect("upstream exists");
+    check(s, v, up).map(|(v, _, _)| v).unwrap_or_default()
+}

@@ -1,0 +1,179 @@
+//! `minimize`, `explain`, `list` and `fuzz`: the subcommands that work on
+//! one file, or on none.
+//!
+//! Each returns its exit code (0 no finding, 1 finding, 2 trouble) and
+//! writes to the `out` it is given, so a closed pipe is not a panic.
+
+use super::{ExplainArgs, FuzzCmd, MinimizeArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
+use crate::corpus;
+use crate::minimize::minimize as shrink;
+use crate::oracle::{check, INVARIANTS};
+use crate::report::{explain_with, replay_command};
+use crate::scenario::{build, rescale, GeometryName, Scenario, ScenarioSize};
+use crate::variants::{self, Variant};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// The variant a file is about: the first one with findings in its
+/// `expect` table, else rfc-v1.
+fn default_variant(s: &Scenario) -> &'static str {
+    s.expect
+        .iter()
+        .find(|(n, sigs)| !sigs.is_empty() && variants::by_name(n).is_some())
+        .and_then(|(n, _)| variants::by_name(n))
+        .map_or("rfc-v1", |v| v.name())
+}
+
+fn variant(name: &str) -> &'static dyn Variant {
+    variants::by_name(name).expect("checked by the argument parser")
+}
+
+fn primary(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> Option<String> {
+    check(s, v, against).ok().and_then(|(verdict, _, _)| verdict.primary())
+}
+
+/// The verdict signatures of every variant against upstream: a file's
+/// `expect` table.
+pub fn expectations(s: &Scenario) -> BTreeMap<String, Vec<String>> {
+    let up = variant("upstream");
+    variants::ALL
+        .iter()
+        .filter_map(|v| {
+            check(s, *v, up).ok().map(|(verdict, _, _)| (v.name().to_string(), verdict.signatures().into_iter().collect()))
+        })
+        .collect()
+}
+
+fn size_text(z: &ScenarioSize) -> String {
+    format!(
+        "{} segments ({} mappings), {} folios, {} ops, {} iovecs, {} fault points",
+        z.segments, z.mappings, z.folios, z.ops, z.iovecs, z.faults
+    )
+}
+
+/// `regbuf-fuzz minimize`.
+pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz minimize: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let against = variant(&a.against);
+    let Some(want) = primary(&s, v, against) else {
+        eprintln!(
+            "regbuf-fuzz minimize: {} shows no finding for {} against {}: nothing to keep",
+            a.file.display(),
+            v.name(),
+            against.name()
+        );
+        return EXIT_CLEAN;
+    };
+    let want = Some(want);
+    let mut small = shrink(&s, &mut |c| primary(c, v, against) == want);
+    let mut geometry_note = String::new();
+    if small.geometry != GeometryName::Real {
+        let real = rescale(&small, GeometryName::Real);
+        if build(&real).is_ok() && primary(&real, v, against) == want {
+            small = real;
+        } else {
+            geometry_note = " (kept at small geometry: the finding changes at real geometry)".into();
+        }
+    }
+    small.expect = expectations(&small);
+    let text = small.to_toml();
+    let replay = replay_command(a.out.as_deref(), v.name(), against.name());
+    let mut report = format!(
+        "keeps {} for {} against {}\nbefore: {}\nafter:  {}{geometry_note}\n",
+        want.as_deref().unwrap_or_default(),
+        v.name(),
+        against.name(),
+        size_text(&s.size()),
+        size_text(&small.size())
+    );
+    match &a.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                eprintln!("regbuf-fuzz minimize: cannot write {}: {e}", path.display());
+                return EXIT_TROUBLE;
+            }
+            report.push_str(&format!("written to {}\n{replay}\n", path.display()));
+            let _ = out.write_all(report.as_bytes());
+        }
+        None => {
+            eprint!("{report}");
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    EXIT_FINDING
+}
+
+/// `regbuf-fuzz explain`.
+pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz explain: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let against = variant(&a.against);
+    let _ = out.write_all(explain_with(&s, v, against, Some(&a.file)).as_bytes());
+    match check(&s, v, against) {
+        Ok((verdict, _, _)) if verdict.is_clean() => EXIT_CLEAN,
+        Ok(_) => EXIT_FINDING,
+        Err(_) => EXIT_TROUBLE,
+    }
+}
+
+/// `regbuf-fuzz list`.
+pub fn list(out: &mut dyn Write) -> i32 {
+    let mut o = String::from("VARIANTS\n");
+    let width = variants::names().iter().map(|n| n.len()).max().unwrap_or(0);
+    for v in variants::ALL {
+        o.push_str(&format!("  {:<width$}  {}\n", v.name(), v.summary()));
+    }
+    o.push_str("\nINVARIANTS (checked on each variant after every operation)\n");
+    for i in INVARIANTS {
+        o.push_str(&format!("  {}\n", i.name));
+        let rule: Vec<&str> = i.rule.split_whitespace().collect();
+        let mut line = String::new();
+        for word in rule {
+            if !line.is_empty() && line.len() + 1 + word.len() > 86 {
+                o.push_str(&format!("      {line}\n"));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            o.push_str(&format!("      {line}\n"));
+        }
+    }
+    let _ = out.write_all(o.as_bytes());
+    EXIT_CLEAN
+}
+
+/// `regbuf-fuzz fuzz`: hands the flags to the campaign.
+pub fn fuzz(a: &FuzzCmd) -> i32 {
+    let seed = a
+        .seed
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    let args = crate::campaign::FuzzArgs {
+        variant: a.variant.clone(),
+        against: a.against.clone(),
+        seed,
+        time: a.time,
+        runs: a.runs,
+        jobs: a.jobs,
+        out: a.out.clone(),
+        json: a.json,
+        faults: !a.no_faults,
+    };
+    crate::campaign::run_cli(&args)
+}

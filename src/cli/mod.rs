@@ -1,0 +1,204 @@
+//! The `regbuf-fuzz` command line: argument parsing (clap) and dispatch.
+//!
+//! Exit codes follow diff(1) so scripts and CI can tell a finding from a
+//! broken invocation: 0 no finding, 1 a finding, 2 trouble (bad flags, an
+//! unreadable or malformed file, an internal error). Nothing here panics on
+//! bad input; a panic inside the model is caught and reported as trouble.
+
+mod commands;
+mod replay;
+
+use crate::variants;
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Exit code: nothing found.
+pub const EXIT_CLEAN: i32 = 0;
+/// Exit code: at least one finding.
+pub const EXIT_FINDING: i32 = 1;
+/// Exit code: trouble (bad flags, a file that cannot be read or built).
+pub const EXIT_TROUBLE: i32 = 2;
+
+const EXIT_HELP: &str = "\
+Exit status (as diff(1)): 0 no finding, 1 at least one finding, 2 trouble
+(bad flags, an unknown variant, a file that cannot be read, parsed or built;
+the message names the file, the field and the reason).";
+
+/// Differential fuzzer for the io_uring fixed-buffer registration path
+/// (IORING_REGISTER_BUFFERS): runs a model of io_uring/rsrc.c as upstream
+/// 7.1-rc1 and as patched variants on the same scenario, and reports broken
+/// invariants and differences.
+#[derive(Debug, Parser)]
+#[command(name = "regbuf-fuzz", version, after_help = EXIT_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay scenario files (or directories of them) and report findings.
+    #[command(after_help = REPLAY_HELP)]
+    Replay(ReplayArgs),
+    /// Shrink a scenario to what its finding needs, and write it with its
+    /// `expect` table filled in.
+    Minimize(MinimizeArgs),
+    /// Draw a scenario for a reviewer: layout, bvecs of each side, pins,
+    /// findings with the rules they break.
+    Explain(ExplainArgs),
+    /// List the variants and the invariants.
+    List,
+    /// Run a fuzzing campaign of one variant against another.
+    Fuzz(FuzzCmd),
+}
+
+const REPLAY_HELP: &str = "\
+Without --variant, each file's `expect` table says which variants to run
+(each against upstream; `upstream` itself: its invariants only), and each is
+reported as \"matches expected\" or \"DIFFERS from expected\". A file without
+an `expect` table is trouble. With --variant, the named variants run against
+--against, whatever the file expects.
+
+Exit status: 1 if any replayed variant shows any finding (expected or not),
+2 if any file cannot be replayed (this wins over 1), 0 otherwise. A changed
+verdict alone does not change the status: `cargo test --test corpus` is the
+check that fails on one.";
+
+/// A variant name, checked against the known ones.
+fn variant_name(s: &str) -> Result<String, String> {
+    match variants::by_name(s) {
+        Some(v) => Ok(v.name().to_string()),
+        None => Err(format!("unknown variant `{s}`; known variants: {}", variants::names().join(", "))),
+    }
+}
+
+/// Flags of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Scenario files, or directories searched recursively for *.toml.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Run this variant instead of the file's `expect` table (repeatable).
+    #[arg(long = "variant", value_name = "V", value_parser = variant_name)]
+    pub variants: Vec<String>,
+    /// What --variant is compared with.
+    #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
+    pub against: String,
+    /// One JSON object per line (per file and variant) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `minimize`.
+#[derive(Debug, Args)]
+pub struct MinimizeArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variant whose primary finding is kept (default: the first variant
+    /// with findings in the file's `expect` table, else rfc-v1).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
+    /// What the variant is compared with.
+    #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
+    pub against: String,
+    /// Write the minimized scenario here (default: standard output).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: Option<PathBuf>,
+}
+
+/// Flags of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Variant to explain (default: the first variant with findings in the
+    /// file's `expect` table, else rfc-v1).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
+    /// What the variant is compared with.
+    #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
+    pub against: String,
+}
+
+/// Flags of `fuzz`.
+#[derive(Debug, Args)]
+pub struct FuzzCmd {
+    /// Variant under test.
+    #[arg(long, value_name = "V", default_value = "rfc-v1", value_parser = variant_name)]
+    pub variant: String,
+    /// What it is compared with.
+    #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
+    pub against: String,
+    /// Campaign seed (default: taken from the clock; the summary prints it).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS", conflicts_with = "runs")]
+    pub time: Option<u64>,
+    /// Stop after this many executions.
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u64>,
+    /// Worker threads (0: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub jobs: usize,
+    /// Write each minimized finding as a corpus file in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not generate allocation failures.
+    #[arg(long)]
+    pub no_faults: bool,
+}
+
+/// Runs the command line `args` (program name first) and returns the exit
+/// code. Output goes to standard output and standard error.
+pub fn main_with<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_TROUBLE } else { EXIT_CLEAN };
+        }
+    };
+    let stdout = std::io::stdout();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut out = stdout.lock();
+        let code = dispatch(&cli, &mut out);
+        let _ = out.flush();
+        code
+    }));
+    match run {
+        Ok(code) => code,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            eprintln!("regbuf-fuzz: internal error (a bug in regbuf-fuzz, not in the input): {msg}");
+            EXIT_TROUBLE
+        }
+    }
+}
+
+fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
+    match &cli.command {
+        Command::Replay(a) => replay::run(a, out),
+        Command::Minimize(a) => commands::minimize(a, out),
+        Command::Explain(a) => commands::explain(a, out),
+        Command::List => commands::list(out),
+        Command::Fuzz(a) => commands::fuzz(a),
+    }
+}

@@ -1,0 +1,212 @@
+//! `regbuf-fuzz replay`: run scenario files and say what they show.
+//!
+//! Without `--variant` a file is checked against its own `expect` table
+//! (matches / DIFFERS per variant); with it, the named variants run against
+//! `--against`. Text or one JSON object per result line.
+
+use super::{ReplayArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
+use crate::corpus::{self, CorpusError, Replayed};
+use crate::oracle::{check, Finding};
+use crate::report::{finding_summary, replay_command, ErrorLine, ResultLine};
+use crate::variants;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Runs `replay`; returns the exit code.
+pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
+    let mut trouble = false;
+    let mut finding = false;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in &a.paths {
+        if p.is_dir() {
+            match corpus::files(p) {
+                Ok(f) if f.is_empty() => eprintln!("regbuf-fuzz replay: no *.toml files under {}", p.display()),
+                Ok(f) => files.extend(f),
+                Err(e) => {
+                    report_error(a, out, &e);
+                    trouble = true;
+                }
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    for file in &files {
+        let (text, s) = match corpus::load_with_text(file) {
+            Ok(x) => x,
+            Err(e) => {
+                report_error(a, out, &e);
+                trouble = true;
+                continue;
+            }
+        };
+        if a.variants.is_empty() {
+            match corpus::replay_scenario(file, &text, &s, &[]) {
+                Ok(results) => {
+                    if !a.json {
+                        let _ = writeln!(out, "{}", file.display());
+                    }
+                    let mut replays = Vec::new();
+                    for r in &results {
+                        finding |= !r.got.is_empty();
+                        print_expected(a, out, file, r);
+                        if !r.verdict.is_clean() {
+                            replays.push(replay_command(Some(file), &r.variant, "upstream"));
+                        }
+                    }
+                    if !a.json {
+                        print_replays(out, &replays);
+                    }
+                }
+                Err(e) => {
+                    report_error(a, out, &e);
+                    trouble = true;
+                }
+            }
+            continue;
+        }
+        let against = variants::by_name(&a.against).expect("checked by the argument parser");
+        let mut replays = Vec::new();
+        for name in &a.variants {
+            let v = variants::by_name(name).expect("checked by the argument parser");
+            let verdict = match check(&s, v, against) {
+                Ok((verdict, _, _)) => verdict,
+                Err(e) => {
+                    report_error(a, out, &corpus::scenario_error(file, &text, &e));
+                    trouble = true;
+                    continue;
+                }
+            };
+            finding |= !verdict.is_clean();
+            let got: Vec<String> = verdict.signatures().into_iter().collect();
+            // The file's expectation applies when it was recorded the same way.
+            let expected = (a.against == "upstream").then(|| s.expect.get(name)).flatten().map(|e| {
+                let mut e = e.clone();
+                e.sort();
+                e.dedup();
+                e
+            });
+            let replay = replay_command(Some(file), name, &a.against);
+            if a.json {
+                let line = ResultLine {
+                    file: file.display().to_string(),
+                    variant: name.clone(),
+                    against: a.against.clone(),
+                    matches: expected.as_ref().map(|e| *e == got),
+                    expected,
+                    got,
+                    findings: verdict.findings.clone(),
+                    replay,
+                };
+                json_line(out, &line);
+                continue;
+            }
+            let who = if *name == a.against {
+                format!("{name} alone (invariants only)")
+            } else {
+                format!("{name} against {}", a.against)
+            };
+            let vs = match &expected {
+                Some(e) if *e == got => " (matches expected)",
+                Some(_) => " (DIFFERS from expected)",
+                None => "",
+            };
+            let _ = writeln!(out, "{}: {who}: {}{vs}", file.display(), count(verdict.findings.len()));
+            if let (Some(e), true) = (&expected, vs.contains("DIFFERS")) {
+                print_diff(out, e, &got);
+            }
+            print_findings(out, &verdict.findings);
+            if !verdict.is_clean() {
+                replays.push(replay);
+            }
+        }
+        if !a.json {
+            print_replays(out, &replays);
+        }
+    }
+    if trouble {
+        EXIT_TROUBLE
+    } else if finding {
+        EXIT_FINDING
+    } else {
+        EXIT_CLEAN
+    }
+}
+
+fn count(n: usize) -> String {
+    match n {
+        0 => "no finding".into(),
+        1 => "1 finding".into(),
+        n => format!("{n} findings"),
+    }
+}
+
+fn print_expected(a: &ReplayArgs, out: &mut dyn Write, file: &Path, r: &Replayed) {
+    let replay = replay_command(Some(file), &r.variant, "upstream");
+    if a.json {
+        let line = ResultLine {
+            file: file.display().to_string(),
+            variant: r.variant.clone(),
+            against: "upstream".into(),
+            expected: Some(r.expected.clone()),
+            got: r.got.clone(),
+            matches: Some(r.matches()),
+            findings: r.verdict.findings.clone(),
+            replay,
+        };
+        json_line(out, &line);
+        return;
+    }
+    let state = if r.matches() { "matches expected" } else { "DIFFERS from expected" };
+    let _ = writeln!(out, "  {:<10} {state}: {}", r.variant, count(r.verdict.findings.len()));
+    if !r.matches() {
+        print_diff(out, &r.expected, &r.got);
+    }
+    print_findings(out, &r.verdict.findings);
+}
+
+fn print_diff(out: &mut dyn Write, expected: &[String], got: &[String]) {
+    let missing: Vec<&String> = expected.iter().filter(|e| !got.contains(e)).collect();
+    let new: Vec<&String> = got.iter().filter(|g| !expected.contains(g)).collect();
+    let _ = writeln!(out, "    expected: {expected:?}");
+    let _ = writeln!(out, "    got:      {got:?}");
+    if !missing.is_empty() {
+        let _ = writeln!(out, "    no longer seen: {missing:?}");
+    }
+    if !new.is_empty() {
+        let _ = writeln!(out, "    new: {new:?}");
+    }
+}
+
+fn print_findings(out: &mut dyn Write, findings: &[Finding]) {
+    for f in findings {
+        let _ = writeln!(out, "    {}", finding_summary(f));
+    }
+}
+
+/// The commands that reproduce a file's findings, last in its block.
+fn print_replays(out: &mut dyn Write, replays: &[String]) {
+    if replays.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  to reproduce:");
+    for r in replays {
+        let _ = writeln!(out, "    {r}");
+    }
+}
+
+fn report_error(a: &ReplayArgs, out: &mut dyn Write, e: &CorpusError) {
+    eprintln!("regbuf-fuzz replay: {e}");
+    if a.json {
+        json_line(out, &ErrorLine::from(e));
+    }
+}
+
+fn json_line<T: serde::Serialize>(out: &mut dyn Write, v: &T) {
+    match serde_json::to_string(v) {
+        Ok(s) => {
+            let _ = writeln!(out, "{s}");
+        }
+        Err(e) => eprintln!("regbuf-fuzz replay: cannot write JSON: {e}"),
+    }
+}

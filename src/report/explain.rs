@@ -1,0 +1,608 @@
+//! `regbuf-fuzz explain`: one scenario drawn for a kernel reviewer.
+//!
+//! The oracle's snapshots are normalised (bytes, not bvecs) so that two
+//! representations of the same memory compare equal; a reviewer needs the
+//! representation itself. So this module runs the model again on each side
+//! and keeps every installed buffer's `bvec[]`, `nr_bvecs` and `folio_shift`.
+
+use super::{kind_meaning, replay_command};
+use crate::mm::{AllocSite, FolioId};
+use crate::model::iov_iter::PhysRange;
+use crate::model::rsrc::{
+    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register, io_sqe_buffers_unregister,
+};
+use crate::model::{BioVec, Errno, World};
+use crate::oracle::invariants::installed;
+use crate::oracle::truth::{user_range, UNMAPPED};
+use crate::oracle::{check, Verdict};
+use crate::scenario::{build, Built, ConcreteOp, FolioKindSpec, IovSpec, Op, Pos, Scenario};
+use crate::variants::Variant;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Most bvecs listed per buffer; longer arrays show their first and last ones.
+const MAX_BVECS_SHOWN: usize = 8;
+
+/// One installed buffer with its representation.
+#[derive(Clone, Debug, PartialEq)]
+struct Buf {
+    ubuf: u64,
+    len: u64,
+    nr_bvecs: u32,
+    folio_shift: u32,
+    acct_pages: u64,
+    bvecs: Vec<Option<BioVec>>,
+}
+
+/// The state after one operation on one side.
+#[derive(Clone, Debug)]
+struct Step {
+    ret: i64,
+    import: Option<Vec<PhysRange>>,
+    table_nr: usize,
+    slots: Vec<Option<Buf>>,
+    pins: Vec<i64>,
+    locked_vm: Option<u64>,
+    pinned_vm: u64,
+    faults: Vec<AllocSite>,
+}
+
+impl Step {
+    fn of(w: &World, ret: i64, import: Option<Vec<PhysRange>>, faults: Vec<AllocSite>) -> Step {
+        let mut slots = vec![None; w.ctx.buf_table.nr()];
+        for (slot, imu) in installed(w) {
+            let m = w.imu(imu);
+            slots[slot] = Some(Buf {
+                ubuf: m.ubuf,
+                len: m.len,
+                nr_bvecs: m.nr_bvecs,
+                folio_shift: m.folio_shift,
+                acct_pages: m.acct_pages,
+                bvecs: m.bvecs().collect(),
+            });
+        }
+        Step {
+            ret,
+            import,
+            table_nr: w.ctx.buf_table.nr(),
+            slots,
+            pins: (0..w.phys.folios().len()).map(|i| w.phys.pins(FolioId(i as u32))).collect(),
+            locked_vm: w.ctx.user.map(|u| u.locked_vm),
+            pinned_vm: w.ctx.pinned_vm,
+            faults,
+        }
+    }
+}
+
+fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
+    r.map_or_else(|e| e.neg() as i64, ok)
+}
+
+/// The same operations as `crate::run::run`, keeping the bvecs. The first
+/// step is the state before any operation; the last is ring exit.
+fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
+    let mut w = b.world.clone();
+    let mut out = vec![Step::of(&w, 0, None, vec![])];
+    for op in b.ops.iter().map(Some).chain([None]) {
+        let calls = w.alloc.log.len();
+        let (ret, import) = match op {
+            Some(ConcreteOp::Register { iovecs }) => {
+                (ret_of(io_sqe_buffers_register(v, &mut w, Some(iovecs), iovecs.len() as u32), |_| 0), None)
+            }
+            Some(ConcreteOp::RegisterSparse { nr }) => (ret_of(io_sqe_buffers_register(v, &mut w, None, *nr), |_| 0), None),
+            Some(ConcreteOp::Update { offset, iovecs }) => {
+                (ret_of(__io_sqe_buffers_update(v, &mut w, *offset, iovecs), |d| d as i64), None)
+            }
+            Some(ConcreteOp::Unregister) => (ret_of(io_sqe_buffers_unregister(v, &mut w), |_| 0), None),
+            Some(ConcreteOp::Import { slot, ddir, buf_addr, len }) => {
+                match io_import_reg_buf(v, &mut w, *slot, *buf_addr, *len, *ddir) {
+                    Ok(iter) => (0, Some(iter.physical_ranges(&mut w).0)),
+                    Err(e) => (e.neg() as i64, None),
+                }
+            }
+            Some(ConcreteOp::Readv { slot, ddir, iovecs }) => match io_import_reg_vec(v, &mut w, *ddir, *slot, iovecs) {
+                Ok(iter) => (0, Some(iter.physical_ranges(&mut w).0)),
+                Err(e) => (e.neg() as i64, None),
+            },
+            None => {
+                if w.ctx.buf_table.nr() != 0 {
+                    let _ = io_sqe_buffers_unregister(v, &mut w);
+                }
+                w.io_rsrc_cache_free();
+                (0, None)
+            }
+        };
+        let faults = w.alloc.log[calls..].iter().filter(|(_, f)| *f).map(|(s, _)| *s).collect();
+        out.push(Step::of(&w, ret, import, faults));
+    }
+    out
+}
+
+/// A reviewer's report on `s` for `v` against `against`, ending with the
+/// command that reproduces it (with `<FILE>` for the path).
+pub fn explain(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> String {
+    explain_with(s, v, against, None)
+}
+
+/// [`explain`] for a scenario read from `path`, which the replay command names.
+pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: Option<&Path>) -> String {
+    let mut o = String::new();
+    let same = v.name() == against.name();
+    let title =
+        if same { format!("{} alone (invariants only)", v.name()) } else { format!("{} against {}", v.name(), against.name()) };
+    let _ = writeln!(o, "regbuf-fuzz explain: {title}");
+    if let Some(p) = path {
+        let _ = writeln!(o, "file: {}", p.display());
+    }
+    if let Some(n) = &s.note {
+        for l in wrap(n, 96) {
+            let _ = writeln!(o, "note: {l}");
+        }
+    }
+    let (b, verdict) = match (build(s), check(s, v, against)) {
+        (Ok(b), Ok((verdict, _, _))) => (b, verdict),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = writeln!(o, "\nThe scenario does not build: {e}");
+            let _ = writeln!(o, "\n{}", replay_command(path, v.name(), against.name()));
+            return o;
+        }
+    };
+    let sides: Vec<&dyn Variant> = if same { vec![v] } else { vec![against, v] };
+    let traces: Vec<Vec<Step>> = sides.iter().map(|x| trace(*x, &b)).collect();
+    let names: Vec<&str> = sides.iter().map(|x| x.name()).collect();
+    let w = &b.world;
+    let geo = w.geo;
+
+    let _ = writeln!(
+        o,
+        "\ngeometry {}: {} pages, PMD folios {}, PUD folios {}",
+        geo.name(),
+        hsize(geo.page_size()),
+        hsize(geo.folio_bytes(geo.pmd_order)),
+        hsize(geo.folio_bytes(geo.pud_order))
+    );
+    match s.memlock {
+        Some(m) => {
+            let bytes = m.bytes_at(&geo);
+            let _ = writeln!(o, "RLIMIT_MEMLOCK: {} ({} pages)", hsize(bytes), bytes >> geo.page_shift);
+        }
+        None => {
+            let _ = writeln!(o, "RLIMIT_MEMLOCK: not checked (CAP_IPC_LOCK: ctx->user is NULL; pinned_vm still counts)");
+        }
+    }
+    if !s.faults.points.is_empty() {
+        let _ = writeln!(o, "allocation faults: {:?}", s.faults.points);
+    }
+
+    layout(&mut o, s, &b);
+
+    // Operations.
+    let _ = writeln!(o, "\nOPERATIONS (return value per side; buffers, pins and accounting where they changed)");
+    let n_ops = b.ops.len();
+    for i in 0..=n_ops {
+        let kind = if i < n_ops { crate::run::op_kind(&b.ops[i]) } else { "ring_exit" };
+        let rets: Vec<String> = names.iter().zip(&traces).map(|(n, t)| format!("{n} {}", ret_text(t[i + 1].ret))).collect();
+        let _ = writeln!(o, "\n  op {i} {kind:<16} {}", rets.join("  |  "));
+        if i < n_ops {
+            describe_op(&mut o, s, &b, i);
+        }
+        for (n, t) in names.iter().zip(&traces) {
+            if !t[i + 1].faults.is_empty() {
+                let f: Vec<String> = t[i + 1].faults.iter().map(|x| x.to_string()).collect();
+                let _ = writeln!(o, "    {n}: allocation failed at {}", f.join(", "));
+            }
+        }
+        // Imports: what each side touched, and what the user range holds.
+        if let Some(ConcreteOp::Import { buf_addr, len, .. }) = b.ops.get(i) {
+            let _ = writeln!(o, "    the user range is backed by {}", ranges(w, &user_range(w, *buf_addr, *len)));
+        }
+        if let Some(ConcreteOp::Readv { iovecs, .. }) = b.ops.get(i) {
+            let mut want = Vec::new();
+            for iov in iovecs {
+                for r in user_range(w, iov.iov_base, iov.iov_len) {
+                    crate::model::iov_iter::push_merged(&mut want, r);
+                }
+            }
+            let _ = writeln!(o, "    the user ranges are backed by {}", ranges(w, &want));
+        }
+        for (n, t) in names.iter().zip(&traces) {
+            if let Some(r) = &t[i + 1].import {
+                let _ = writeln!(o, "    {n} touches {}", ranges(w, r));
+            }
+        }
+        // Buffers that changed.
+        let nslots = traces.iter().map(|t| t[i].slots.len().max(t[i + 1].slots.len())).max().unwrap_or(0);
+        for slot in 0..nslots {
+            let changed = traces.iter().any(|t| t[i].slots.get(slot) != t[i + 1].slots.get(slot));
+            if !changed {
+                continue;
+            }
+            let now: Vec<Option<&Buf>> = traces.iter().map(|t| t[i + 1].slots.get(slot).and_then(|x| x.as_ref())).collect();
+            match now.iter().flatten().next() {
+                None => {
+                    let _ = writeln!(o, "    slot {slot}: empty now (released on every side)");
+                    continue;
+                }
+                Some(first) => {
+                    let _ = writeln!(o, "    slot {slot}: ubuf {:#x} len {:#x} ({})", first.ubuf, first.len, hsize(first.len));
+                }
+            }
+            for (n, buf) in names.iter().zip(&now) {
+                match buf {
+                    None => {
+                        let _ = writeln!(o, "      {n}: empty");
+                    }
+                    Some(buf) => bufdesc(&mut o, w, n, buf),
+                }
+            }
+        }
+        let tables: Vec<usize> = traces.iter().map(|t| t[i + 1].table_nr).collect();
+        if traces.iter().any(|t| t[i].table_nr != t[i + 1].table_nr) {
+            let t: Vec<String> = names.iter().zip(&tables).map(|(n, x)| format!("{n} {x}")).collect();
+            let _ = writeln!(o, "    table size: {}", t.join(", "));
+        }
+        // Pins per folio that changed on either side.
+        for f in 0..w.phys.folios().len() {
+            if traces.iter().all(|t| t[i].pins[f] == t[i + 1].pins[f]) {
+                continue;
+            }
+            let p: Vec<String> =
+                names.iter().zip(&traces).map(|(n, t)| format!("{n} {} -> {}", t[i].pins[f], t[i + 1].pins[f])).collect();
+            let _ = writeln!(o, "    pins on folio {f} ({}): {}", folio_kind(s, f), p.join(", "));
+        }
+        if traces.iter().any(|t| (t[i].locked_vm, t[i].pinned_vm) != (t[i + 1].locked_vm, t[i + 1].pinned_vm)) {
+            let a: Vec<String> = names
+                .iter()
+                .zip(&traces)
+                .map(|(n, t)| {
+                    let s = &t[i + 1];
+                    match s.locked_vm {
+                        Some(l) => format!("{n} locked_vm {} pinned_vm {}", l as i64, s.pinned_vm as i64),
+                        None => format!("{n} pinned_vm {}", s.pinned_vm as i64),
+                    }
+                })
+                .collect();
+            let _ = writeln!(o, "    accounting (pages): {}", a.join(", "));
+        }
+    }
+
+    findings(&mut o, &verdict);
+    let _ = writeln!(o, "\nto reproduce:\n{}", replay_command(path, v.name(), against.name()));
+    o
+}
+
+/// The folios, then the address space drawn top to bottom.
+fn layout(o: &mut String, s: &Scenario, b: &Built) {
+    let w = &b.world;
+    let geo = w.geo;
+    let _ = writeln!(o, "\nFOLIOS (physical memory, in pfn order)");
+    let folios = w.phys.folios();
+    for (i, f) in folios.iter().enumerate() {
+        let n = 1u64 << f.order;
+        let users: Vec<usize> =
+            s.segments.iter().enumerate().filter(|(_, g)| g.folio == Some(i as u32)).map(|(k, _)| k).collect();
+        let mut notes = Vec::new();
+        match users.len() {
+            0 => notes.push("not mapped".to_string()),
+            _ => notes.push(format!("mapped by {}", users.iter().map(|k| format!("seg {k}")).collect::<Vec<_>>().join(", "))),
+        }
+        if aliased(s, w, i as u32) {
+            notes.push("ALIASED: the same pages at more than one address".into());
+        }
+        if i > 0 {
+            let p = &folios[i - 1];
+            if p.head + (1 << p.order) == f.head {
+                notes.push(format!("physically right after folio {}", i - 1));
+            }
+        }
+        let pfns = if n == 1 { format!("{:#x}", f.head) } else { format!("{:#x}-{:#x}", f.head, f.head + n - 1) };
+        let _ = writeln!(
+            o,
+            "  folio {i:<3} {:<12} order {:<2} ({:>7})  pfn {pfns:<17}  {}",
+            folio_kind(s, i),
+            f.order,
+            hsize(geo.folio_bytes(f.order)),
+            notes.join("; ")
+        );
+    }
+    let _ = writeln!(o, "\nADDRESS SPACE (segments in address order; positions below are \"seg N +offset\")");
+    let mut prev_end: Option<u64> = None;
+    for (k, (seg, &(va, bytes))) in s.segments.iter().zip(&b.segments).enumerate() {
+        if let Some(e) = prev_end {
+            if va > e {
+                let _ = writeln!(o, "  {e:#014x} |   unmapped {} (padding to the next folio's alignment)", hsize(va - e));
+            }
+        }
+        let what = match seg.folio {
+            None => format!("hole: {} unmapped", hsize(bytes)),
+            Some(fi) => {
+                let f = &w.phys.folios()[fi as usize];
+                let pages = bytes >> geo.page_shift;
+                let first = seg.first;
+                let whole = first == 0 && pages == 1 << f.order;
+                let what = if pages == 1 {
+                    format!("page {first} = pfn {:#x}", f.head + first)
+                } else {
+                    format!("pages {first}-{} = pfn {:#x}-{:#x}", first + pages - 1, f.head + first, f.head + first + pages - 1)
+                };
+                let mut t = format!(
+                    "{:>7}  folio {fi} ({}) {what}{}",
+                    hsize(bytes),
+                    folio_kind(s, fi as usize),
+                    if whole { "" } else { " (part of the folio)" }
+                );
+                t.push_str(if seg.readonly { "  read-only" } else { "  rw" });
+                if seg.aligned {
+                    t.push_str("  PMD/PUD-mapped");
+                }
+                if let Some(j) = s.segments[..k].iter().position(|g| g.folio == Some(fi) && overlaps(g, seg, 1 << f.order)) {
+                    t.push_str(&format!("  <- same pages as seg {j}"));
+                }
+                t
+            }
+        };
+        let _ = writeln!(o, "  {va:#014x} +-- seg {k:<3} {what}");
+        prev_end = Some(va + bytes);
+    }
+    if let Some(e) = prev_end {
+        let _ = writeln!(o, "  {e:#014x} +-- end");
+    }
+}
+
+fn overlaps(a: &crate::scenario::Segment, b: &crate::scenario::Segment, n: u64) -> bool {
+    let r = |g: &crate::scenario::Segment| (g.first, g.first + g.pages.unwrap_or(n - g.first));
+    let (x, y) = (r(a), r(b));
+    x.0 < y.1 && y.0 < x.1
+}
+
+/// Whether two segments map overlapping pages of folio `fi`.
+fn aliased(s: &Scenario, w: &World, fi: u32) -> bool {
+    let n = 1u64 << w.phys.folios()[fi as usize].order;
+    let segs: Vec<_> = s.segments.iter().filter(|g| g.folio == Some(fi)).collect();
+    segs.iter().enumerate().any(|(i, a)| segs[i + 1..].iter().any(|b| overlaps(a, b, n)))
+}
+
+/// The operation as written and as resolved.
+fn describe_op(o: &mut String, s: &Scenario, b: &Built, i: usize) {
+    let pos = |p: &Pos| format!("seg {} +{:#x}", p.seg, p.off);
+    let iovs = |spec: &[IovSpec], conc: &[crate::model::Iovec]| -> Vec<String> {
+        spec.iter()
+            .zip(conc)
+            .enumerate()
+            .map(|(j, (sp, c))| {
+                let written = match sp {
+                    IovSpec::Range { start, end } => format!("[{} .. {})", pos(start), pos(end)),
+                    IovSpec::Sized { start, len } => format!("{} with a length of {len:?}", pos(start)),
+                    IovSpec::Null { .. } => "NULL".into(),
+                    IovSpec::Raw { .. } => "raw".into(),
+                };
+                format!("iovec {j}: {written} = iov_base {:#x} iov_len {:#x} ({})", c.iov_base, c.iov_len, hsize(c.iov_len))
+            })
+            .collect()
+    };
+    let lines: Vec<String> = match (&s.ops[i], &b.ops[i]) {
+        (Op::Register { iovecs }, ConcreteOp::Register { iovecs: c }) => iovs(iovecs, c),
+        (Op::Update { iovecs, offset }, ConcreteOp::Update { iovecs: c, .. }) => {
+            let mut v = vec![format!("from slot {offset}")];
+            v.extend(iovs(iovecs, c));
+            v
+        }
+        (Op::RegisterSparse { nr }, _) => vec![format!("{nr} empty slots")],
+        (Op::Import { slot, ddir, span }, ConcreteOp::Import { buf_addr, len, .. }) => vec![format!(
+            "{ddir:?} slot {slot}: [{} .. {}) = buf_addr {buf_addr:#x} len {len:#x}",
+            pos(&span.start),
+            pos(&span.end)
+        )],
+        (Op::Readv { slot, ddir, spans }, ConcreteOp::Readv { iovecs, .. }) => {
+            let mut v = vec![format!("{ddir:?} slot {slot}, {} iovecs:", spans.len())];
+            for (sp, c) in spans.iter().zip(iovecs) {
+                v.push(format!(
+                    "  [{} .. {}) = iov_base {:#x} iov_len {:#x}",
+                    pos(&sp.start),
+                    pos(&sp.end),
+                    c.iov_base,
+                    c.iov_len
+                ));
+            }
+            v
+        }
+        _ => vec![],
+    };
+    for l in lines {
+        let _ = writeln!(o, "    {l}");
+    }
+}
+
+/// One side's view of a buffer: header, then its bvecs.
+fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
+    let sum: u64 = buf.bvecs.iter().flatten().map(|b| b.bv_len).sum();
+    let check = if sum == buf.len { String::new() } else { format!("  <- bv_len sum {sum:#x}, imu->len {:#x}", buf.len) };
+    let _ = writeln!(
+        o,
+        "      {side}: nr_bvecs {}, folio_shift {}, acct_pages {}{check}",
+        buf.nr_bvecs, buf.folio_shift, buf.acct_pages
+    );
+    let n = buf.bvecs.len();
+    let shown: Vec<usize> = if n <= MAX_BVECS_SHOWN { (0..n).collect() } else { (0..5).chain(n - 2..n).collect() };
+    let shift = w.geo.page_shift;
+    let mut last = None;
+    for i in shown {
+        if last.is_some_and(|l: usize| i > l + 1) {
+            let _ = writeln!(o, "        ... {} more bvecs ...", i - last.unwrap_or(0) - 1);
+        }
+        last = Some(i);
+        let Some(bv) = buf.bvecs[i] else {
+            let _ = writeln!(o, "        bvec[{i}] never written (stale memory)");
+            continue;
+        };
+        let page = match w.phys.page_folio(bv.bv_page) {
+            Some(f) => format!("folio {} page {}", f.0, w.phys.folio_page_idx(f, bv.bv_page)),
+            None => "in NO folio (foreign memory)".into(),
+        };
+        let start = (bv.bv_page << shift) + bv.bv_offset;
+        let _ = writeln!(
+            o,
+            "        bvec[{i}] bv_page pfn {:#x} ({page})  bv_offset {:#x}  bv_len {:#x}  -> phys {:#x}-{:#x}",
+            bv.bv_page,
+            bv.bv_offset,
+            bv.bv_len,
+            start,
+            start + bv.bv_len
+        );
+    }
+}
+
+/// Each finding with the rule it breaks.
+fn findings(o: &mut String, v: &Verdict) {
+    if v.is_clean() {
+        let _ = writeln!(o, "\nFINDINGS: none");
+        return;
+    }
+    let _ = writeln!(o, "\nFINDINGS ({}; the first is the primary one)", v.findings.len());
+    for (k, f) in v.findings.iter().enumerate() {
+        let what = match f.kind {
+            crate::oracle::FindingKind::Invariant(_) => format!("broken on {}", f.variant),
+            crate::oracle::FindingKind::Diff(_) => format!("{} differs", f.variant),
+        };
+        let _ = writeln!(o, "\n  {}. {}  ({what}, after op {} {})", k + 1, f.signature(), f.op, f.op_kind);
+        let label = match f.kind {
+            crate::oracle::FindingKind::Invariant(_) => "rule:",
+            crate::oracle::FindingKind::Diff(_) => "what:",
+        };
+        for (j, l) in wrap(&kind_meaning(&f.kind), 92).iter().enumerate() {
+            let _ = writeln!(o, "     {} {l}", if j == 0 { label } else { "     " });
+        }
+        for (j, l) in f.detail.lines().enumerate() {
+            let _ = writeln!(o, "     {} {l}", if j == 0 { "seen:" } else { "     " });
+        }
+    }
+}
+
+fn folio_kind(s: &Scenario, i: usize) -> String {
+    match s.folios.get(i) {
+        Some(f) => match f.kind {
+            FolioKindSpec::Small => "small".into(),
+            FolioKindSpec::Mthp => format!("mthp-{}", f.order.unwrap_or(0)),
+            FolioKindSpec::Thp => "thp".into(),
+            FolioKindSpec::HugetlbPmd => "hugetlb-pmd".into(),
+            FolioKindSpec::HugetlbPud => "hugetlb-pud".into(),
+        },
+        None => "?".into(),
+    }
+}
+
+fn ret_text(r: i64) -> String {
+    if r >= 0 {
+        return r.to_string();
+    }
+    match Errno::parse(&(-r).to_string()) {
+        Some(e) => format!("{e}"),
+        None => r.to_string(),
+    }
+}
+
+/// Physical ranges as `folio F page P +len`, which a reviewer can match
+/// against the layout.
+fn ranges(w: &World, r: &[PhysRange]) -> String {
+    if r.is_empty() {
+        return "nothing".into();
+    }
+    let shift = w.geo.page_shift;
+    let parts: Vec<String> = r
+        .iter()
+        .take(6)
+        .map(|&(a, l)| {
+            if a & UNMAPPED != 0 {
+                return format!("UNMAPPED {:#x}+{l:#x}", a & !UNMAPPED);
+            }
+            let pfn = a >> shift;
+            match w.phys.page_folio(pfn) {
+                Some(f) => format!(
+                    "{a:#x}+{l:#x} (folio {} page {}{})",
+                    f.0,
+                    w.phys.folio_page_idx(f, pfn),
+                    if a % (1 << shift) != 0 { format!(" +{:#x}", a % (1 << shift)) } else { String::new() }
+                ),
+                None => format!("{a:#x}+{l:#x} (NO folio)"),
+            }
+        })
+        .collect();
+    let more = if r.len() > 6 { format!(" and {} more ranges", r.len() - 6) } else { String::new() };
+    format!("{}{more}", parts.join(", "))
+}
+
+/// `4 KiB`, `2 MiB`, or the byte count in hex.
+fn hsize(b: u64) -> String {
+    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if b >= unit && b % unit == 0 {
+            return format!("{} {name}", b / unit);
+        }
+    }
+    format!("{b:#x} bytes")
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.len() + 1 + word.len() > width {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::variants::{rfc_v1::RfcV1, upstream::Upstream};
+
+    const ALIASED: &str = "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n[[segment]]\nfolio = 0\n\
+        [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 1, off = 2097152 } }]\n";
+
+    #[test]
+    fn the_aliased_report_shows_both_bvec_arrays_and_the_rule() {
+        let s = Scenario::from_toml(ALIASED).unwrap();
+        let r = explain_with(&s, &RfcV1, &Upstream, Some(Path::new("corpus/rfc-v1/aliased.toml")));
+        assert!(r.contains("ALIASED"), "{r}");
+        assert!(r.contains("upstream: nr_bvecs 2, folio_shift 21"), "{r}");
+        assert!(r.contains("rfc-v1: nr_bvecs 1, folio_shift 21"), "{r}");
+        assert!(r.contains("bv_len sum 0x200000, imu->len 0x400000"), "{r}");
+        assert!(r.contains("pins on folio 0 (hugetlb-pmd): upstream 0 -> 2, rfc-v1 0 -> 1"), "{r}");
+        assert!(r.contains("rfc-v1:invariant:coverage"), "{r}");
+        assert!(r.contains("io_release_ubuf"), "{r}");
+        assert!(r.trim_end().ends_with("regbuf-fuzz replay corpus/rfc-v1/aliased.toml --variant rfc-v1"), "{r}");
+    }
+
+    #[test]
+    fn a_scenario_that_does_not_build_is_said_so() {
+        let mut s = Scenario::from_toml(ALIASED).unwrap();
+        s.segments[1].folio = Some(3);
+        let r = explain(&s, &RfcV1, &Upstream);
+        assert!(r.contains("does not build: field `segment[1].folio`"), "{r}");
+        assert!(r.trim_end().ends_with("regbuf-fuzz replay <FILE> --variant rfc-v1"), "{r}");
+    }
+
+    #[test]
+    fn long_bvec_arrays_are_cut_and_holes_drawn() {
+        let s = Scenario::from_toml(
+            "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"small\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
+             [[segment]]\npages = 511\n[[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n\
+             [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 1, off = 0 }, end = { seg = 2, off = 2097152 } }]\n\
+             [[op]]\nop = \"import\"\nslot = 0\nddir = \"write\"\nspan = { start = { seg = 1, off = 4000 }, end = { seg = 2, off = 10 } }\n",
+        )
+        .unwrap();
+        let r = explain(&s, &Upstream, &Upstream);
+        assert!(r.contains("hole: 2044 KiB unmapped"), "{r}");
+        assert!(r.contains("more bvecs"), "{r}");
+        assert!(r.contains("upstream touches"), "{r}");
+        assert!(r.contains("FINDINGS: none"), "{r}");
+    }
+}

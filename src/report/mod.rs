@@ -1,0 +1,144 @@
+//! What the fuzzer tells people: one-line finding summaries for `replay`,
+//! JSON result lines for scripts, the replay command that reproduces a
+//! result, and [`explain`], a terminal drawing of one scenario for a kernel
+//! reviewer (layout, bvecs of each side, pins, and each finding with the
+//! rule it breaks in the reviewer's words).
+
+mod explain;
+
+pub use explain::{explain, explain_with};
+
+use crate::oracle::{Finding, FindingKind, INVARIANTS};
+use serde::Serialize;
+use std::path::Path;
+
+/// One line for a finding: signature, where, and the first line of what
+/// each side said.
+pub fn finding_summary(f: &Finding) -> String {
+    let detail: Vec<&str> = f.detail.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let detail = detail.join("; ");
+    let detail =
+        if detail.chars().count() > 240 { format!("{}…", detail.chars().take(240).collect::<String>()) } else { detail };
+    format!("{}  after op {} ({}): {detail}", f.signature(), f.op, f.op_kind)
+}
+
+/// What a finding's kind means, in a reviewer's words: the invariant's rule,
+/// or what differs between the two versions.
+pub fn kind_meaning(kind: &FindingKind) -> String {
+    match kind {
+        FindingKind::Invariant(name) => INVARIANTS
+            .iter()
+            .find(|i| i.name == *name)
+            .map_or_else(|| format!("invariant `{name}`"), |i| i.rule.split_whitespace().collect::<Vec<_>>().join(" ")),
+        FindingKind::Diff(name) => match *name {
+            "return" => "the two versions return different values to user space for the same call".into(),
+            "import" => "a READ_FIXED/WRITE_FIXED import reaches different physical bytes on the two versions".into(),
+            "table" => {
+                "the buffer tables differ: a different size, or a slot installed on one side and empty on the other".into()
+            }
+            "coverage" => {
+                "a registered buffer names different physical bytes on the two versions (ubuf, len, or what its bvecs point at)"
+                    .into()
+            }
+            "accounting" => "the versions charge a different number of pages to locked_vm / pinned_vm (acct_pages)".into(),
+            "pinned_folios" => "different folios stay pinned on the two versions".into(),
+            other => format!("the versions differ in `{other}`"),
+        },
+    }
+}
+
+/// The command that replays `path` for `variant` against `against`
+/// (`<FILE>` when there is no file yet).
+pub fn replay_command(path: Option<&Path>, variant: &str, against: &str) -> String {
+    let file = path.map_or_else(|| "<FILE>".to_string(), |p| shell_quote(&p.display().to_string()));
+    let mut c = format!("regbuf-fuzz replay {file} --variant {variant}");
+    if against != "upstream" {
+        c.push_str(&format!(" --against {against}"));
+    }
+    c
+}
+
+/// `s` quoted for a POSIX shell when it needs to be.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// One result of `replay --json`: one file, one variant.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultLine {
+    /// The scenario file.
+    pub file: String,
+    /// The variant run.
+    pub variant: String,
+    /// What it was compared with (`upstream` with itself: invariants only).
+    pub against: String,
+    /// The file's expected signatures for this variant, when it has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Vec<String>>,
+    /// The signatures seen, sorted.
+    pub got: Vec<String>,
+    /// Whether `got` equals `expected` (absent without `expected`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<bool>,
+    /// Every finding, earliest first.
+    pub findings: Vec<Finding>,
+    /// The command that reproduces this result.
+    pub replay: String,
+}
+
+/// A file that could not be replayed, as `replay --json` reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorLine {
+    /// The file.
+    pub file: String,
+    /// Line and column, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<(usize, usize)>,
+    /// The field to blame, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong.
+    pub error: String,
+}
+
+impl From<&crate::corpus::CorpusError> for ErrorLine {
+    fn from(e: &crate::corpus::CorpusError) -> Self {
+        ErrorLine { file: e.file.display().to_string(), at: e.at, field: e.field.clone(), error: e.reason.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_commands_quote_odd_paths() {
+        assert_eq!(
+            replay_command(Some(Path::new("corpus/rfc-v1/aliased.toml")), "rfc-v1", "upstream"),
+            "regbuf-fuzz replay corpus/rfc-v1/aliased.toml --variant rfc-v1"
+        );
+        assert_eq!(
+            replay_command(Some(Path::new("a b/it's.toml")), "x", "y"),
+            "regbuf-fuzz replay 'a b/it'\\''s.toml' --variant x --against y"
+        );
+    }
+
+    #[test]
+    fn summaries_are_one_line() {
+        let f = Finding {
+            kind: FindingKind::Diff("import"),
+            variant: "rfc-v1",
+            op: 2,
+            op_kind: "import",
+            detail: "upstream: a\nrfc-v1: b".into(),
+        };
+        let s = finding_summary(&f);
+        assert_eq!(s, "rfc-v1:diff:import  after op 2 (import): upstream: a; rfc-v1: b");
+        assert!(kind_meaning(&FindingKind::Invariant("coverage")).contains("io_release_ubuf"));
+    }
+}

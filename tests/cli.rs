@@ -1,0 +1,254 @@
+//! The `regbuf-fuzz` binary's exit codes, as diff(1): 0 no finding, 1 a
+//! finding, 2 trouble; run as a user would, through `std::process::Command`.
+//! Also the corpus harness (tests/corpus.rs) on a temporary corpus.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ALIASED: &str = "format = 1\ngeometry = \"real\"\nnote = \"One hugetlb page mapped at two adjacent addresses.\"\n\
+    [[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n[[segment]]\nfolio = 0\n\
+    [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 1, off = 2097152 } }]\n";
+
+const CLEAN: &str = "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n\
+    [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 4660 }, end = { seg = 0, off = 1048576 } }]\n";
+
+const ALIASED_EXPECT: &str =
+    "[expect]\nupstream = []\nrfc-v1 = [\"rfc-v1:diff:coverage\", \"rfc-v1:invariant:coverage\", \"rfc-v1:invariant:import\"]\n";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_regbuf-fuzz"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited, not killed")
+}
+
+fn text(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A fresh temporary directory for one test.
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("regbuf-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn bad_flags_are_trouble() {
+    let o = run(&["--bogus"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = run(&["replay", "--bogus", "x.toml"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = run(&[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = run(&["--help"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn an_unknown_variant_is_trouble_and_lists_the_known_ones() {
+    let d = tmpdir("unknown-variant");
+    let f = write(&d, "clean.toml", CLEAN.as_bytes());
+    for args in [
+        vec!["replay", s(&f), "--variant", "rfc-v9"],
+        vec!["replay", s(&f), "--variant", "upstream", "--against", "nope"],
+        vec!["explain", s(&f), "--variant", "rfc-v9"],
+        vec!["minimize", s(&f), "--variant", "rfc-v9"],
+        vec!["fuzz", "--variant", "rfc-v9", "--runs", "1"],
+    ] {
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("upstream") && err.contains("rfc-v1"), "{args:?}: {}", text(&o));
+    }
+}
+
+#[test]
+fn garbage_and_malformed_files_are_trouble_naming_file_field_reason() {
+    let d = tmpdir("garbage");
+    let g = write(&d, "garbage.toml", &[0xde, 0xad, 0xbe, 0xef, 0x00, 0xff, 0x13]);
+    for cmd in ["replay", "explain", "minimize"] {
+        let o = run(&[cmd, s(&g)]);
+        assert_eq!(code(&o), 2, "{cmd}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("garbage.toml"), "{cmd}: {}", text(&o));
+    }
+    let m = write(
+        &d,
+        "missing-folio.toml",
+        ALIASED.replace("[[segment]]\nfolio = 0\n[[op]]", "[[segment]]\nfolio = 7\n[[op]]").as_bytes(),
+    );
+    let o = run(&["replay", s(&m), "--variant", "upstream"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("missing-folio.toml") && err.contains("segment[1].folio") && err.contains("does not exist"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["replay", s(&d.join("absent.toml"))]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+}
+
+#[test]
+fn a_clean_scenario_replayed_for_upstream_exits_0() {
+    let d = tmpdir("clean");
+    let f = write(&d, "clean.toml", CLEAN.as_bytes());
+    let o = run(&["replay", s(&f), "--variant", "upstream"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = run(&["replay", s(&f), "--variant", "rfc-v1"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // Without --variant a file needs an `expect` table.
+    let o = run(&["replay", s(&f)]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expect"), "{}", text(&o));
+    let f = write(&d, "clean-expect.toml", format!("{CLEAN}[expect]\nupstream = []\nrfc-v1 = []\n").as_bytes());
+    let o = run(&["replay", s(&f)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("matches expected"), "{}", text(&o));
+}
+
+#[test]
+fn the_aliased_scenario_on_rfc_v1_exits_1_and_ends_with_a_replay_command() {
+    let d = tmpdir("aliased");
+    let f = write(&d, "aliased.toml", ALIASED.as_bytes());
+    let o = run(&["replay", s(&f), "--variant", "rfc-v1"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("rfc-v1:invariant:coverage"), "{}", text(&o));
+    let last = out.lines().last().unwrap_or_default().trim();
+    assert_eq!(last, format!("regbuf-fuzz replay {} --variant rfc-v1", s(&f)), "{}", text(&o));
+
+    // With the expect table: matches, still exit 1 (a finding is present).
+    let f = write(&d, "aliased-expect.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
+    let o = run(&["replay", s(&f)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("upstream   matches expected") && out.contains("rfc-v1     matches expected"), "{}", text(&o));
+    assert!(out.lines().last().unwrap().trim().starts_with("regbuf-fuzz replay "), "{}", text(&o));
+
+    // A changed expectation is reported.
+    let f = write(&d, "aliased-wrong.toml", format!("{ALIASED}[expect]\nrfc-v1 = []\n").as_bytes());
+    let o = run(&["replay", s(&f)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("DIFFERS from expected"), "{}", text(&o));
+}
+
+#[test]
+fn replay_walks_directories_and_speaks_json() {
+    let d = tmpdir("json");
+    write(&d, "a/aliased.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
+    write(&d, "b/clean.toml", format!("{CLEAN}[expect]\nupstream = []\n").as_bytes());
+    write(&d, "b/notes.md", b"not a scenario");
+    let o = run(&["replay", s(&d), "--json"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", text(&o));
+    assert!(lines.iter().all(|l| l["matches"] == true), "{}", text(&o));
+    let rfc = lines.iter().find(|l| l["variant"] == "rfc-v1").unwrap();
+    assert_eq!(rfc["findings"][0]["kind"]["name"], "coverage");
+    assert!(rfc["replay"].as_str().unwrap().starts_with("regbuf-fuzz replay "));
+}
+
+#[test]
+fn explain_draws_the_aliased_page_and_minimize_shrinks_to_real_geometry() {
+    let d = tmpdir("explain");
+    let f = write(&d, "aliased.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
+    let o = run(&["explain", s(&f)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("rfc-v1 against upstream") && out.contains("ALIASED") && out.contains("bvec[1]"), "{out}");
+    assert_eq!(out.lines().last().unwrap(), format!("regbuf-fuzz replay {} --variant rfc-v1", s(&f)));
+
+    // A small-geometry scenario with junk: minimized, moved to real geometry, expect filled.
+    let small = "format = 1\ngeometry = \"small\"\n[[folio]]\nkind = \"small\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
+        [[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n[[segment]]\nfolio = 1\n\
+        [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 1, off = 0 }, end = { seg = 2, off = 32768 } }]\n\
+        [[op]]\nop = \"unregister\"\n";
+    let f = write(&d, "small.toml", small.as_bytes());
+    let out_path = d.join("min.toml");
+    let o = run(&["minimize", s(&f), "--variant", "rfc-v1", "-o", s(&out_path)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("before:") && stdout.contains("after:"), "{}", text(&o));
+    let min = regbuf_fuzz::corpus::load(&out_path).expect("the minimized file loads");
+    assert_eq!(min.geometry, regbuf_fuzz::scenario::GeometryName::Real);
+    assert_eq!((min.size().folios, min.size().ops), (1, 1), "{}", min.to_toml());
+    assert!(min.expect.get("rfc-v1").is_some_and(|e| e.contains(&"rfc-v1:invariant:coverage".to_string())));
+    assert_eq!(min.expect.get("upstream"), Some(&vec![]));
+    // The result replays as it says.
+    let o = run(&["replay", s(&out_path)]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("DIFFERS"), "{}", text(&o));
+}
+
+#[test]
+fn list_names_variants_and_invariants() {
+    let o = run(&["list"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for name in ["upstream", "rfc-v1", "coverage", "teardown", "io_release_ubuf"] {
+        assert!(out.contains(name), "{name}: {out}");
+    }
+}
+
+/// The corpus harness itself, on a temporary corpus: one trial per file,
+/// a changed verdict fails its trial, and no files is 0 trials and a pass.
+#[test]
+fn the_corpus_harness_makes_one_trial_per_file() {
+    let harness = Path::new(env!("CARGO_BIN_EXE_regbuf-fuzz"))
+        .parent()
+        .and_then(|p| std::fs::read_dir(p.join("deps")).ok())
+        .and_then(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap().to_string_lossy();
+                    n.starts_with("corpus-") && p.extension().is_none() && p.is_file()
+                })
+                .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        });
+    let Some(harness) = harness else {
+        eprintln!("corpus harness binary not built (run `cargo test` for all targets); skipping");
+        return;
+    };
+    let d = tmpdir("harness");
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = Command::new(&harness).env("REGBUF_CORPUS_DIR", &empty).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 passed"), "{}", text(&o));
+
+    let corpus = d.join("corpus");
+    write(&corpus, "rfc-v1/aliased.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
+    write(&corpus, "rfc-v1/changed.toml", format!("{ALIASED}[expect]\nrfc-v1 = [\"rfc-v1:invariant:pins\"]\n").as_bytes());
+    let o = Command::new(&harness).env("REGBUF_CORPUS_DIR", &corpus).output().unwrap();
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("rfc-v1/aliased.toml ... ok"), "{}", text(&o));
+    assert!(out.contains("rfc-v1/changed.toml ... FAILED"), "{}", text(&o));
+    assert!(out.contains("expected: [\"rfc-v1:invariant:pins\"]"), "{}", text(&o));
+    assert!(out.contains("replay: regbuf-fuzz replay"), "{}", text(&o));
+    assert!(out.contains("1 passed; 1 failed"), "{}", text(&o));
+}
