@@ -98,15 +98,30 @@ fn split_field(msg: &str) -> (Option<String>, String) {
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> CorpusError {
-    let msg = e.message().trim().to_string();
+    let msg = e.message().trim().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
     let Some(span) = e.span() else { return CorpusError::new(path, None, format!("not a valid scenario: {msg}")) };
     let start = span.start.min(text.len());
-    let (line, col) = line_col(text, start);
+    let (mut line, mut col) = line_col(text, start);
     let table = table_at(text, line);
     let quoted = |prefix: &str| -> Option<String> {
         let rest = &msg[msg.find(prefix)? + prefix.len()..];
         Some(rest[..rest.find('`')?].to_string())
     };
+    // A tagged table (an op, an iovec) is read whole, so the error points at
+    // its start; a bad name inside it can still be found by its text.
+    if let Some(bad) = quoted("unknown variant `") {
+        let needle = format!("\"{bad}\"");
+        let found = text
+            .lines()
+            .enumerate()
+            .skip(line - 1)
+            .take_while(|(i, l)| *i + 1 == line || header(l).is_none())
+            .find(|(_, l)| l.contains(&needle));
+        if let Some((i, l)) = found {
+            line = i + 1;
+            col = l.find(&needle).map_or(1, |c| l[..c].chars().count() + 1);
+        }
+    }
     let key = quoted("missing field `").or_else(|| quoted("unknown field `")).or_else(|| key_on_line(text, line, col));
     let field = match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
@@ -335,6 +350,18 @@ mod tests {
         assert!(m.contains("malformed.toml"), "{m}");
         assert_eq!(e.at.map(|a| a.0), Some(4), "{m}");
         assert_eq!(e.field.as_deref(), Some("segment[0].folio"), "{m}");
+        assert!(e.reason.contains("expected"), "{m}");
+        assert!(!m.contains('\n'), "one line: {m}");
+    }
+
+    #[test]
+    fn a_bad_name_inside_a_tagged_table_is_found_by_its_text() {
+        let text = "format = 1\ngeometry = \"real\"\n[[op]]\nop = \"import\"\nslot = 0\nddir = \"sideways\"\n\
+                    span = { start = { seg = 0, off = 0 }, end = { seg = 0, off = 1 } }\n";
+        let p = tmp("sideways.toml", text.as_bytes());
+        let e = load(&p).unwrap_err();
+        assert_eq!((e.at, e.field.as_deref()), (Some((6, 8)), Some("op[0].ddir")), "{e}");
+        assert!(e.reason.contains("unknown variant `sideways`"), "{e}");
     }
 
     #[test]

@@ -13,9 +13,11 @@ use std::collections::HashSet;
 pub const MAX_KEEP_CALLS: usize = 2000;
 
 /// Shrinks `s` while `keep` holds: drops operations (the last first),
-/// iovecs and spans inside operations, fault points, segments and folios
-/// (renumbering what refers to them), clears `memlock`, `readonly`,
-/// `aligned`, `gap`, partial mappings, shrinks holes, and moves positions to
+/// folds an update into the register that made its table, drops iovecs and
+/// spans inside operations, fault points, folios, segments and runs of
+/// segments (renumbering what refers to them), clears `memlock`,
+/// `readonly`, `aligned`, `gap`, partial mappings, shrinks holes and sparse
+/// tables, turns a symbolic length into a range, and moves positions to
 /// segment edges and page boundaries, until no such step keeps the finding.
 ///
 /// Every candidate must pass [`build`] before `keep` sees it. Deterministic;
@@ -23,14 +25,16 @@ pub const MAX_KEEP_CALLS: usize = 2000;
 /// candidate once). `keep` is assumed to hold for `s` itself.
 pub fn minimize(s: &Scenario, keep: &mut dyn FnMut(&Scenario) -> bool) -> Scenario {
     let mut cur = s.clone();
-    let mut tried: HashSet<String> = HashSet::new();
+    // Every scenario seen, kept or not: none is tried twice, so two
+    // steps that undo each other cannot loop.
+    let mut tried: HashSet<String> = HashSet::from([format!("{s:?}")]);
     let mut calls = 0usize;
     'outer: loop {
         for cand in candidates(&cur) {
             if calls >= MAX_KEEP_CALLS {
                 break 'outer;
             }
-            if cand == cur || !tried.insert(cand.to_toml()) || build(&cand).is_err() {
+            if cand == cur || !tried.insert(format!("{cand:?}")) || build(&cand).is_err() {
                 continue;
             }
             calls += 1;
@@ -44,9 +48,10 @@ pub fn minimize(s: &Scenario, keep: &mut dyn FnMut(&Scenario) -> bool) -> Scenar
     cur
 }
 
-/// Every one-step simplification of `s`, most aggressive first. Each one is
-/// strictly smaller in a well-founded order (fewer things, fewer flags,
-/// smaller holes, positions nearer an edge), so the search terminates.
+/// Every one-step simplification of `s`, most aggressive first: fewer
+/// things, fewer flags, smaller holes, positions nearer an edge. (Renaming
+/// a position at a segment boundary is the only step that is not smaller;
+/// [`minimize`] never revisits a scenario, so it cannot loop.)
 fn candidates(s: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
     // Operations, from the end.
@@ -54,6 +59,13 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         let mut c = s.clone();
         c.ops.remove(i);
         out.push(c);
+    }
+    // An update folded into the register (or sparse register) that made
+    // its table: one operation fewer, the same buffers.
+    for j in (0..s.ops.len()).rev() {
+        if let Some(c) = fold_update(s, j) {
+            out.push(c);
+        }
     }
     // Iovecs and spans inside operations.
     for i in (0..s.ops.len()).rev() {
@@ -88,6 +100,18 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     }
     for k in (0..s.segments.len()).rev() {
         out.push(drop_segment(s, k as u32));
+    }
+    // Runs of segments: dropping one mapping of a run may open a gap (the
+    // next huge folio keeps its alignment), dropping the run may not.
+    let n = s.segments.len().min(64);
+    for len in 2..n {
+        for a in (0..=n - len).rev() {
+            let mut c = s.clone();
+            for k in (a..a + len).rev() {
+                c = drop_segment(&c, k as u32);
+            }
+            out.push(c);
+        }
     }
     // Flags and limits.
     if s.memlock.is_some() {
@@ -155,11 +179,53 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     // Positions: to an edge of their segment, or to a page boundary.
     if let Ok(b) = build(s) {
         let seg_bytes: Vec<u64> = b.segments.iter().map(|&(_, n)| n).collect();
+        // A symbolic length that ends inside a segment, as a range: the same
+        // iovec, whose end can then move like any position.
+        let geo = s.geometry.geometry();
+        for (i, op) in s.ops.iter().enumerate() {
+            let (Op::Register { iovecs } | Op::Update { iovecs, .. }) = op else { continue };
+            for (j, iov) in iovecs.iter().enumerate() {
+                let IovSpec::Sized { start, len } = iov else { continue };
+                let Some(&(va, _)) = b.segments.get(start.seg as usize) else { continue };
+                let Some(end) = (va + start.off).checked_add(len.bytes_at(&geo)) else { continue };
+                let Some(k) = b.segments.iter().position(|&(a, n)| a <= end && end <= a + n) else { continue };
+                let mut c = s.clone();
+                if let Op::Register { iovecs } | Op::Update { iovecs, .. } = &mut c.ops[i] {
+                    iovecs[j] = IovSpec::Range { start: *start, end: Pos { seg: k as u32, off: end - b.segments[k].0 } };
+                }
+                out.push(c);
+            }
+        }
+        // Where two segments touch, the end of one is the start of the
+        // next: a range's start is named in the segment it begins in, its
+        // end in the segment it ends in, so the other segment can go.
+        let npos = positions(&mut s.clone()).len();
+        for p in 0..npos {
+            let mut c = s.clone();
+            let (pos, is_start) = positions(&mut c).swap_remove(p);
+            let k = pos.seg as usize;
+            let Some(&(va, bytes)) = b.segments.get(k) else { continue };
+            let moved = if is_start {
+                match b.segments.get(k + 1) {
+                    Some(&(next_va, _)) if pos.off == bytes && va + bytes == next_va => Some(Pos { seg: k as u32 + 1, off: 0 }),
+                    _ => None,
+                }
+            } else if pos.off == 0 && k > 0 {
+                let (prev_va, prev_bytes) = b.segments[k - 1];
+                (prev_va + prev_bytes == va).then(|| Pos { seg: k as u32 - 1, off: prev_bytes })
+            } else {
+                None
+            };
+            if let Some(m) = moved {
+                *pos = m;
+                out.push(c);
+            }
+        }
         let page = s.geometry.geometry().page_size();
         let npos = positions(&mut s.clone()).len();
         for p in 0..npos {
             let mut probe = s.clone();
-            let cur = *positions(&mut probe)[p];
+            let cur = *positions(&mut probe)[p].0;
             let Some(&bytes) = seg_bytes.get(cur.seg as usize) else { continue };
             let off = cur.off.min(bytes);
             let dist = |o: u64| o.min(bytes - o);
@@ -173,7 +239,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
                 let better = dist(t) < d || (off % page != 0 && t % page == 0 && dist(t) <= d);
                 if t != off && t <= bytes && better {
                     let mut c = s.clone();
-                    positions(&mut c)[p].off = t;
+                    positions(&mut c)[p].0.off = t;
                     out.push(c);
                 }
             }
@@ -182,8 +248,32 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     out
 }
 
-/// Every position of the operations, in a fixed order.
-fn positions(s: &mut Scenario) -> Vec<&mut Pos> {
+/// `s` with the update at `j` folded into the register or sparse register
+/// that made its table (the nearest one before it, with no unregister in
+/// between): that op becomes a register of the table as the update leaves
+/// it (`null` iovecs for empty slots), and the update is dropped.
+fn fold_update(s: &Scenario, j: usize) -> Option<Scenario> {
+    let Op::Update { offset, iovecs: upd } = &s.ops[j] else { return None };
+    let i = (0..j).rev().find(|&i| matches!(s.ops[i], Op::Register { .. } | Op::RegisterSparse { .. } | Op::Unregister))?;
+    let mut table: Vec<IovSpec> = match &s.ops[i] {
+        Op::Register { iovecs } => iovecs.clone(),
+        Op::RegisterSparse { nr } if *nr <= 1024 => vec![IovSpec::Null { len: Default::default() }; *nr as usize],
+        _ => return None,
+    };
+    let end = *offset as usize + upd.len();
+    if upd.is_empty() || end > table.len() {
+        return None; // the update fails (-EINVAL): nothing to fold
+    }
+    table[*offset as usize..end].clone_from_slice(upd);
+    let mut c = s.clone();
+    c.ops[i] = Op::Register { iovecs: table };
+    c.ops.remove(j);
+    Some(c)
+}
+
+/// Every position of the operations, in a fixed order, each with whether
+/// it starts a range (`true`) or ends one.
+fn positions(s: &mut Scenario) -> Vec<(&mut Pos, bool)> {
     let mut out = Vec::new();
     for op in &mut s.ops {
         match op {
@@ -191,22 +281,22 @@ fn positions(s: &mut Scenario) -> Vec<&mut Pos> {
                 for iov in iovecs {
                     match iov {
                         IovSpec::Range { start, end } => {
-                            out.push(start);
-                            out.push(end);
+                            out.push((start, true));
+                            out.push((end, false));
                         }
-                        IovSpec::Sized { start, .. } => out.push(start),
+                        IovSpec::Sized { start, .. } => out.push((start, true)),
                         IovSpec::Null { .. } | IovSpec::Raw { .. } => {}
                     }
                 }
             }
             Op::Import { span, .. } => {
-                out.push(&mut span.start);
-                out.push(&mut span.end);
+                out.push((&mut span.start, true));
+                out.push((&mut span.end, false));
             }
             Op::Readv { spans, .. } => {
                 for sp in spans {
-                    out.push(&mut sp.start);
-                    out.push(&mut sp.end);
+                    out.push((&mut sp.start, true));
+                    out.push((&mut sp.end, false));
                 }
             }
             Op::RegisterSparse { .. } | Op::Unregister => {}
@@ -259,7 +349,7 @@ fn drop_segment(s: &Scenario, k: u32) -> Scenario {
         }
         Op::RegisterSparse { .. } | Op::Unregister => true,
     });
-    for p in positions(&mut c) {
+    for (p, _) in positions(&mut c) {
         if p.seg > k {
             p.seg -= 1;
         }

@@ -204,6 +204,18 @@ fn explain_draws_the_aliased_page_and_minimize_shrinks_to_real_geometry() {
 }
 
 #[test]
+fn fuzz_hands_its_flags_to_the_campaign() {
+    let d = tmpdir("fuzz");
+    let o = run(&["fuzz", "--runs", "40", "--jobs", "1", "--seed", "1", "--json", "--out", s(&d)]);
+    assert!(matches!(code(&o), 0 | 1), "{}", text(&o));
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
+    let o = run(&["fuzz", "--runs", "1", "--time", "1"]);
+    assert_eq!(code(&o), 2, "--runs and --time exclude each other: {}", text(&o));
+}
+
+#[test]
 fn list_names_variants_and_invariants() {
     let o = run(&["list"]);
     assert_eq!(code(&o), 0, "{}", text(&o));

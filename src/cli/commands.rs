@@ -6,12 +6,10 @@
 
 use super::{ExplainArgs, FuzzCmd, MinimizeArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
 use crate::corpus;
-use crate::minimize::minimize as shrink;
 use crate::oracle::{check, INVARIANTS};
 use crate::report::{explain_with, replay_command};
-use crate::scenario::{build, rescale, GeometryName, Scenario, ScenarioSize};
+use crate::scenario::{Scenario, ScenarioSize};
 use crate::variants::{self, Variant};
-use std::collections::BTreeMap;
 use std::io::Write;
 
 /// The variant a file is about: the first one with findings in its
@@ -30,18 +28,6 @@ fn variant(name: &str) -> &'static dyn Variant {
 
 fn primary(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> Option<String> {
     check(s, v, against).ok().and_then(|(verdict, _, _)| verdict.primary())
-}
-
-/// The verdict signatures of every variant against upstream: a file's
-/// `expect` table.
-pub fn expectations(s: &Scenario) -> BTreeMap<String, Vec<String>> {
-    let up = variant("upstream");
-    variants::ALL
-        .iter()
-        .filter_map(|v| {
-            check(s, *v, up).ok().map(|(verdict, _, _)| (v.name().to_string(), verdict.signatures().into_iter().collect()))
-        })
-        .collect()
 }
 
 fn size_text(z: &ScenarioSize) -> String {
@@ -71,23 +57,16 @@ pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
         );
         return EXIT_CLEAN;
     };
-    let want = Some(want);
-    let mut small = shrink(&s, &mut |c| primary(c, v, against) == want);
-    let mut geometry_note = String::new();
-    if small.geometry != GeometryName::Real {
-        let real = rescale(&small, GeometryName::Real);
-        if build(&real).is_ok() && primary(&real, v, against) == want {
-            small = real;
-        } else {
-            geometry_note = " (kept at small geometry: the finding changes at real geometry)".into();
-        }
-    }
-    small.expect = expectations(&small);
+    // The same steps as the campaign's: minimize, real geometry when the
+    // finding survives it, `expect` for every variant.
+    let (small, is_real) = crate::campaign::minimise_finding(&s, v, against);
+    let geometry_note =
+        if is_real { String::new() } else { " (kept at small geometry: the finding changes at real geometry)".to_string() };
     let text = small.to_toml();
     let replay = replay_command(a.out.as_deref(), v.name(), against.name());
     let mut report = format!(
         "keeps {} for {} against {}\nbefore: {}\nafter:  {}{geometry_note}\n",
-        want.as_deref().unwrap_or_default(),
+        want,
         v.name(),
         against.name(),
         size_text(&s.size()),

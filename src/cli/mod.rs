@@ -46,9 +46,11 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Shrink a scenario to what its finding needs, and write it with its
     /// `expect` table filled in.
+    #[command(after_help = MINIMIZE_HELP)]
     Minimize(MinimizeArgs),
     /// Draw a scenario for a reviewer: layout, bvecs of each side, pins,
     /// findings with the rules they break.
+    #[command(after_help = "Exit status: 1 if the variant shows a finding, 0 if not, 2 trouble.")]
     Explain(ExplainArgs),
     /// List the variants and the invariants.
     List,
@@ -67,6 +69,17 @@ Exit status: 1 if any replayed variant shows any finding (expected or not),
 2 if any file cannot be replayed (this wins over 1), 0 otherwise. A changed
 verdict alone does not change the status: `cargo test --test corpus` is the
 check that fails on one.";
+
+const MINIMIZE_HELP: &str = "\
+Keeps the variant's primary finding (the first signature of its verdict)
+while dropping operations, iovecs, fault points, segments and folios and
+simplifying what is left; then moves the result to real geometry if the
+finding is the same there, and fills `expect` for every variant (each
+against upstream). Sizes before and after go to standard error when the
+scenario goes to standard output, to standard output with -o.
+
+Exit status: 1 the minimized scenario keeps its finding; 0 the file shows
+no finding for that variant (nothing written); 2 trouble.";
 
 /// A variant name, checked against the known ones.
 fn variant_name(s: &str) -> Result<String, String> {

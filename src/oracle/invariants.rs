@@ -281,6 +281,31 @@ fn probe_points(w: &World, imu: AllocId, truth: &[PhysRange]) -> Vec<u64> {
     pts.into_iter().collect()
 }
 
+/// Import probes from probe points: a short probe starting at every point
+/// (one page, and one that runs across the next point), which exercises
+/// every start position the arithmetic distinguishes; and a few long ones
+/// (the whole buffer, from the first points to the end, from the start to
+/// the last points) for the end arithmetic across many bvecs.
+fn probes(pts: &[u64], len: u64, ps: u64) -> Vec<(u64, u64)> {
+    let mut out = vec![(0, len)];
+    for (i, &p) in pts.iter().enumerate() {
+        if p >= len {
+            continue;
+        }
+        out.push((p, (len - p).min(ps)));
+        if let Some(&q) = pts.get(i + 2) {
+            out.push((p, q.min(len) - p));
+        }
+    }
+    for &p in pts.iter().take(3).filter(|&&p| p < len) {
+        out.push((p, len - p));
+    }
+    for &p in pts.iter().rev().take(3).filter(|&&p| p > 0) {
+        out.push((0, p));
+    }
+    out
+}
+
 fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
     // The operation's own import, if any, against the truth.
     if let (Some(ConcreteOp::Import { buf_addr, len, .. }), Some(got)) = (c.op, c.import) {
@@ -307,16 +332,7 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
         let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
         let truth = user_range(w, ubuf, len);
         let pts = probe_points(w, imu, &truth);
-        let mut probes: Vec<(u64, u64)> = Vec::new();
-        for &p in &pts {
-            if p < len {
-                probes.push((p, (len - p).min(w.geo.page_size())));
-                probes.push((p, len - p));
-            }
-            if p > 0 {
-                probes.push((0, p));
-            }
-        }
+        let probes = probes(&pts, len, w.geo.page_size());
         for (k, &(off, l)) in probes.iter().enumerate() {
             let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
             let mark = w.events.len();
@@ -339,8 +355,8 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
                 return Err(format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) set nr_segs {} but uses {used} bvecs", iter.nr_segs));
             }
         }
-        // Vectored: each probe alone, and neighbouring probes together.
-        for pair in probes.chunks(2).filter(|p| p.iter().all(|&(_, l)| l > 0)) {
+        // Vectored: neighbouring probes together, two iovecs per call.
+        for pair in probes.chunks(2).take(12).filter(|p| p.iter().all(|&(_, l)| l > 0)) {
             let iovs: Vec<Iovec> = pair.iter().map(|&(o, l)| Iovec { iov_base: ubuf + o, iov_len: l }).collect();
             let mark = w.events.len();
             let shift = w.imu(imu).folio_shift;

@@ -171,7 +171,16 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
         }
     }
     if !s.faults.points.is_empty() {
-        let _ = writeln!(o, "allocation faults: {:?}", s.faults.points);
+        let f: Vec<String> = s
+            .faults
+            .points
+            .iter()
+            .map(|p| match p {
+                crate::mm::FaultPoint::Call { call } => format!("allocation call {call} of the run"),
+                crate::mm::FaultPoint::Site { site, nth } => format!("call {nth} at {site}"),
+            })
+            .collect();
+        let _ = writeln!(o, "allocations that fail: {}", f.join("; "));
     }
 
     layout(&mut o, s, &b);
@@ -439,7 +448,7 @@ fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
             Some(f) => format!("folio {} page {}", f.0, w.phys.folio_page_idx(f, bv.bv_page)),
             None => "in NO folio (foreign memory)".into(),
         };
-        let start = (bv.bv_page << shift) + bv.bv_offset;
+        let start = (bv.bv_page << shift).wrapping_add(bv.bv_offset);
         let _ = writeln!(
             o,
             "        bvec[{i}] bv_page pfn {:#x} ({page})  bv_offset {:#x}  bv_len {:#x}  -> phys {:#x}-{:#x}",
@@ -447,7 +456,7 @@ fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
             bv.bv_offset,
             bv.bv_len,
             start,
-            start + bv.bv_len
+            start.wrapping_add(bv.bv_len)
         );
     }
 }
