@@ -210,7 +210,8 @@ pub fn expectations(s: &Scenario) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-fn file_name(variant: &str, signature: &str) -> String {
+/// The corpus file name of a finding: `<variant>--<kind>-<name>.toml`.
+pub fn file_name(variant: &str, signature: &str) -> String {
     let tail: String = signature.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
     format!("{variant}--{}.toml", tail.trim_start_matches(&format!("{variant}-")).trim_matches('-'))
 }

@@ -420,7 +420,7 @@ mod tests {
         let r = replay_file(&p, &[]).unwrap();
         assert_eq!(r.len(), 2);
         let rfc = r.iter().find(|x| x.variant == "rfc-v1").unwrap();
-        assert!(rfc.got.contains(&"rfc-v1:invariant:coverage".to_string()), "{:?}", rfc.got);
+        assert!(rfc.got.contains(&"rfc-v1:invariant:coverage/length".to_string()), "{:?}", rfc.got);
         let up = r.iter().find(|x| x.variant == "upstream").unwrap();
         assert!(up.matches() && up.got.is_empty());
         let only = replay_file(&p, &["upstream"]).unwrap();

@@ -423,7 +423,7 @@ points = [{ fail = "site", site = "imu_kvmalloc", nth = 7 }]
     #[test]
     fn junk_around_the_aliased_hugetlb_page_shrinks_away() {
         let s = Scenario::from_toml(JUNK).expect("parses");
-        let want = Some("rfc-v1:invariant:coverage".to_string());
+        let want = Some("rfc-v1:invariant:coverage/length".to_string());
         assert_eq!(primary(&s), want, "the junk scenario shows the finding");
         let mut calls = 0;
         let m = minimize(&s, &mut |c| {

@@ -159,8 +159,8 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
         };
         let mut violations = Vec::new();
         for inv in INVARIANTS {
-            if let Err(detail) = (inv.check)(v, &mut w, &ctx) {
-                violations.push(Violation { invariant: inv.name, detail });
+            if let Err(f) = (inv.check)(v, &mut w, &ctx) {
+                violations.push(Violation { invariant: inv.name, aspect: f.aspect, detail: f.detail });
             }
         }
         ops.push(OpRecord {

@@ -13,7 +13,7 @@ const CLEAN: &str = "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"hugetl
     [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 4660 }, end = { seg = 0, off = 1048576 } }]\n";
 
 const ALIASED_EXPECT: &str =
-    "[expect]\nupstream = []\nrfc-v1 = [\"rfc-v1:diff:coverage\", \"rfc-v1:invariant:coverage\", \"rfc-v1:invariant:import\"]\n";
+    "[expect]\nupstream = []\nrfc-v1 = [\"rfc-v1:diff:coverage\", \"rfc-v1:invariant:coverage/length\", \"rfc-v1:invariant:import/bvec-out-of-bounds\"]\n";
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_regbuf-fuzz"))
@@ -133,7 +133,7 @@ fn the_aliased_scenario_on_rfc_v1_exits_1_and_ends_with_a_replay_command() {
     let o = run(&["replay", s(&f), "--variant", "rfc-v1"]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("rfc-v1:invariant:coverage"), "{}", text(&o));
+    assert!(out.contains("rfc-v1:invariant:coverage/length"), "{}", text(&o));
     let last = out.lines().last().unwrap_or_default().trim();
     assert_eq!(last, format!("regbuf-fuzz replay {} --variant rfc-v1", s(&f)), "{}", text(&o));
 
@@ -167,7 +167,7 @@ fn replay_walks_directories_and_speaks_json() {
     assert_eq!(lines.len(), 3, "{}", text(&o));
     assert!(lines.iter().all(|l| l["matches"] == true), "{}", text(&o));
     let rfc = lines.iter().find(|l| l["variant"] == "rfc-v1").unwrap();
-    assert_eq!(rfc["findings"][0]["kind"]["name"], "coverage");
+    assert_eq!(rfc["findings"][0]["kind"]["name"][0], "coverage");
     assert!(rfc["replay"].as_str().unwrap().starts_with("regbuf-fuzz replay "));
 }
 
@@ -195,7 +195,7 @@ fn explain_draws_the_aliased_page_and_minimize_shrinks_to_real_geometry() {
     let min = regbuf_fuzz::corpus::load(&out_path).expect("the minimized file loads");
     assert_eq!(min.geometry, regbuf_fuzz::scenario::GeometryName::Real);
     assert_eq!((min.size().folios, min.size().ops), (1, 1), "{}", min.to_toml());
-    assert!(min.expect.get("rfc-v1").is_some_and(|e| e.contains(&"rfc-v1:invariant:coverage".to_string())));
+    assert!(min.expect.get("rfc-v1").is_some_and(|e| e.contains(&"rfc-v1:invariant:coverage/length".to_string())));
     assert_eq!(min.expect.get("upstream"), Some(&vec![]));
     // The result replays as it says.
     let o = run(&["replay", s(&out_path)]);

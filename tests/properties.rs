@@ -34,7 +34,7 @@ proptest! {
 
 /// Proptest, from a fixed seed and within CI's case count, finds that RFC v1
 /// differs from upstream, and shrinks the counterexample to a handful of
-/// segments and one or two operations.
+/// segments and at most three operations.
 #[test]
 fn proptest_finds_rfc_v1_within_the_ci_case_count() {
     let cfg = Config { cases: CASES, failure_persistence: None, ..Config::default() };
@@ -51,7 +51,7 @@ fn proptest_finds_rfc_v1_within_the_ci_case_count() {
         Err(TestError::Fail(why, minimal)) => {
             assert!(why.message().starts_with("rfc-v1:"), "{why}");
             let size = minimal.size();
-            assert!(size.ops <= 2 && size.segments <= 4 && size.folios <= 3, "not shrunk: {size:?}\n{}", minimal.to_toml());
+            assert!(size.ops <= 3 && size.segments <= 4 && size.folios <= 3, "not shrunk: {size:?}\n{}", minimal.to_toml());
         }
         other => panic!("no finding in {CASES} cases: {other:?}"),
     }

@@ -156,3 +156,39 @@ pub fn fuzz(a: &FuzzCmd) -> i32 {
     };
     crate::campaign::run_cli(&args)
 }
+
+/// `regbuf-fuzz import-artifact`.
+pub fn import_artifact(a: &super::ImportArtifactArgs, out: &mut dyn Write) -> i32 {
+    let bytes = match std::fs::read(&a.artifact) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("regbuf-fuzz import-artifact: cannot read {}: {e}", a.artifact.display());
+            return EXIT_TROUBLE;
+        }
+    };
+    let default = if a.target == "differential" { "rfc-v1" } else { "upstream" };
+    let v = variant(a.variant.as_deref().unwrap_or(default));
+    // fault_injection runs one variant against itself.
+    let against = if a.target == "differential" { variant(&a.against) } else { v };
+    let Some(s) = crate::targets::scenario_of(&a.target, &bytes, v) else {
+        eprintln!("regbuf-fuzz import-artifact: unknown target `{}`", a.target);
+        return EXIT_TROUBLE;
+    };
+    let Some(sig) = primary(&s, v, against) else {
+        let _ = writeln!(out, "{}: no finding for {} against {} (is --variant what the target ran?)", a.artifact.display(), v.name(), against.name());
+        return EXIT_CLEAN;
+    };
+    let (mut min, is_real) = crate::campaign::minimise_finding(&s, v, against);
+    let name = crate::campaign::file_name(v.name(), &sig);
+    let path = if a.out.is_dir() { a.out.join(name) } else { a.out.clone() };
+    min.note.get_or_insert_with(|| format!("{sig}: from cargo-fuzz target `{}` artifact {}, minimised.", a.target, a.artifact.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned())));
+    if let Err(e) = std::fs::write(&path, min.to_toml()) {
+        eprintln!("regbuf-fuzz import-artifact: cannot write {}: {e}", path.display());
+        return EXIT_TROUBLE;
+    }
+    let _ = writeln!(out, "finding: {sig}");
+    let _ = writeln!(out, "  minimised: {} ({} geometry)", size_text(&min.size()), if is_real { "real" } else { "small" });
+    let _ = writeln!(out, "  written: {}", path.display());
+    let _ = writeln!(out, "  replay: regbuf-fuzz replay {} --variant {} --against {}", path.display(), v.name(), against.name());
+    EXIT_FINDING
+}

@@ -56,6 +56,30 @@ pub enum Command {
     List,
     /// Run a fuzzing campaign of one variant against another.
     Fuzz(FuzzCmd),
+    /// Turn a libFuzzer crash artifact into a minimized corpus file.
+    #[command(after_help = "Exit status: 1 the artifact shows a finding (file written), 0 it shows none, 2 trouble.")]
+    ImportArtifact(ImportArtifactArgs),
+}
+
+/// Flags of `import-artifact`.
+#[derive(Debug, Args)]
+pub struct ImportArtifactArgs {
+    /// The artifact (`fuzz/artifacts/<target>/crash-…`).
+    #[arg(value_name = "ARTIFACT")]
+    pub artifact: PathBuf,
+    /// The cargo-fuzz target that wrote it.
+    #[arg(long, value_name = "TARGET", default_value = "differential", value_parser = ["differential", "fault_injection"])]
+    pub target: String,
+    /// The variant the target ran (`$REGBUF_VARIANT`; default: rfc-v1 for
+    /// differential, upstream for fault_injection).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
+    /// What it was compared with (`$REGBUF_AGAINST`; differential only).
+    #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
+    pub against: String,
+    /// Output file, or a directory to write `<variant>--<finding>.toml` into.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: PathBuf,
 }
 
 const REPLAY_HELP: &str = "\
@@ -213,5 +237,6 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Explain(a) => commands::explain(a, out),
         Command::List => commands::list(out),
         Command::Fuzz(a) => commands::fuzz(a),
+        Command::ImportArtifact(a) => commands::import_artifact(a, out),
     }
 }

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum FindingKind {
-    /// A named invariant broke on one side.
-    Invariant(&'static str),
+    /// A named invariant broke on one side: its name and the aspect.
+    Invariant(&'static str, String),
     /// The sides differ in a compared field.
     Diff(&'static str),
 }
@@ -36,7 +36,7 @@ impl Finding {
     /// Tells distinct findings apart: variant, kind, name.
     pub fn signature(&self) -> String {
         match &self.kind {
-            FindingKind::Invariant(n) => format!("{}:invariant:{n}", self.variant),
+            FindingKind::Invariant(n, a) => format!("{}:invariant:{n}/{a}", self.variant),
             FindingKind::Diff(n) => format!("{}:diff:{n}", self.variant),
         }
     }
@@ -73,7 +73,7 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
         for (i, rec) in run.ops.iter().enumerate() {
             for v in &rec.violations {
                 all.push(Finding {
-                    kind: FindingKind::Invariant(v.invariant),
+                    kind: FindingKind::Invariant(v.invariant, v.aspect.clone()),
                     variant: run.variant,
                     op: i,
                     op_kind: rec.kind,

@@ -70,8 +70,8 @@ pub struct Invariant {
     pub name: &'static str,
     /// The kernel rule it protects, in a reviewer's words.
     pub rule: &'static str,
-    /// `Err(detail)` when it does not hold.
-    pub check: fn(&dyn Variant, &mut World, &OpContext) -> Result<(), String>,
+    /// `Err` when it does not hold.
+    pub check: fn(&dyn Variant, &mut World, &OpContext) -> Result<(), Fail>,
 }
 
 impl std::fmt::Debug for Invariant {
@@ -85,8 +85,51 @@ impl std::fmt::Debug for Invariant {
 pub struct Violation {
     /// [`Invariant::name`].
     pub invariant: &'static str,
+    /// Which part of the rule broke (`outside-pins`, `nr-segs`, …): part of
+    /// the finding's signature, so that distinct bugs stay distinct.
+    pub aspect: String,
     /// What was seen.
     pub detail: String,
+}
+
+/// How an invariant check fails: the aspect of the rule, and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fail {
+    /// See [`Violation::aspect`].
+    pub aspect: String,
+    /// See [`Violation::detail`].
+    pub detail: String,
+}
+
+impl Fail {
+    /// A failure of `aspect`.
+    pub fn new(aspect: &str, detail: String) -> Self {
+        Fail { aspect: aspect.to_string(), detail }
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.aspect, self.detail)
+    }
+}
+
+/// `Err(Fail)` with a formatted detail.
+macro_rules! fail {
+    ($aspect:expr, $($fmt:tt)*) => {
+        Err(Fail::new($aspect, format!($($fmt)*)))
+    };
+}
+#[allow(unused_imports)]
+use fail;
+
+/// The aspect of an out-of-bounds event.
+fn event_aspect(e: &Event) -> &'static str {
+    match e {
+        Event::BvecOutOfBounds { .. } => "bvec-out-of-bounds",
+        Event::ResBvecOverflow { .. } => "res-bvec-overflow",
+        Event::Warn { .. } => "warning",
+    }
 }
 
 /// Every invariant, in the order they are checked.
@@ -179,29 +222,33 @@ fn fmt_ranges(r: &[PhysRange]) -> String {
     format!("[{}]{more}", parts.join(", "))
 }
 
-fn coverage(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), String> {
+fn coverage(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
     for (slot, imu) in installed(w) {
         let m = w.imu(imu);
         let (ubuf, len) = (m.ubuf, m.len);
         let per_bvec = bvec_ranges(w, imu);
         let sum: u64 = per_bvec.iter().map(|r| r.1).sum();
         if sum != len {
-            return Err(format!("slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({} bvecs)", per_bvec.len()));
+            return fail!("length", "slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({} bvecs)", per_bvec.len());
         }
         let mut got = Vec::new();
         for r in &per_bvec {
             push_merged(&mut got, *r);
         }
-        let want = user_range(w, ubuf, len);
-        if got != want {
-            return Err(format!("slot {slot}: bvecs name {} but the user range is backed by {}", fmt_ranges(&got), fmt_ranges(&want)));
-        }
         let pinned: BTreeSet<FolioId> =
             w.imu(imu).bvecs().filter_map(|b| w.phys.page_folio(b?.bv_page)).collect();
-        for (addr, l) in got {
+        for &(addr, l) in &got {
             if let Some(bad) = outside_folios(w, addr, l, &pinned) {
-                return Err(format!("slot {slot}: byte {bad:#x} is not in a folio this buffer pins"));
+                return fail!(
+                    "outside-pins",
+                    "slot {slot}: byte {bad:#x} (bvecs {}) is not in a folio this buffer pins: I/O would reach memory it does not own",
+                    fmt_ranges(&got)
+                );
             }
+        }
+        let want = user_range(w, ubuf, len);
+        if got != want {
+            return fail!("wrong-bytes", "slot {slot}: bvecs name {} but the user range is backed by {}", fmt_ranges(&got), fmt_ranges(&want));
         }
     }
     Ok(())
@@ -219,7 +266,7 @@ fn outside_folios(w: &World, addr: u64, len: u64, pinned: &BTreeSet<FolioId>) ->
     None
 }
 
-fn layout(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), String> {
+fn layout(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
     let shift = w.geo.page_shift;
     for (slot, imu) in installed(w) {
         let fs = w.imu(imu).folio_shift;
@@ -232,16 +279,16 @@ fn layout(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), String>
             let block_start = if fs > shift {
                 match w.phys.page_folio(addr >> shift) {
                     Some(f) if w.phys.folio_size(&w.geo, f) == block => w.phys.folio(f).head << shift,
-                    _ => return Err(format!("slot {slot}: bvec {i} is not inside a folio of 1 << {fs} bytes")),
+                    _ => return fail!("not-in-folio", "slot {slot}: bvec {i} is not inside a folio of 1 << {fs} bytes"),
                 }
             } else {
                 addr & !(block - 1)
             };
             if i > 0 && addr != block_start {
-                return Err(format!("slot {slot}: bvec {i} starts {:#x} bytes into its folio", addr - block_start));
+                return fail!("offset", "slot {slot}: bvec {i} starts {:#x} bytes into its folio", addr - block_start);
             }
             if i + 1 < n && addr + len != block_start + block {
-                return Err(format!("slot {slot}: bvec {i} of {n} is not full ({len:#x} bytes, folio_shift {fs})"));
+                return fail!("not-full", "slot {slot}: bvec {i} of {n} is not full ({len:#x} bytes, folio_shift {fs})");
             }
         }
     }
@@ -306,12 +353,12 @@ fn probes(pts: &[u64], len: u64, ps: u64) -> Vec<(u64, u64)> {
     out
 }
 
-fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
     // The operation's own import, if any, against the truth.
     if let (Some(ConcreteOp::Import { buf_addr, len, .. }), Some(got)) = (c.op, c.import) {
         let want = user_range(w, *buf_addr, *len);
         if got != want.as_slice() {
-            return Err(format!("import of {len:#x} bytes at {buf_addr:#x} touched {} instead of {}", fmt_ranges(got), fmt_ranges(&want)));
+            return fail!("wrong-bytes", "import of {len:#x} bytes at {buf_addr:#x} touched {} instead of {}", fmt_ranges(got), fmt_ranges(&want));
         }
     }
     if let (Some(ConcreteOp::Readv { iovecs, .. }), Some(got)) = (c.op, c.import) {
@@ -322,11 +369,11 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
             }
         }
         if got != want.as_slice() {
-            return Err(format!("readv of {} iovecs touched {} instead of {}", iovecs.len(), fmt_ranges(got), fmt_ranges(&want)));
+            return fail!("wrong-bytes", "readv of {} iovecs touched {} instead of {}", iovecs.len(), fmt_ranges(got), fmt_ranges(&want));
         }
     }
     if let Some(e) = c.events.iter().find(|e| !matches!(e, Event::Warn { .. })) {
-        return Err(format!("during the operation: {e:?}"));
+        return Err(Fail::new(event_aspect(e), format!("during the operation: {e:?}")));
     }
     for (slot, imu) in installed(w) {
         let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
@@ -337,22 +384,22 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
             let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
             let mark = w.events.len();
             let iter = v.io_import_fixed(w, ddir, imu, ubuf + off, l);
-            let iter = iter.map_err(|e| format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) failed with {e}"))?;
+            let iter = iter.map_err(|e| Fail::new("failed", format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) failed with {e}")))?;
             let (got, used) = iter.physical_ranges(w);
             let events = w.events.split_off(mark);
             if let Some(e) = events.first() {
-                return Err(format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}): {e:?}"));
+                return Err(Fail::new(event_aspect(e), format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}): {e:?}")));
             }
             let want = user_range(w, ubuf + off, l);
             if got != want {
-                return Err(format!(
+                return fail!("wrong-bytes", 
                     "slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) touches {} instead of {}",
                     fmt_ranges(&got),
                     fmt_ranges(&want)
-                ));
+                );
             }
             if l > 0 && iter.nr_segs != used {
-                return Err(format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) set nr_segs {} but uses {used} bvecs", iter.nr_segs));
+                return fail!("nr-segs", "slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) set nr_segs {} but uses {used} bvecs", iter.nr_segs);
             }
         }
         // Vectored: neighbouring probes together, two iovecs per call.
@@ -360,13 +407,13 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
             let iovs: Vec<Iovec> = pair.iter().map(|&(o, l)| Iovec { iov_base: ubuf + o, iov_len: l }).collect();
             let mark = w.events.len();
             let shift = w.imu(imu).folio_shift;
-            let cap = io_estimate_bvec_size(&iovs, shift).map_err(|e| format!("io_estimate_bvec_size: {e}"))?;
+            let cap = io_estimate_bvec_size(&iovs, shift).map_err(|e| Fail::new("failed", format!("io_estimate_bvec_size: {e}")))?;
             let iter = v.io_vec_fill_bvec(w, ITER_DEST, imu, &iovs, cap);
-            let iter = iter.map_err(|e| format!("slot {slot}: io_vec_fill_bvec({iovs:?}) failed with {e}"))?;
+            let iter = iter.map_err(|e| Fail::new("failed", format!("slot {slot}: io_vec_fill_bvec({iovs:?}) failed with {e}")))?;
             let (got, _) = iter.physical_ranges(w);
             let events = w.events.split_off(mark);
             if let Some(e) = events.first() {
-                return Err(format!("slot {slot}: io_vec_fill_bvec({}): {e:?}", fmt_iovs(&iovs, ubuf)));
+                return Err(Fail::new(event_aspect(e), format!("slot {slot}: io_vec_fill_bvec({}): {e:?}", fmt_iovs(&iovs, ubuf))));
             }
             let mut want = Vec::new();
             for iov in &iovs {
@@ -375,12 +422,12 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
                 }
             }
             if got != want {
-                return Err(format!(
+                return fail!("wrong-bytes", 
                     "slot {slot}: io_vec_fill_bvec({}) touches {} instead of {}",
                     fmt_iovs(&iovs, ubuf),
                     fmt_ranges(&got),
                     fmt_ranges(&want)
-                ));
+                );
             }
         }
     }
@@ -392,11 +439,11 @@ fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {
     v.join("; ")
 }
 
-fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
     if let Some(MmViolation::PinUnderflow { head, pincount, refcount, .. }) =
         c.mm_violations.iter().find(|v| matches!(v, MmViolation::PinUnderflow { .. }))
     {
-        return Err(format!("folio at pfn {head:#x} unpinned below its start: pincount {pincount}, refcount {refcount}"));
+        return fail!("underflow", "folio at pfn {head:#x} unpinned below its start: pincount {pincount}, refcount {refcount}");
     }
     let mut expected: BTreeMap<FolioId, i64> = BTreeMap::new();
     for (slot, imu) in installed(w) {
@@ -404,7 +451,7 @@ fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
             let page = b.map_or(crate::model::world::POISON_PFN, |b| b.bv_page);
             match w.phys.page_folio(page) {
                 Some(f) => *expected.entry(f).or_default() += 1,
-                None => return Err(format!("slot {slot}: bvec page {page:#x} is in no folio")),
+                None => return fail!("not-in-folio", "slot {slot}: bvec page {page:#x} is in no folio"),
             }
         }
     }
@@ -412,49 +459,49 @@ fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
         let id = FolioId(i as u32);
         let (held, want) = (w.phys.pins(id), expected.get(&id).copied().unwrap_or(0));
         if held != want {
-            return Err(format!(
+            return fail!("count", 
                 "folio {i} (pfn {:#x}, order {}) holds {held} pins but {want} bvec entries will unpin it",
                 f.head, f.order
-            ));
+            );
         }
     }
     Ok(())
 }
 
-fn accounting(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), String> {
+fn accounting(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
     let sum: u64 = installed(w).iter().map(|&(_, imu)| w.imu(imu).acct_pages).sum();
     if let Some(u) = w.ctx.user {
         if u.locked_vm != sum {
-            return Err(format!("locked_vm is {} pages, installed buffers account {sum}", u.locked_vm as i64));
+            return fail!("locked-vm", "locked_vm is {} pages, installed buffers account {sum}", u.locked_vm as i64);
         }
     }
     if w.ctx.pinned_vm != sum {
-        return Err(format!("pinned_vm is {} pages, installed buffers account {sum}", w.ctx.pinned_vm as i64));
+        return fail!("pinned-vm", "pinned_vm is {} pages, installed buffers account {sum}", w.ctx.pinned_vm as i64);
     }
     Ok(())
 }
 
-fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
     let Some(op) = c.op else { return Ok(()) };
     let fatal_fault = c.faults_fired.iter().any(|s| !s.failure_is_tolerated());
     if c.ret >= 0 {
         return Ok(());
     }
     if fatal_fault && c.ret != Errno::ENOMEM.neg() as i64 {
-        return Err(format!("an allocation failed but {} returned {} instead of -ENOMEM", kind(op), c.ret));
+        return fail!("errno", "an allocation failed but {} returned {} instead of -ENOMEM", kind(op), c.ret);
     }
     let now = Before::of(w);
     if let Some(i) = (0..now.counters.len()).find(|&i| now.counters[i] != c.before.counters[i]) {
-        return Err(format!(
+        return fail!("pins", 
             "{} failed with {} but folio {i} went from (refcount, pincount) {:?} to {:?}",
             kind(op),
             c.ret,
             c.before.counters[i],
             now.counters[i]
-        ));
+        );
     }
     if (now.locked_vm, now.pinned_vm) != (c.before.locked_vm, c.before.pinned_vm) {
-        return Err(format!(
+        return fail!("accounting", 
             "{} failed with {} but accounting went from {:?}/{} to {:?}/{}",
             kind(op),
             c.ret,
@@ -462,11 +509,11 @@ fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), S
             c.before.pinned_vm,
             now.locked_vm,
             now.pinned_vm
-        ));
+        );
     }
     let added: Vec<_> = now.live_uncached.difference(&c.before.live_uncached).collect();
     if !added.is_empty() {
-        return Err(format!("{} failed with {} and left {} allocation(s) behind", kind(op), c.ret, added.len()));
+        return fail!("leak", "{} failed with {} and left {} allocation(s) behind", kind(op), c.ret, added.len());
     }
     Ok(())
 }
@@ -475,9 +522,9 @@ fn kind(op: &ConcreteOp) -> &'static str {
     crate::run::op_kind(op)
 }
 
-fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
     if let Some(v) = c.alloc_violations.first() {
-        return Err(format!("{v:?}"));
+        return fail!("double-free", "{v:?}");
     }
     let mut owned: BTreeMap<AllocId, &'static str> = BTreeMap::new();
     if let Some(a) = w.ctx.buf_table.array {
@@ -497,48 +544,48 @@ fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Stri
     }
     for (id, a) in w.alloc.live() {
         if !owned.contains_key(id) {
-            return Err(format!("allocation {} from {} is live but the ring does not own it (leak)", id.0, a.site));
+            return fail!("leak", "allocation {} from {} is live but the ring does not own it (leak)", id.0, a.site);
         }
     }
     for (id, what) in &owned {
         if !w.alloc.live().contains_key(id) {
-            return Err(format!("{what} {} is referenced but was freed (use after free)", id.0));
+            return fail!("use-after-free", "{what} {} is referenced but was freed (use after free)", id.0);
         }
     }
     Ok(())
 }
 
-fn no_warning(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), String> {
+fn no_warning(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), Fail> {
     match c.events.iter().find_map(|e| match e {
         Event::Warn { site } => Some(site),
         _ => None,
     }) {
-        Some(site) => Err(format!("WARN_ON_ONCE: {site}")),
+        Some(site) => Err(Fail::new(site.split(':').next().unwrap_or(site).trim(), format!("WARN_ON_ONCE: {site}"))),
         None => Ok(()),
     }
 }
 
-fn teardown(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), String> {
+fn teardown(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
     if c.op.is_some() {
         return Ok(());
     }
     for (i, f) in w.phys.folios().iter().enumerate() {
         if (f.refcount, f.pincount) != (1, 0) {
-            return Err(format!(
+            return fail!("pins", 
                 "after ring exit folio {i} (pfn {:#x}, order {}) has refcount {} and pincount {} (leaked pins)",
                 f.head, f.order, f.refcount, f.pincount
-            ));
+            );
         }
     }
     if w.ctx.user.is_some_and(|u| u.locked_vm != 0) || w.ctx.pinned_vm != 0 {
-        return Err(format!(
+        return fail!("accounting", 
             "after ring exit locked_vm is {:?} and pinned_vm {}",
             w.ctx.user.map(|u| u.locked_vm as i64),
             w.ctx.pinned_vm as i64
-        ));
+        );
     }
     if let Some((id, a)) = w.alloc.live().iter().next() {
-        return Err(format!("after ring exit allocation {} from {} is still live", id.0, a.site));
+        return fail!("leak", "after ring exit allocation {} from {} is still live", id.0, a.site);
     }
     Ok(())
 }

@@ -29,8 +29,8 @@ fn upstream_is_clean_on_an_aliased_hugetlb_page() {
 fn rfc_v1_loses_the_second_alias_of_a_hugetlb_page() {
     let v = verdict(&scenario(ALIASED), &RfcV1);
     let sigs = v.signatures();
-    assert_eq!(v.primary().as_deref(), Some("rfc-v1:invariant:coverage"), "{sigs:?}");
-    assert!(sigs.contains("rfc-v1:invariant:import"), "{sigs:?}");
+    assert_eq!(v.primary().as_deref(), Some("rfc-v1:invariant:coverage/length"), "{sigs:?}");
+    assert!(sigs.contains("rfc-v1:invariant:import/bvec-out-of-bounds"), "{sigs:?}");
     assert!(sigs.contains("rfc-v1:diff:coverage"), "{sigs:?}");
 }
 
@@ -42,7 +42,8 @@ fn rfc_v1_unpins_the_wrong_folio_when_another_lies_between() {
          [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 2, off = 4096 } }]\n",
     );
     let sigs = verdict(&s, &RfcV1).signatures();
-    assert!(sigs.contains("rfc-v1:invariant:pins"), "{sigs:?}");
+    assert!(sigs.contains("rfc-v1:invariant:pins/underflow"), "{sigs:?}");
+    assert!(sigs.contains("rfc-v1:invariant:teardown/pins"), "the folio in between stays pinned: {sigs:?}");
     assert!(sigs.contains("rfc-v1:diff:accounting"), "{sigs:?}");
 }
 
@@ -70,7 +71,7 @@ fn installed_world() -> (World, Before) {
     (w, before)
 }
 
-fn check(name: &str, w: &mut World, before: &Before, ret: i64, teardown: bool, events: &[crate::model::Event]) -> Result<(), String> {
+fn check(name: &str, w: &mut World, before: &Before, ret: i64, teardown: bool, events: &[crate::model::Event]) -> Result<(), super::invariants::Fail> {
     let op = crate::scenario::ConcreteOp::Unregister;
     let ctx = OpContext {
         op: (!teardown).then_some(&op),

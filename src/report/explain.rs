@@ -470,12 +470,12 @@ fn findings(o: &mut String, v: &Verdict) {
     let _ = writeln!(o, "\nFINDINGS ({}; the first is the primary one)", v.findings.len());
     for (k, f) in v.findings.iter().enumerate() {
         let what = match f.kind {
-            crate::oracle::FindingKind::Invariant(_) => format!("broken on {}", f.variant),
+            crate::oracle::FindingKind::Invariant(..) => format!("broken on {}", f.variant),
             crate::oracle::FindingKind::Diff(_) => format!("{} differs", f.variant),
         };
         let _ = writeln!(o, "\n  {}. {}  ({what}, after op {} {})", k + 1, f.signature(), f.op, f.op_kind);
         let label = match f.kind {
-            crate::oracle::FindingKind::Invariant(_) => "rule:",
+            crate::oracle::FindingKind::Invariant(..) => "rule:",
             crate::oracle::FindingKind::Diff(_) => "what:",
         };
         for (j, l) in wrap(&kind_meaning(&f.kind), 92).iter().enumerate() {

@@ -26,7 +26,7 @@ pub fn finding_summary(f: &Finding) -> String {
 /// or what differs between the two versions.
 pub fn kind_meaning(kind: &FindingKind) -> String {
     match kind {
-        FindingKind::Invariant(name) => INVARIANTS
+        FindingKind::Invariant(name, _) => INVARIANTS
             .iter()
             .find(|i| i.name == *name)
             .map_or_else(|| format!("invariant `{name}`"), |i| i.rule.split_whitespace().collect::<Vec<_>>().join(" ")),
@@ -139,6 +139,6 @@ mod tests {
         };
         let s = finding_summary(&f);
         assert_eq!(s, "rfc-v1:diff:import  after op 2 (import): upstream: a; rfc-v1: b");
-        assert!(kind_meaning(&FindingKind::Invariant("coverage")).contains("io_release_ubuf"));
+        assert!(kind_meaning(&FindingKind::Invariant("coverage", "length".into())).contains("io_release_ubuf"));
     }
 }

@@ -297,9 +297,43 @@ impl Scenario {
         Ok(s)
     }
 
-    /// The scenario as TOML text.
+    /// The scenario as TOML text, one `[[folio]]`, `[[segment]]` and
+    /// `[[op]]` table per item with everything inside an item written inline
+    /// (`iovecs = [{ kind = "range", start = { seg = 0, off = 0 }, … }]`), so
+    /// that a file reads like the layout it describes.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("scenario serialises")
+        let v = serde_json::to_value(self).expect("scenario serialises");
+        let serde_json::Value::Object(top) = v else { unreachable!("a struct serialises to an object") };
+        let mut out = String::new();
+        let mut sections = Vec::new();
+        for (k, v) in &top {
+            match v {
+                serde_json::Value::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {
+                    sections.push((k, Some(items)))
+                }
+                serde_json::Value::Object(_) if k == "expect" || k == "faults" => sections.push((k, None)),
+                _ => out.push_str(&format!("{} = {}\n", toml_key(k), inline(v))),
+            }
+        }
+        for (k, items) in sections {
+            match items {
+                Some(items) => {
+                    for item in items {
+                        out.push_str(&format!("\n[[{k}]]\n"));
+                        for (ik, iv) in item.as_object().expect("checked above") {
+                            out.push_str(&format!("{} = {}\n", toml_key(ik), inline(iv)));
+                        }
+                    }
+                }
+                None => {
+                    out.push_str(&format!("\n[{k}]\n"));
+                    for (ik, iv) in top[k].as_object().expect("checked above") {
+                        out.push_str(&format!("{} = {}\n", toml_key(ik), inline(iv)));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Size of the scenario, for minimisation and reports.
@@ -314,6 +348,7 @@ impl Scenario {
                 .iter()
                 .map(|o| match o {
                     Op::Register { iovecs } | Op::Update { iovecs, .. } => iovecs.len(),
+                    Op::Readv { spans, .. } => spans.len(),
                     _ => 0,
                 })
                 .sum(),
@@ -363,6 +398,32 @@ mod u64_text {
                 };
                 r.map_err(|_| de::Error::custom(format!("`{s}` is not a u64 (decimal or 0x hex)")))
             }
+        }
+    }
+}
+
+/// A TOML key, quoted unless it is a bare key.
+fn toml_key(k: &str) -> String {
+    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        k.to_string()
+    } else {
+        toml::Value::String(k.to_string()).to_string()
+    }
+}
+
+/// A JSON value (from serde) written as an inline TOML value.
+fn inline(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "{}".into(),
+        J::Bool(b) => b.to_string(),
+        J::Number(n) => n.to_string(),
+        J::String(s) => toml::Value::String(s.clone()).to_string(),
+        J::Array(a) => format!("[{}]", a.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        J::Object(o) if o.is_empty() => "{}".into(),
+        J::Object(o) => {
+            let parts: Vec<String> = o.iter().map(|(k, v)| format!("{} = {}", toml_key(k), inline(v))).collect();
+            format!("{{ {} }}", parts.join(", "))
         }
     }
 }

@@ -8,9 +8,9 @@ use crate::mm::{FaultPlan, FaultPoint};
 use crate::oracle::check;
 use crate::scenario::Scenario;
 
-/// The scenario drawn from `data`, with its fault point.
-pub fn scenario(data: &[u8]) -> Scenario {
-    let v = variant_from_env(VARIANT_ENV, "upstream");
+/// The scenario drawn from `data` for variant `v`, with its fault point
+/// (an index into `v`'s own allocation calls).
+pub fn scenario(data: &[u8], v: &dyn crate::variants::Variant) -> Scenario {
     let mut u = arbitrary::Unstructured::new(data);
     let mut s = scenario_from_unstructured(&mut u, &GenConfig::no_faults()).expect("the generator never fails");
     let calls = check(&s, v, v).map(|(_, r, _)| r.alloc_calls).unwrap_or(0);
@@ -24,7 +24,7 @@ pub fn scenario(data: &[u8]) -> Scenario {
 /// Runs one input; `Err` carries the report of a finding.
 pub fn run(data: &[u8]) -> Result<(), String> {
     let v = variant_from_env(VARIANT_ENV, "upstream");
-    let s = scenario(data);
+    let s = scenario(data, v);
     let (verdict, _, _) = check(&s, v, v).map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;
     match verdict.findings.first() {
         None => Ok(()),

@@ -26,12 +26,12 @@ pub fn variant_from_env(var: &str, default: &str) -> &'static dyn Variant {
         .unwrap_or_else(|| panic!("invalid value for `{var}`: `{name}`; known variants: {}", variants::names().join(", ")))
 }
 
-/// The scenario a target draws from `data`, for turning an artifact into a
-/// corpus file (`regbuf-fuzz import-artifact`).
-pub fn scenario_of(target: &str, data: &[u8]) -> Option<Scenario> {
+/// The scenario a target draws from `data` when testing `v`, for turning an
+/// artifact into a corpus file (`regbuf-fuzz import-artifact`).
+pub fn scenario_of(target: &str, data: &[u8], v: &dyn Variant) -> Option<Scenario> {
     match target {
         "differential" => Some(differential::scenario(data)),
-        "fault_injection" => Some(fault_injection::scenario(data)),
+        "fault_injection" => Some(fault_injection::scenario(data, v)),
         _ => None,
     }
 }

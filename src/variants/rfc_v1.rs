@@ -275,8 +275,11 @@ impl Variant for RfcV1 {
                 }
                 if let Some(p) = &pages {
                     for i in 0..nr_pages as usize {
-                        if let Some(folio) = w.phys.page_folio(p.pages[i]) {
-                            unpin_user_folio(&mut w.phys, folio, 1);
+                        match w.phys.page_folio(p.pages[i]) {
+                            Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
+                            None => {
+                                w.warn_on_once(true, "io_sqe_buffer_register: unpin of a page outside any folio");
+                            }
                         }
                     }
                 }
