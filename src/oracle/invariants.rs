@@ -259,7 +259,7 @@ fn outside_folios(w: &World, addr: u64, len: u64, pinned: &BTreeSet<FolioId>) ->
     let shift = w.geo.page_shift;
     let mut at = addr;
     while at < addr + len {
-        let f = w.phys.page_folio(at >> shift).filter(|f| pinned.contains(f))?;
+        let Some(f) = w.phys.page_folio(at >> shift).filter(|f| pinned.contains(f)) else { return Some(at) };
         let fo = w.phys.folio(f);
         at = (fo.head + (1 << fo.order)) << shift;
     }

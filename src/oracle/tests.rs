@@ -123,6 +123,15 @@ fn each_invariant_fires_on_a_broken_state() {
         breakit(&mut w);
         assert!(check(name, &mut w, &after, 0, false, &[]).is_err(), "{name} did not fire");
     }
+    // coverage/outside-pins: the last bvec runs one page past its folio,
+    // into memory the buffer holds no pin on (imu->len grows to match, so
+    // only the pin rule can tell).
+    let mut w = w0.clone();
+    let imu = imu_of(&w);
+    w.imu_mut(imu).bvec[1].as_mut().unwrap().bv_len += 2 << 20;
+    w.imu_mut(imu).len += 2 << 20;
+    let e = check("coverage", &mut w, &after, 0, false, &[]).unwrap_err();
+    assert_eq!(e.aspect, "outside-pins", "{e}");
     // error_unwinds: a failure that left the pins in place.
     let mut w = w0.clone();
     assert!(check("error_unwinds", &mut w, &before, -12, false, &[]).is_err());
