@@ -128,6 +128,11 @@ pub struct ReplayArgs {
     /// One JSON object per line (per file and variant) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Rewrite each file's `expect` table with the verdicts of every
+    /// variant as they are now (after adding a seed layout, or a deliberate
+    /// change to the model). The file is re-rendered: use `note` for prose.
+    #[arg(long, conflicts_with_all = ["variants", "json"])]
+    pub bless: bool,
 }
 
 /// Flags of `minimize`.

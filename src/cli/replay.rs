@@ -40,6 +40,21 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                 continue;
             }
         };
+        if a.bless {
+            let mut blessed = s.clone();
+            blessed.expect = crate::campaign::expectations(&s);
+            if let Err(e) = std::fs::write(file, blessed.to_toml()) {
+                eprintln!("regbuf-fuzz replay: cannot write {}: {e}", file.display());
+                trouble = true;
+                continue;
+            }
+            let _ = writeln!(out, "{}: expect table written", file.display());
+            for (v, sigs) in &blessed.expect {
+                finding |= !sigs.is_empty();
+                let _ = writeln!(out, "  {v:<10} {}", if sigs.is_empty() { "no finding".to_string() } else { sigs.join(", ") });
+            }
+            continue;
+        }
         if a.variants.is_empty() {
             match corpus::replay_scenario(file, &text, &s, &[]) {
                 Ok(results) => {

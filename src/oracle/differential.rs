@@ -104,8 +104,9 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
             compare_snapshots(&b.snapshot, &c.snapshot, base.variant, cand.variant, &mut diff);
         }
     }
-    // Earliest first, invariants before the differences they cause.
-    all.sort_by(|a, b| (a.op, &a.kind).cmp(&(b.op, &b.kind)));
+    // Earliest first; within an operation, invariants in the order of
+    // INVARIANTS (the most basic rule first), then the differences they cause.
+    all.sort_by_key(|f| (f.op, rank(&f.kind)));
     let mut seen = BTreeSet::new();
     all.retain(|f| seen.insert(f.signature()));
     Verdict { findings: all }
@@ -149,5 +150,14 @@ fn state<T>(x: &Option<T>) -> &'static str {
         "installed"
     } else {
         "empty"
+    }
+}
+
+fn rank(k: &FindingKind) -> (usize, String) {
+    match k {
+        FindingKind::Invariant(n, a) => {
+            (crate::oracle::INVARIANTS.iter().position(|i| i.name == *n).unwrap_or(usize::MAX / 2), a.clone())
+        }
+        FindingKind::Diff(n) => (usize::MAX, n.to_string()),
     }
 }
