@@ -35,7 +35,13 @@ fn layouts() -> Vec<(&'static str, Scenario)> {
     ];
     cases
         .into_iter()
-        .map(|(n, body)| (n, Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}")).expect("bench scenario")))
+        .map(|(n, body)| {
+            (
+                n,
+                Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}"))
+                    .expect("bench scenario"),
+            )
+        })
         .collect()
 }
 
@@ -44,8 +50,12 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("register-import-unregister/{gname}"));
         for (name, s) in layouts() {
             let b = build(&rescale(&s, geo)).expect("bench scenario builds");
-            g.bench_with_input(BenchmarkId::new("model", name), &b, |bch, b| bch.iter(|| run_plain(&Upstream, b)));
-            g.bench_with_input(BenchmarkId::new("checked", name), &b, |bch, b| bch.iter(|| run(&Upstream, b)));
+            g.bench_with_input(BenchmarkId::new("model", name), &b, |bch, b| {
+                bch.iter(|| run_plain(&Upstream, b))
+            });
+            g.bench_with_input(BenchmarkId::new("checked", name), &b, |bch, b| {
+                bch.iter(|| run(&Upstream, b))
+            });
         }
         g.finish();
     }

@@ -41,6 +41,8 @@ pub struct FuzzArgs {
     pub json: bool,
     /// Generate allocation failures.
     pub faults: bool,
+    /// Stop at the first finding.
+    pub stop_on_first: bool,
 }
 
 /// When a campaign stops.
@@ -50,8 +52,8 @@ pub enum Limit {
     Runs(u64),
     /// After this long.
     Time(Duration),
-    /// After the first finding (or this many executions).
-    FirstFinding(u64),
+    /// After the first finding, or this many executions, or this long.
+    FirstFinding(u64, Duration),
 }
 
 /// A campaign's settings.
@@ -75,7 +77,15 @@ pub struct Config {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} vs {} seed {} {:?} jobs {}", self.variant.name(), self.against.name(), self.seed, self.limit, self.jobs)
+        write!(
+            f,
+            "{} vs {} seed {} {:?} jobs {}",
+            self.variant.name(),
+            self.against.name(),
+            self.seed,
+            self.limit,
+            self.jobs
+        )
     }
 }
 
@@ -111,12 +121,17 @@ pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
     let len = 32 + (rng.next_u32() % 480) as usize;
     let mut bytes = vec![0u8; len];
     rng.fill_bytes(&mut bytes);
-    scenario_from_unstructured(&mut arbitrary::Unstructured::new(&bytes), gen).expect("the generator never fails")
+    scenario_from_unstructured(&mut arbitrary::Unstructured::new(&bytes), gen)
+        .expect("the generator never fails")
 }
 
 /// Runs a campaign.
 pub fn run(cfg: &Config) -> Report {
-    let gen = if cfg.faults { GenConfig::default() } else { GenConfig::no_faults() };
+    let gen = if cfg.faults {
+        GenConfig::default()
+    } else {
+        GenConfig::no_faults()
+    };
     let next = AtomicU64::new(0);
     let execs = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -124,11 +139,14 @@ pub fn run(cfg: &Config) -> Report {
     let start = Instant::now();
     let bar = cfg.progress.then(|| {
         let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("template"));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .expect("template"),
+        );
         b
     });
     let max_runs = match cfg.limit {
-        Limit::Runs(n) | Limit::FirstFinding(n) => n,
+        Limit::Runs(n) | Limit::FirstFinding(n, _) => n,
         Limit::Time(_) => u64::MAX,
     };
     std::thread::scope(|sc| {
@@ -144,7 +162,10 @@ pub fn run(cfg: &Config) -> Report {
                 let s = draw(cfg.seed, i, &gen);
                 let verdict = match check(&s, cfg.variant, cfg.against) {
                     Ok((v, _, _)) => v,
-                    Err(e) => panic!("generator produced an unbuildable scenario (seed {} iteration {i}): {e}", cfg.seed),
+                    Err(e) => panic!(
+                        "generator produced an unbuildable scenario (seed {} iteration {i}): {e}",
+                        cfg.seed
+                    ),
                 };
                 let n = execs.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(sig) = verdict.primary() {
@@ -152,18 +173,27 @@ pub fn run(cfg: &Config) -> Report {
                     let better = f.get(&sig).map_or(true, |old| i < old.iteration);
                     if better {
                         let new = !f.contains_key(&sig);
-                        f.insert(sig.clone(), Found { signature: sig.clone(), iteration: i, execs_at: n, elapsed: start.elapsed(), scenario: s });
+                        f.insert(
+                            sig.clone(),
+                            Found {
+                                signature: sig.clone(),
+                                iteration: i,
+                                execs_at: n,
+                                elapsed: start.elapsed(),
+                                scenario: s,
+                            },
+                        );
                         if new {
                             if let Some(b) = &bar {
                                 b.println(format!("new finding after {n} execs: {sig}"));
                             }
                         }
                     }
-                    if matches!(cfg.limit, Limit::FirstFinding(_)) {
+                    if matches!(cfg.limit, Limit::FirstFinding(..)) {
                         stop.store(true, Ordering::Relaxed);
                     }
                 }
-                if let Limit::Time(t) = cfg.limit {
+                if let Limit::Time(t) | Limit::FirstFinding(_, t) = cfg.limit {
                     if start.elapsed() >= t {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -172,7 +202,10 @@ pub fn run(cfg: &Config) -> Report {
                     if n % 256 == 0 {
                         let secs = start.elapsed().as_secs_f64().max(1e-9);
                         let k = found.lock().map(|f| f.len()).unwrap_or(0);
-                        b.set_message(format!("{n} execs, {:.0} execs/s, {k} distinct findings", n as f64 / secs));
+                        b.set_message(format!(
+                            "{n} execs, {:.0} execs/s, {k} distinct findings",
+                            n as f64 / secs
+                        ));
                         b.tick();
                     }
                 }
@@ -182,21 +215,41 @@ pub fn run(cfg: &Config) -> Report {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let mut found: Vec<Found> = found.into_inner().expect("workers joined").into_values().collect();
+    let mut found: Vec<Found> = found
+        .into_inner()
+        .expect("workers joined")
+        .into_values()
+        .collect();
     found.sort_by_key(|f| f.iteration);
-    Report { execs: execs.into_inner(), elapsed: start.elapsed(), found }
+    Report {
+        execs: execs.into_inner(),
+        elapsed: start.elapsed(),
+        found,
+    }
 }
 
 /// Minimises a finding's scenario keeping its primary signature, moves it
 /// to real geometry when the verdict is the same there, and records the
 /// expected verdict of every variant. Returns the scenario and whether it
 /// is at real geometry.
-pub fn minimise_finding(s: &Scenario, variant: &dyn Variant, against: &dyn Variant) -> (Scenario, bool) {
-    let primary = |s: &Scenario| check(s, variant, against).ok().and_then(|(v, _, _)| v.primary());
+pub fn minimise_finding(
+    s: &Scenario,
+    variant: &dyn Variant,
+    against: &dyn Variant,
+) -> (Scenario, bool) {
+    let primary = |s: &Scenario| {
+        check(s, variant, against)
+            .ok()
+            .and_then(|(v, _, _)| v.primary())
+    };
     let want = primary(s);
     let small = minimize(s, &mut |c| primary(c) == want);
     let real = rescale(&small, GeometryName::Real);
-    let (mut out, is_real) = if primary(&real) == want { (real, true) } else { (small, false) };
+    let (mut out, is_real) = if primary(&real) == want {
+        (real, true)
+    } else {
+        (small, false)
+    };
     out.expect = expectations(&out);
     (out, is_real)
 }
@@ -206,20 +259,47 @@ pub fn expectations(s: &Scenario) -> BTreeMap<String, Vec<String>> {
     let up = variants::by_name("upstream").expect("upstream exists");
     variants::ALL
         .iter()
-        .filter_map(|v| check(s, *v, up).ok().map(|(verdict, _, _)| (v.name().to_string(), verdict.signatures().into_iter().collect())))
+        .filter_map(|v| {
+            check(s, *v, up).ok().map(|(verdict, _, _)| {
+                (
+                    v.name().to_string(),
+                    verdict.signatures().into_iter().collect(),
+                )
+            })
+        })
         .collect()
 }
 
 /// The corpus file name of a finding: `<variant>--<kind>-<name>.toml`.
 pub fn file_name(variant: &str, signature: &str) -> String {
-    let tail: String = signature.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
-    format!("{variant}--{}.toml", tail.trim_start_matches(&format!("{variant}-")).trim_matches('-'))
+    let tail: String = signature
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!(
+        "{variant}--{}.toml",
+        tail.trim_start_matches(&format!("{variant}-"))
+            .trim_matches('-')
+    )
 }
 
 /// `regbuf-fuzz fuzz`: returns the exit code (0 nothing, 1 findings, 2 trouble).
 pub fn run_cli(a: &FuzzArgs) -> i32 {
-    let (Some(variant), Some(against)) = (variants::by_name(&a.variant), variants::by_name(&a.against)) else {
-        eprintln!("regbuf-fuzz fuzz: unknown variant `{}` or `{}`; known: {}", a.variant, a.against, variants::names().join(", "));
+    let (Some(variant), Some(against)) =
+        (variants::by_name(&a.variant), variants::by_name(&a.against))
+    else {
+        eprintln!(
+            "regbuf-fuzz fuzz: unknown variant `{}` or `{}`; known: {}",
+            a.variant,
+            a.against,
+            variants::names().join(", ")
+        );
         return 2;
     };
     if a.time.is_some() && a.runs.is_some() {
@@ -227,23 +307,45 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         return 2;
     }
     let limit = match (a.time, a.runs) {
+        (_, Some(n)) if a.stop_on_first => Limit::FirstFinding(n, Duration::MAX),
+        (t, None) if a.stop_on_first => {
+            Limit::FirstFinding(u64::MAX, Duration::from_secs(t.unwrap_or(60)))
+        }
         (_, Some(n)) => Limit::Runs(n),
         (Some(t), None) => Limit::Time(Duration::from_secs(t)),
         (None, None) => Limit::Time(Duration::from_secs(60)),
     };
-    let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
+    let jobs = if a.jobs == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.jobs
+    };
     let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let cfg = Config { variant, against, seed: a.seed, limit, jobs, faults: a.faults, progress };
+    let cfg = Config {
+        variant,
+        against,
+        seed: a.seed,
+        limit,
+        jobs,
+        faults: a.faults,
+        progress,
+    };
     let report = run(&cfg);
     if let Some(dir) = &a.out {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("regbuf-fuzz fuzz: cannot create --out directory {}: {e}", dir.display());
+            eprintln!(
+                "regbuf-fuzz fuzz: cannot create --out directory {}: {e}",
+                dir.display()
+            );
             return 2;
         }
     }
     for f in &report.found {
         let (min, is_real) = minimise_finding(&f.scenario, variant, against);
-        let path = a.out.as_deref().map(|d| d.join(file_name(variant.name(), &f.signature)));
+        let path = a
+            .out
+            .as_deref()
+            .map(|d| d.join(file_name(variant.name(), &f.signature)));
         if let Some(p) = &path {
             if let Err(e) = write_finding(p, &min, &f.signature, a.seed, f.iteration) {
                 eprintln!("regbuf-fuzz fuzz: cannot write {}: {e}", p.display());
@@ -251,7 +353,12 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             }
         }
         let replay = match &path {
-            Some(p) => format!("regbuf-fuzz replay {} --variant {} --against {}", p.display(), variant.name(), against.name()),
+            Some(p) => format!(
+                "regbuf-fuzz replay {} --variant {} --against {}",
+                p.display(),
+                variant.name(),
+                against.name()
+            ),
             None => format!(
                 "regbuf-fuzz fuzz --variant {} --against {} --seed {} --runs {} --out findings",
                 variant.name(),
@@ -270,7 +377,12 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             println!("{j}");
         } else {
             println!("finding: {}", f.signature);
-            println!("  first seen: iteration {} after {} execs, {:.2} s", f.iteration, f.execs_at, f.elapsed.as_secs_f64());
+            println!(
+                "  first seen: iteration {} after {} execs, {:.2} s",
+                f.iteration,
+                f.execs_at,
+                f.elapsed.as_secs_f64()
+            );
             let sz = min.size();
             println!(
                 "  minimised: {} mappings, {} folios, {} segments, {} ops, {} iovecs, {} faults ({} geometry)",
@@ -309,10 +421,18 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
     i32::from(!report.found.is_empty())
 }
 
-fn write_finding(path: &Path, s: &Scenario, sig: &str, seed: u64, iteration: u64) -> std::io::Result<()> {
+fn write_finding(
+    path: &Path,
+    s: &Scenario,
+    sig: &str,
+    seed: u64,
+    iteration: u64,
+) -> std::io::Result<()> {
     let mut s = s.clone();
     if s.note.is_none() {
-        s.note = Some(format!("{sig}: found by `regbuf-fuzz fuzz --seed {seed}` at iteration {iteration}, minimised."));
+        s.note = Some(format!(
+            "{sig}: found by `regbuf-fuzz fuzz --seed {seed}` at iteration {iteration}, minimised."
+        ));
     }
     std::fs::write(path, s.to_toml())
 }

@@ -42,7 +42,12 @@ impl std::error::Error for CorpusError {}
 
 impl CorpusError {
     fn new(file: &Path, field: Option<String>, reason: impl Into<String>) -> Self {
-        CorpusError { file: file.to_path_buf(), at: None, field, reason: reason.into() }
+        CorpusError {
+            file: file.to_path_buf(),
+            at: None,
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -55,12 +60,16 @@ pub fn load(path: &Path) -> Result<Scenario, CorpusError> {
 /// [`load`], also returning the file's text (for [`replay_scenario`] and
 /// [`locate`]).
 pub fn load_with_text(path: &Path) -> Result<(String, Scenario), CorpusError> {
-    let bytes = std::fs::read(path).map_err(|e| CorpusError::new(path, None, format!("cannot read it: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| CorpusError::new(path, None, format!("cannot read it: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         CorpusError::new(
             path,
             None,
-            format!("not a scenario file: not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            format!(
+                "not a scenario file: not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         )
     })?;
     let s = parse(path, &text)?;
@@ -76,7 +85,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, CorpusError> {
         // Checks after parsing say "field `x`: reason".
         let (field, reason) = split_field(&e);
         let at = field.as_deref().and_then(|f| locate(text, f));
-        CorpusError { file: path.to_path_buf(), at, field, reason }
+        CorpusError {
+            file: path.to_path_buf(),
+            at,
+            field,
+            reason,
+        }
     })?;
     build(&s).map_err(|e| scenario_error(path, text, &e))?;
     Ok(s)
@@ -85,7 +99,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, CorpusError> {
 /// A [`ScenarioError`] of `path` as a [`CorpusError`], with the line of the
 /// field when it can be found in `text`.
 pub fn scenario_error(path: &Path, text: &str, e: &ScenarioError) -> CorpusError {
-    CorpusError { file: path.to_path_buf(), at: locate(text, &e.field), field: Some(e.field.clone()), reason: e.reason.clone() }
+    CorpusError {
+        file: path.to_path_buf(),
+        at: locate(text, &e.field),
+        field: Some(e.field.clone()),
+        reason: e.reason.clone(),
+    }
 }
 
 fn split_field(msg: &str) -> (Option<String>, String) {
@@ -98,8 +117,17 @@ fn split_field(msg: &str) -> (Option<String>, String) {
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> CorpusError {
-    let msg = e.message().trim().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
-    let Some(span) = e.span() else { return CorpusError::new(path, None, format!("not a valid scenario: {msg}")) };
+    let msg = e
+        .message()
+        .trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let Some(span) = e.span() else {
+        return CorpusError::new(path, None, format!("not a valid scenario: {msg}"));
+    };
     let start = span.start.min(text.len());
     let (mut line, mut col) = line_col(text, start);
     let table = table_at(text, line);
@@ -122,13 +150,20 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> CorpusError {
             col = l.find(&needle).map_or(1, |c| l[..c].chars().count() + 1);
         }
     }
-    let key = quoted("missing field `").or_else(|| quoted("unknown field `")).or_else(|| key_on_line(text, line, col));
+    let key = quoted("missing field `")
+        .or_else(|| quoted("unknown field `"))
+        .or_else(|| key_on_line(text, line, col));
     let field = match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
         (Some(t), None) => Some(t),
         (None, k) => k,
     };
-    CorpusError { file: path.to_path_buf(), at: Some((line, col)), field, reason: msg }
+    CorpusError {
+        file: path.to_path_buf(),
+        at: Some((line, col)),
+        field,
+        reason: msg,
+    }
 }
 
 /// 1-based line and column of byte `at`.
@@ -149,7 +184,9 @@ fn header(line: &str) -> Option<(&str, bool)> {
     if let Some(inner) = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
         return Some((inner.trim(), true));
     }
-    l.strip_prefix('[').and_then(|r| r.strip_suffix(']')).map(|n| (n.trim(), false))
+    l.strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .map(|n| (n.trim(), false))
 }
 
 /// The table (`segment[1]`, `faults`) that line `line` (from 1) is in.
@@ -202,7 +239,12 @@ pub fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
     match first.split_once('[') {
         Some((name, idx)) => {
             let idx: usize = idx.trim_end_matches(']').parse().ok()?;
-            let hdr = lines.iter().enumerate().filter(|(_, l)| header(l) == Some((name, true))).nth(idx).map(|(i, _)| i)?;
+            let hdr = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| header(l) == Some((name, true)))
+                .nth(idx)
+                .map(|(i, _)| i)?;
             let at = next_key.and_then(|k| key_line(hdr, k)).unwrap_or(hdr);
             Some((at + 1, 1))
         }
@@ -246,7 +288,12 @@ pub fn replay_file(path: &Path, only: &[&str]) -> Result<Vec<Replayed>, CorpusEr
 
 /// [`replay_file`] on a scenario already loaded from `path` (`text` is used
 /// only to point at lines in errors).
-pub fn replay_scenario(path: &Path, text: &str, s: &Scenario, only: &[&str]) -> Result<Vec<Replayed>, CorpusError> {
+pub fn replay_scenario(
+    path: &Path,
+    text: &str,
+    s: &Scenario,
+    only: &[&str],
+) -> Result<Vec<Replayed>, CorpusError> {
     if s.expect.is_empty() {
         return Err(CorpusError {
             file: path.to_path_buf(),
@@ -266,7 +313,10 @@ pub fn replay_scenario(path: &Path, text: &str, s: &Scenario, only: &[&str]) -> 
                 file: path.to_path_buf(),
                 at: locate(text, "expect"),
                 field: Some("expect".into()),
-                reason: format!("no expected verdict for variant `{name}` (the table has: {})", keys(s)),
+                reason: format!(
+                    "no expected verdict for variant `{name}` (the table has: {})",
+                    keys(s)
+                ),
             });
         }
     }
@@ -280,14 +330,22 @@ pub fn replay_scenario(path: &Path, text: &str, s: &Scenario, only: &[&str]) -> 
                 file: path.to_path_buf(),
                 at: locate(text, "expect"),
                 field: Some(format!("expect.{name}")),
-                reason: format!("unknown variant `{name}`; known: {}", variants::names().join(", ")),
+                reason: format!(
+                    "unknown variant `{name}`; known: {}",
+                    variants::names().join(", ")
+                ),
             });
         };
         let (verdict, _, _) = check(s, v, upstream).map_err(|e| scenario_error(path, text, &e))?;
         let mut expected = expected.clone();
         expected.sort();
         expected.dedup();
-        out.push(Replayed { variant: name.clone(), expected, got: verdict.signatures().into_iter().collect(), verdict });
+        out.push(Replayed {
+            variant: name.clone(),
+            expected,
+            got: verdict.signatures().into_iter().collect(),
+            verdict,
+        });
     }
     Ok(out)
 }
@@ -310,17 +368,22 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CorpusError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| CorpusError::new(dir, None, format!("cannot list the directory: {e}")))?;
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| CorpusError::new(dir, None, format!("cannot list the directory: {e}")))?;
     for entry in rd {
-        let entry = entry.map_err(|e| CorpusError::new(dir, None, format!("cannot list the directory: {e}")))?;
+        let entry = entry
+            .map_err(|e| CorpusError::new(dir, None, format!("cannot list the directory: {e}")))?;
         let path = entry.path();
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let ty = entry.file_type().map_err(|e| CorpusError::new(&path, None, format!("cannot stat: {e}")))?;
+        let ty = entry
+            .file_type()
+            .map_err(|e| CorpusError::new(&path, None, format!("cannot stat: {e}")))?;
         if ty.is_dir() {
             walk(&path, out)?;
-        } else if path.extension().is_some_and(|x| x == "toml") && (ty.is_file() || path.is_file()) {
+        } else if path.extension().is_some_and(|x| x == "toml") && (ty.is_file() || path.is_file())
+        {
             out.push(path);
         }
     }
@@ -344,7 +407,10 @@ mod tests {
 
     #[test]
     fn malformed_toml_names_file_line_and_reason() {
-        let p = tmp("malformed.toml", b"format = 1\ngeometry = \"real\"\n[[segment]]\nfolio = = 0\n");
+        let p = tmp(
+            "malformed.toml",
+            b"format = 1\ngeometry = \"real\"\n[[segment]]\nfolio = = 0\n",
+        );
         let e = load(&p).unwrap_err();
         let m = e.to_string();
         assert!(m.contains("malformed.toml"), "{m}");
@@ -360,13 +426,20 @@ mod tests {
                     span = { start = { seg = 0, off = 0 }, end = { seg = 0, off = 1 } }\n";
         let p = tmp("sideways.toml", text.as_bytes());
         let e = load(&p).unwrap_err();
-        assert_eq!((e.at, e.field.as_deref()), (Some((6, 8)), Some("op[0].ddir")), "{e}");
+        assert_eq!(
+            (e.at, e.field.as_deref()),
+            (Some((6, 8)), Some("op[0].ddir")),
+            "{e}"
+        );
         assert!(e.reason.contains("unknown variant `sideways`"), "{e}");
     }
 
     #[test]
     fn an_unknown_field_is_named_with_its_table() {
-        let text = ALIASED.replace("[[segment]]\nfolio = 0\n[[op]]", "[[segment]]\nfolio = 0\nfoliage = 3\n[[op]]");
+        let text = ALIASED.replace(
+            "[[segment]]\nfolio = 0\n[[op]]",
+            "[[segment]]\nfolio = 0\nfoliage = 3\n[[op]]",
+        );
         let p = tmp("unknown.toml", text.as_bytes());
         let e = load(&p).unwrap_err();
         let m = e.to_string();
@@ -377,7 +450,10 @@ mod tests {
 
     #[test]
     fn a_missing_folio_is_a_build_error_with_the_field() {
-        let text = ALIASED.replace("[[segment]]\nfolio = 0\n[[op]]", "[[segment]]\nfolio = 5\n[[op]]");
+        let text = ALIASED.replace(
+            "[[segment]]\nfolio = 0\n[[op]]",
+            "[[segment]]\nfolio = 5\n[[op]]",
+        );
         let p = tmp("missing-folio.toml", text.as_bytes());
         let e = load(&p).unwrap_err();
         let m = e.to_string();
@@ -402,7 +478,10 @@ mod tests {
     fn garbage_bytes_are_an_error_not_a_panic() {
         let p = tmp("garbage.toml", &[0xff, 0xfe, 0x00, 0x9c, 0x12]);
         let e = load(&p).unwrap_err();
-        assert!(e.to_string().contains("garbage.toml: not a scenario file"), "{e}");
+        assert!(
+            e.to_string().contains("garbage.toml: not a scenario file"),
+            "{e}"
+        );
         let e = load(&p.with_file_name("absent.toml")).unwrap_err();
         assert!(e.to_string().contains("cannot read"), "{e}");
     }
@@ -420,14 +499,22 @@ mod tests {
         let r = replay_file(&p, &[]).unwrap();
         assert_eq!(r.len(), 2);
         let rfc = r.iter().find(|x| x.variant == "rfc-v1").unwrap();
-        assert!(rfc.got.contains(&"rfc-v1:invariant:coverage/length".to_string()), "{:?}", rfc.got);
+        assert!(
+            rfc.got
+                .contains(&"rfc-v1:invariant:coverage/length".to_string()),
+            "{:?}",
+            rfc.got
+        );
         let up = r.iter().find(|x| x.variant == "upstream").unwrap();
         assert!(up.matches() && up.got.is_empty());
         let only = replay_file(&p, &["upstream"]).unwrap();
         assert_eq!(only.len(), 1);
         assert!(replay_file(&p, &["nope"]).is_err());
 
-        let bad = tmp("badvariant.toml", format!("{ALIASED}[expect]\nrfc-v9 = []\n").as_bytes());
+        let bad = tmp(
+            "badvariant.toml",
+            format!("{ALIASED}[expect]\nrfc-v9 = []\n").as_bytes(),
+        );
         let e = replay_file(&bad, &[]).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("expect.rfc-v9"), "{e}");
         assert!(e.reason.contains("rfc-v1"), "{e}");
@@ -439,11 +526,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("b/c")).unwrap();
         std::fs::create_dir_all(root.join(".hidden")).unwrap();
-        for f in ["b/c/z.toml", "a.toml", "b/x.toml", "b/readme.md", ".hidden/h.toml"] {
+        for f in [
+            "b/c/z.toml",
+            "a.toml",
+            "b/x.toml",
+            "b/readme.md",
+            ".hidden/h.toml",
+        ] {
             std::fs::write(root.join(f), "").unwrap();
         }
-        let got: Vec<String> =
-            files(&root).unwrap().iter().map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().into_owned()).collect();
+        let got: Vec<String> = files(&root)
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
         assert_eq!(got, vec!["a.toml", "b/c/z.toml", "b/x.toml"]);
         assert!(files(&root.join("absent")).is_err());
     }

@@ -183,15 +183,35 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         // iovec, whose end can then move like any position.
         let geo = s.geometry.geometry();
         for (i, op) in s.ops.iter().enumerate() {
-            let (Op::Register { iovecs } | Op::Update { iovecs, .. }) = op else { continue };
+            let (Op::Register { iovecs } | Op::Update { iovecs, .. }) = op else {
+                continue;
+            };
             for (j, iov) in iovecs.iter().enumerate() {
-                let IovSpec::Sized { start, len } = iov else { continue };
-                let Some(&(va, _)) = b.segments.get(start.seg as usize) else { continue };
-                let Some(end) = (va + start.off).checked_add(len.bytes_at(&geo)) else { continue };
-                let Some(k) = b.segments.iter().position(|&(a, n)| a <= end && end <= a + n) else { continue };
+                let IovSpec::Sized { start, len } = iov else {
+                    continue;
+                };
+                let Some(&(va, _)) = b.segments.get(start.seg as usize) else {
+                    continue;
+                };
+                let Some(end) = (va + start.off).checked_add(len.bytes_at(&geo)) else {
+                    continue;
+                };
+                let Some(k) = b
+                    .segments
+                    .iter()
+                    .position(|&(a, n)| a <= end && end <= a + n)
+                else {
+                    continue;
+                };
                 let mut c = s.clone();
                 if let Op::Register { iovecs } | Op::Update { iovecs, .. } = &mut c.ops[i] {
-                    iovecs[j] = IovSpec::Range { start: *start, end: Pos { seg: k as u32, off: end - b.segments[k].0 } };
+                    iovecs[j] = IovSpec::Range {
+                        start: *start,
+                        end: Pos {
+                            seg: k as u32,
+                            off: end - b.segments[k].0,
+                        },
+                    };
                 }
                 out.push(c);
             }
@@ -204,15 +224,23 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
             let mut c = s.clone();
             let (pos, is_start) = positions(&mut c).swap_remove(p);
             let k = pos.seg as usize;
-            let Some(&(va, bytes)) = b.segments.get(k) else { continue };
+            let Some(&(va, bytes)) = b.segments.get(k) else {
+                continue;
+            };
             let moved = if is_start {
                 match b.segments.get(k + 1) {
-                    Some(&(next_va, _)) if pos.off == bytes && va + bytes == next_va => Some(Pos { seg: k as u32 + 1, off: 0 }),
+                    Some(&(next_va, _)) if pos.off == bytes && va + bytes == next_va => Some(Pos {
+                        seg: k as u32 + 1,
+                        off: 0,
+                    }),
                     _ => None,
                 }
             } else if pos.off == 0 && k > 0 {
                 let (prev_va, prev_bytes) = b.segments[k - 1];
-                (prev_va + prev_bytes == va).then(|| Pos { seg: k as u32 - 1, off: prev_bytes })
+                (prev_va + prev_bytes == va).then(|| Pos {
+                    seg: k as u32 - 1,
+                    off: prev_bytes,
+                })
             } else {
                 None
             };
@@ -226,7 +254,9 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         for p in 0..npos {
             let mut probe = s.clone();
             let cur = *positions(&mut probe)[p].0;
-            let Some(&bytes) = seg_bytes.get(cur.seg as usize) else { continue };
+            let Some(&bytes) = seg_bytes.get(cur.seg as usize) else {
+                continue;
+            };
             let off = cur.off.min(bytes);
             let dist = |o: u64| o.min(bytes - o);
             let d = dist(off);
@@ -253,11 +283,27 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
 /// between): that op becomes a register of the table as the update leaves
 /// it (`null` iovecs for empty slots), and the update is dropped.
 fn fold_update(s: &Scenario, j: usize) -> Option<Scenario> {
-    let Op::Update { offset, iovecs: upd } = &s.ops[j] else { return None };
-    let i = (0..j).rev().find(|&i| matches!(s.ops[i], Op::Register { .. } | Op::RegisterSparse { .. } | Op::Unregister))?;
+    let Op::Update {
+        offset,
+        iovecs: upd,
+    } = &s.ops[j]
+    else {
+        return None;
+    };
+    let i = (0..j).rev().find(|&i| {
+        matches!(
+            s.ops[i],
+            Op::Register { .. } | Op::RegisterSparse { .. } | Op::Unregister
+        )
+    })?;
     let mut table: Vec<IovSpec> = match &s.ops[i] {
         Op::Register { iovecs } => iovecs.clone(),
-        Op::RegisterSparse { nr } if *nr <= 1024 => vec![IovSpec::Null { len: Default::default() }; *nr as usize],
+        Op::RegisterSparse { nr } if *nr <= 1024 => vec![
+            IovSpec::Null {
+                len: Default::default()
+            };
+            *nr as usize
+        ],
         _ => return None,
     };
     let end = *offset as usize + upd.len();
@@ -417,7 +463,9 @@ points = [{ fail = "site", site = "imu_kvmalloc", nth = 7 }]
 "#;
 
     fn primary(s: &Scenario) -> Option<String> {
-        check(s, &RfcV1, &Upstream).ok().and_then(|(v, _, _)| v.primary())
+        check(s, &RfcV1, &Upstream)
+            .ok()
+            .and_then(|(v, _, _)| v.primary())
     }
 
     #[test]
@@ -434,9 +482,18 @@ points = [{ fail = "site", site = "imu_kvmalloc", nth = 7 }]
         assert_eq!(primary(&m), want);
         let size = m.size();
         assert!(size.segments <= 2, "{}", m.to_toml());
-        assert_eq!((size.folios, size.ops, size.iovecs, size.faults), (1, 1, 1, 0), "{}", m.to_toml());
+        assert_eq!(
+            (size.folios, size.ops, size.iovecs, size.faults),
+            (1, 1, 1, 0),
+            "{}",
+            m.to_toml()
+        );
         assert_eq!(m.memlock, None);
-        assert!(m.segments.iter().all(|g| g.folio == Some(0) && !g.readonly), "{}", m.to_toml());
+        assert!(
+            m.segments.iter().all(|g| g.folio == Some(0) && !g.readonly),
+            "{}",
+            m.to_toml()
+        );
         // Deterministic.
         let again = minimize(&s, &mut |c| primary(c) == want);
         assert_eq!(again, m);
@@ -452,8 +509,19 @@ points = [{ fail = "site", site = "imu_kvmalloc", nth = 7 }]
         build(&c).expect("still builds");
         // The hole is gone too: the aliased range now names segments 0 and 1.
         let c = drop_segment(&c, 0);
-        let Op::Register { iovecs } = &c.ops[0] else { panic!() };
-        assert_eq!(iovecs[0], IovSpec::Range { start: Pos { seg: 0, off: 0 }, end: Pos { seg: 1, off: 2097152 } });
+        let Op::Register { iovecs } = &c.ops[0] else {
+            panic!()
+        };
+        assert_eq!(
+            iovecs[0],
+            IovSpec::Range {
+                start: Pos { seg: 0, off: 0 },
+                end: Pos {
+                    seg: 1,
+                    off: 2097152
+                }
+            }
+        );
         build(&c).expect("still builds");
     }
 

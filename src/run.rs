@@ -5,7 +5,8 @@
 use crate::mm::AllocSite;
 use crate::model::iov_iter::PhysRange;
 use crate::model::rsrc::{
-    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register, io_sqe_buffers_unregister,
+    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register,
+    io_sqe_buffers_unregister,
 };
 use crate::model::{Errno, World};
 use crate::oracle::invariants::{bvec_ranges, installed, Before, OpContext, Violation, INVARIANTS};
@@ -65,8 +66,16 @@ impl Snapshot {
                 folio_shift: m.folio_shift,
             });
         }
-        let pins = (0..w.phys.folios().len()).map(|i| w.phys.pins(crate::mm::FolioId(i as u32))).collect();
-        Snapshot { table_nr: w.ctx.buf_table.nr(), slots, pins, locked_vm: w.ctx.user.map(|u| u.locked_vm), pinned_vm: w.ctx.pinned_vm }
+        let pins = (0..w.phys.folios().len())
+            .map(|i| w.phys.pins(crate::mm::FolioId(i as u32)))
+            .collect();
+        Snapshot {
+            table_nr: w.ctx.buf_table.nr(),
+            slots,
+            pins,
+            locked_vm: w.ctx.user.map(|u| u.locked_vm),
+            pinned_vm: w.ctx.pinned_vm,
+        }
     }
 }
 
@@ -108,18 +117,37 @@ fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
 /// Applies one operation, returning its return value and any import result.
 fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
     match op {
-        ConcreteOp::Register { iovecs } => (ret_of(io_sqe_buffers_register(v, w, Some(iovecs), iovecs.len() as u32), |_| 0), None),
-        ConcreteOp::RegisterSparse { nr } => (ret_of(io_sqe_buffers_register(v, w, None, *nr), |_| 0), None),
-        ConcreteOp::Update { offset, iovecs } => (ret_of(__io_sqe_buffers_update(v, w, *offset, iovecs), |d| d as i64), None),
+        ConcreteOp::Register { iovecs } => (
+            ret_of(
+                io_sqe_buffers_register(v, w, Some(iovecs), iovecs.len() as u32),
+                |_| 0,
+            ),
+            None,
+        ),
+        ConcreteOp::RegisterSparse { nr } => (
+            ret_of(io_sqe_buffers_register(v, w, None, *nr), |_| 0),
+            None,
+        ),
+        ConcreteOp::Update { offset, iovecs } => (
+            ret_of(__io_sqe_buffers_update(v, w, *offset, iovecs), |d| d as i64),
+            None,
+        ),
         ConcreteOp::Unregister => (ret_of(io_sqe_buffers_unregister(v, w), |_| 0), None),
-        ConcreteOp::Import { slot, ddir, buf_addr, len } => match io_import_reg_buf(v, w, *slot, *buf_addr, *len, *ddir) {
+        ConcreteOp::Import {
+            slot,
+            ddir,
+            buf_addr,
+            len,
+        } => match io_import_reg_buf(v, w, *slot, *buf_addr, *len, *ddir) {
             Ok(iter) => (0, Some(iter.physical_ranges(w).0)),
             Err(e) => (e.neg() as i64, None),
         },
-        ConcreteOp::Readv { slot, ddir, iovecs } => match io_import_reg_vec(v, w, *ddir, *slot, iovecs) {
-            Ok(iter) => (0, Some(iter.physical_ranges(w).0)),
-            Err(e) => (e.neg() as i64, None),
-        },
+        ConcreteOp::Readv { slot, ddir, iovecs } => {
+            match io_import_reg_vec(v, w, *ddir, *slot, iovecs) {
+                Ok(iter) => (0, Some(iter.physical_ranges(w).0)),
+                Err(e) => (e.neg() as i64, None),
+            }
+        }
     }
 }
 
@@ -138,12 +166,21 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
     let mut ops = Vec::with_capacity(built.ops.len() + 1);
     for op in built.ops.iter().map(Some).chain([None]) {
         let before = Before::of(&w);
-        let (ev, mm, al, calls) = (w.events.len(), w.phys.violations.len(), w.alloc.violations.len(), w.alloc.log.len());
+        let (ev, mm, al, calls) = (
+            w.events.len(),
+            w.phys.violations.len(),
+            w.alloc.violations.len(),
+            w.alloc.log.len(),
+        );
         let (ret, import) = match op {
             Some(op) => apply(v, &mut w, op),
             None => (ring_exit(v, &mut w), None),
         };
-        let faults_fired: Vec<AllocSite> = w.alloc.log[calls..].iter().filter(|(_, f)| *f).map(|(s, _)| *s).collect();
+        let faults_fired: Vec<AllocSite> = w.alloc.log[calls..]
+            .iter()
+            .filter(|(_, f)| *f)
+            .map(|(s, _)| *s)
+            .collect();
         let events = w.events[ev..].to_vec();
         let mm_violations = w.phys.violations[mm..].to_vec();
         let alloc_violations = w.alloc.violations[al..].to_vec();
@@ -160,7 +197,11 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
         let mut violations = Vec::new();
         for inv in INVARIANTS {
             if let Err(f) = (inv.check)(v, &mut w, &ctx) {
-                violations.push(Violation { invariant: inv.name, aspect: f.aspect, detail: f.detail });
+                violations.push(Violation {
+                    invariant: inv.name,
+                    aspect: f.aspect,
+                    detail: f.detail,
+                });
             }
         }
         ops.push(OpRecord {
@@ -172,7 +213,11 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             violations,
         });
     }
-    Run { variant: v.name(), ops, alloc_calls: w.alloc.calls() }
+    Run {
+        variant: v.name(),
+        ops,
+        alloc_calls: w.alloc.calls(),
+    }
 }
 
 /// Runs every operation and ring exit on `v` with no invariant checked:

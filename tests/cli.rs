@@ -28,7 +28,11 @@ fn code(o: &Output) -> i32 {
 }
 
 fn text(o: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A fresh temporary directory for one test.
@@ -70,7 +74,14 @@ fn an_unknown_variant_is_trouble_and_lists_the_known_ones() {
     let f = write(&d, "clean.toml", CLEAN.as_bytes());
     for args in [
         vec!["replay", s(&f), "--variant", "rfc-v9"],
-        vec!["replay", s(&f), "--variant", "upstream", "--against", "nope"],
+        vec![
+            "replay",
+            s(&f),
+            "--variant",
+            "upstream",
+            "--against",
+            "nope",
+        ],
         vec!["explain", s(&f), "--variant", "rfc-v9"],
         vec!["minimize", s(&f), "--variant", "rfc-v9"],
         vec!["fuzz", "--variant", "rfc-v9", "--runs", "1"],
@@ -78,29 +89,48 @@ fn an_unknown_variant_is_trouble_and_lists_the_known_ones() {
         let o = run(&args);
         assert_eq!(code(&o), 2, "{args:?}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("upstream") && err.contains("rfc-v1"), "{args:?}: {}", text(&o));
+        assert!(
+            err.contains("upstream") && err.contains("rfc-v1"),
+            "{args:?}: {}",
+            text(&o)
+        );
     }
 }
 
 #[test]
 fn garbage_and_malformed_files_are_trouble_naming_file_field_reason() {
     let d = tmpdir("garbage");
-    let g = write(&d, "garbage.toml", &[0xde, 0xad, 0xbe, 0xef, 0x00, 0xff, 0x13]);
+    let g = write(
+        &d,
+        "garbage.toml",
+        &[0xde, 0xad, 0xbe, 0xef, 0x00, 0xff, 0x13],
+    );
     for cmd in ["replay", "explain", "minimize"] {
         let o = run(&[cmd, s(&g)]);
         assert_eq!(code(&o), 2, "{cmd}: {}", text(&o));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("garbage.toml"), "{cmd}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("garbage.toml"),
+            "{cmd}: {}",
+            text(&o)
+        );
     }
     let m = write(
         &d,
         "missing-folio.toml",
-        ALIASED.replace("[[segment]]\nfolio = 0\n[[op]]", "[[segment]]\nfolio = 7\n[[op]]").as_bytes(),
+        ALIASED
+            .replace(
+                "[[segment]]\nfolio = 0\n[[op]]",
+                "[[segment]]\nfolio = 7\n[[op]]",
+            )
+            .as_bytes(),
     );
     let o = run(&["replay", s(&m), "--variant", "upstream"]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("missing-folio.toml") && err.contains("segment[1].folio") && err.contains("does not exist"),
+        err.contains("missing-folio.toml")
+            && err.contains("segment[1].folio")
+            && err.contains("does not exist"),
         "{}",
         text(&o)
     );
@@ -119,11 +149,23 @@ fn a_clean_scenario_replayed_for_upstream_exits_0() {
     // Without --variant a file needs an `expect` table.
     let o = run(&["replay", s(&f)]);
     assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("expect"), "{}", text(&o));
-    let f = write(&d, "clean-expect.toml", format!("{CLEAN}[expect]\nupstream = []\nrfc-v1 = []\n").as_bytes());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("expect"),
+        "{}",
+        text(&o)
+    );
+    let f = write(
+        &d,
+        "clean-expect.toml",
+        format!("{CLEAN}[expect]\nupstream = []\nrfc-v1 = []\n").as_bytes(),
+    );
     let o = run(&["replay", s(&f)]);
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("matches expected"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("matches expected"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -133,30 +175,71 @@ fn the_aliased_scenario_on_rfc_v1_exits_1_and_ends_with_a_replay_command() {
     let o = run(&["replay", s(&f), "--variant", "rfc-v1"]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("rfc-v1:invariant:coverage/length"), "{}", text(&o));
+    assert!(
+        out.contains("rfc-v1:invariant:coverage/length"),
+        "{}",
+        text(&o)
+    );
     let last = out.lines().last().unwrap_or_default().trim();
-    assert_eq!(last, format!("regbuf-fuzz replay {} --variant rfc-v1", s(&f)), "{}", text(&o));
+    assert_eq!(
+        last,
+        format!("regbuf-fuzz replay {} --variant rfc-v1", s(&f)),
+        "{}",
+        text(&o)
+    );
 
     // With the expect table: matches, still exit 1 (a finding is present).
-    let f = write(&d, "aliased-expect.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
+    let f = write(
+        &d,
+        "aliased-expect.toml",
+        format!("{ALIASED}{ALIASED_EXPECT}").as_bytes(),
+    );
     let o = run(&["replay", s(&f)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("upstream   matches expected") && out.contains("rfc-v1     matches expected"), "{}", text(&o));
-    assert!(out.lines().last().unwrap().trim().starts_with("regbuf-fuzz replay "), "{}", text(&o));
+    assert!(
+        out.contains("upstream   matches expected") && out.contains("rfc-v1     matches expected"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .trim()
+            .starts_with("regbuf-fuzz replay "),
+        "{}",
+        text(&o)
+    );
 
     // A changed expectation is reported.
-    let f = write(&d, "aliased-wrong.toml", format!("{ALIASED}[expect]\nrfc-v1 = []\n").as_bytes());
+    let f = write(
+        &d,
+        "aliased-wrong.toml",
+        format!("{ALIASED}[expect]\nrfc-v1 = []\n").as_bytes(),
+    );
     let o = run(&["replay", s(&f)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("DIFFERS from expected"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("DIFFERS from expected"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
 fn replay_walks_directories_and_speaks_json() {
     let d = tmpdir("json");
-    write(&d, "a/aliased.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
-    write(&d, "b/clean.toml", format!("{CLEAN}[expect]\nupstream = []\n").as_bytes());
+    write(
+        &d,
+        "a/aliased.toml",
+        format!("{ALIASED}{ALIASED_EXPECT}").as_bytes(),
+    );
+    write(
+        &d,
+        "b/clean.toml",
+        format!("{CLEAN}[expect]\nupstream = []\n").as_bytes(),
+    );
     write(&d, "b/notes.md", b"not a scenario");
     let o = run(&["replay", s(&d), "--json"]);
     assert_eq!(code(&o), 1, "{}", text(&o));
@@ -168,18 +251,33 @@ fn replay_walks_directories_and_speaks_json() {
     assert!(lines.iter().all(|l| l["matches"] == true), "{}", text(&o));
     let rfc = lines.iter().find(|l| l["variant"] == "rfc-v1").unwrap();
     assert_eq!(rfc["findings"][0]["kind"]["name"][0], "coverage");
-    assert!(rfc["replay"].as_str().unwrap().starts_with("regbuf-fuzz replay "));
+    assert!(rfc["replay"]
+        .as_str()
+        .unwrap()
+        .starts_with("regbuf-fuzz replay "));
 }
 
 #[test]
 fn explain_draws_the_aliased_page_and_minimize_shrinks_to_real_geometry() {
     let d = tmpdir("explain");
-    let f = write(&d, "aliased.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
+    let f = write(
+        &d,
+        "aliased.toml",
+        format!("{ALIASED}{ALIASED_EXPECT}").as_bytes(),
+    );
     let o = run(&["explain", s(&f)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("rfc-v1 against upstream") && out.contains("ALIASED") && out.contains("bvec[1]"), "{out}");
-    assert_eq!(out.lines().last().unwrap(), format!("regbuf-fuzz replay {} --variant rfc-v1", s(&f)));
+    assert!(
+        out.contains("rfc-v1 against upstream")
+            && out.contains("ALIASED")
+            && out.contains("bvec[1]"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().last().unwrap(),
+        format!("regbuf-fuzz replay {} --variant rfc-v1", s(&f))
+    );
 
     // A small-geometry scenario with junk: minimized, moved to real geometry, expect filled.
     let small = "format = 1\ngeometry = \"small\"\n[[folio]]\nkind = \"small\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
@@ -191,28 +289,60 @@ fn explain_draws_the_aliased_page_and_minimize_shrinks_to_real_geometry() {
     let o = run(&["minimize", s(&f), "--variant", "rfc-v1", "-o", s(&out_path)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("before:") && stdout.contains("after:"), "{}", text(&o));
+    assert!(
+        stdout.contains("before:") && stdout.contains("after:"),
+        "{}",
+        text(&o)
+    );
     let min = regbuf_fuzz::corpus::load(&out_path).expect("the minimized file loads");
     assert_eq!(min.geometry, regbuf_fuzz::scenario::GeometryName::Real);
-    assert_eq!((min.size().folios, min.size().ops), (1, 1), "{}", min.to_toml());
-    assert!(min.expect.get("rfc-v1").is_some_and(|e| e.contains(&"rfc-v1:invariant:coverage/length".to_string())));
+    assert_eq!(
+        (min.size().folios, min.size().ops),
+        (1, 1),
+        "{}",
+        min.to_toml()
+    );
+    assert!(min
+        .expect
+        .get("rfc-v1")
+        .is_some_and(|e| e.contains(&"rfc-v1:invariant:coverage/length".to_string())));
     assert_eq!(min.expect.get("upstream"), Some(&vec![]));
     // The result replays as it says.
     let o = run(&["replay", s(&out_path)]);
     assert_eq!(code(&o), 1, "{}", text(&o));
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("DIFFERS"), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("DIFFERS"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
 fn fuzz_hands_its_flags_to_the_campaign() {
     let d = tmpdir("fuzz");
-    let o = run(&["fuzz", "--runs", "40", "--jobs", "1", "--seed", "1", "--json", "--out", s(&d)]);
+    let o = run(&[
+        "fuzz",
+        "--runs",
+        "40",
+        "--jobs",
+        "1",
+        "--seed",
+        "1",
+        "--json",
+        "--out",
+        s(&d),
+    ]);
     assert!(matches!(code(&o), 0 | 1), "{}", text(&o));
     for l in String::from_utf8_lossy(&o.stdout).lines() {
         serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
     }
     let o = run(&["fuzz", "--runs", "1", "--time", "1"]);
-    assert_eq!(code(&o), 2, "--runs and --time exclude each other: {}", text(&o));
+    assert_eq!(
+        code(&o),
+        2,
+        "--runs and --time exclude each other: {}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -220,7 +350,13 @@ fn list_names_variants_and_invariants() {
     let o = run(&["list"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    for name in ["upstream", "rfc-v1", "coverage", "teardown", "io_release_ubuf"] {
+    for name in [
+        "upstream",
+        "rfc-v1",
+        "coverage",
+        "teardown",
+        "io_release_ubuf",
+    ] {
         assert!(out.contains(name), "{name}: {out}");
     }
 }
@@ -248,19 +384,45 @@ fn the_corpus_harness_makes_one_trial_per_file() {
     let d = tmpdir("harness");
     let empty = d.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let o = Command::new(&harness).env("REGBUF_CORPUS_DIR", &empty).output().unwrap();
+    let o = Command::new(&harness)
+        .env("REGBUF_CORPUS_DIR", &empty)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("0 passed"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 passed"),
+        "{}",
+        text(&o)
+    );
 
     let corpus = d.join("corpus");
-    write(&corpus, "rfc-v1/aliased.toml", format!("{ALIASED}{ALIASED_EXPECT}").as_bytes());
-    write(&corpus, "rfc-v1/changed.toml", format!("{ALIASED}[expect]\nrfc-v1 = [\"rfc-v1:invariant:pins\"]\n").as_bytes());
-    let o = Command::new(&harness).env("REGBUF_CORPUS_DIR", &corpus).output().unwrap();
+    write(
+        &corpus,
+        "rfc-v1/aliased.toml",
+        format!("{ALIASED}{ALIASED_EXPECT}").as_bytes(),
+    );
+    write(
+        &corpus,
+        "rfc-v1/changed.toml",
+        format!("{ALIASED}[expect]\nrfc-v1 = [\"rfc-v1:invariant:pins\"]\n").as_bytes(),
+    );
+    let o = Command::new(&harness)
+        .env("REGBUF_CORPUS_DIR", &corpus)
+        .output()
+        .unwrap();
     assert_ne!(code(&o), 0, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("rfc-v1/aliased.toml ... ok"), "{}", text(&o));
-    assert!(out.contains("rfc-v1/changed.toml ... FAILED"), "{}", text(&o));
-    assert!(out.contains("expected: [\"rfc-v1:invariant:pins\"]"), "{}", text(&o));
+    assert!(
+        out.contains("rfc-v1/changed.toml ... FAILED"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        out.contains("expected: [\"rfc-v1:invariant:pins\"]"),
+        "{}",
+        text(&o)
+    );
     assert!(out.contains("replay: regbuf-fuzz replay"), "{}", text(&o));
     assert!(out.contains("1 passed; 1 failed"), "{}", text(&o));
 }

@@ -30,12 +30,19 @@ fn trial(path: &Path) -> Result<(), Failed> {
         for f in &r.verdict.findings {
             let _ = writeln!(msg, "    {}", finding_summary(f));
         }
-        let _ = writeln!(msg, "  replay: {}", replay_command(Some(path), &r.variant, "upstream"));
+        let _ = writeln!(
+            msg,
+            "  replay: {}",
+            replay_command(Some(path), &r.variant, "upstream")
+        );
     }
     if msg.is_empty() {
         Ok(())
     } else {
-        let _ = write!(msg, "  (if the change is intended, set the file's `expect` lists to the `got` ones above)");
+        let _ = write!(
+            msg,
+            "  (if the change is intended, set the file's `expect` lists to the `got` ones above)"
+        );
         Err(msg.into())
     }
 }
@@ -57,7 +64,11 @@ fn main() {
     let trials = paths
         .into_iter()
         .map(|p| {
-            let name = p.strip_prefix(&dir).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let name = p
+                .strip_prefix(&dir)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             Trial::test(name, move || trial(&p))
         })
         .collect();

@@ -3,7 +3,9 @@
 //! folios, operations), so a failure prints a small readable scenario.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
 use regbuf_fuzz::gen::{scenario_strategy, GenConfig};
 use regbuf_fuzz::oracle::check;
 use regbuf_fuzz::variants::by_name;
@@ -14,7 +16,9 @@ const CASES: u32 = 512;
 fn config() -> Config {
     Config {
         cases: CASES,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("corpus/proptest/properties.txt"))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "corpus/proptest/properties.txt",
+        ))),
         ..Config::default()
     }
 }
@@ -37,8 +41,13 @@ proptest! {
 /// segments and at most three operations.
 #[test]
 fn proptest_finds_rfc_v1_within_the_ci_case_count() {
-    let cfg = Config { cases: CASES, failure_persistence: None, ..Config::default() };
-    let mut runner = TestRunner::new_with_rng(cfg, TestRng::from_seed(RngAlgorithm::ChaCha, &[1; 32]));
+    let cfg = Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(cfg, TestRng::from_seed(RngAlgorithm::ChaCha, &[1; 32]));
     let (up, rfc) = (by_name("upstream").unwrap(), by_name("rfc-v1").unwrap());
     let result = runner.run(&scenario_strategy(GenConfig::default()), |s| {
         let (verdict, _, _) = check(&s, rfc, up).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -51,7 +60,11 @@ fn proptest_finds_rfc_v1_within_the_ci_case_count() {
         Err(TestError::Fail(why, minimal)) => {
             assert!(why.message().starts_with("rfc-v1:"), "{why}");
             let size = minimal.size();
-            assert!(size.ops <= 3 && size.segments <= 4 && size.folios <= 3, "not shrunk: {size:?}\n{}", minimal.to_toml());
+            assert!(
+                size.ops <= 3 && size.segments <= 4 && size.folios <= 3,
+                "not shrunk: {size:?}\n{}",
+                minimal.to_toml()
+            );
         }
         other => panic!("no finding in {CASES} cases: {other:?}"),
     }

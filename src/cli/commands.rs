@@ -27,7 +27,9 @@ fn variant(name: &str) -> &'static dyn Variant {
 }
 
 fn primary(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> Option<String> {
-    check(s, v, against).ok().and_then(|(verdict, _, _)| verdict.primary())
+    check(s, v, against)
+        .ok()
+        .and_then(|(verdict, _, _)| verdict.primary())
 }
 
 fn size_text(z: &ScenarioSize) -> String {
@@ -60,8 +62,11 @@ pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
     // The same steps as the campaign's: minimize, real geometry when the
     // finding survives it, `expect` for every variant.
     let (small, is_real) = crate::campaign::minimise_finding(&s, v, against);
-    let geometry_note =
-        if is_real { String::new() } else { " (kept at small geometry: the finding changes at real geometry)".to_string() };
+    let geometry_note = if is_real {
+        String::new()
+    } else {
+        " (kept at small geometry: the finding changes at real geometry)".to_string()
+    };
     let text = small.to_toml();
     let replay = replay_command(a.out.as_deref(), v.name(), against.name());
     let mut report = format!(
@@ -140,9 +145,11 @@ pub fn list(out: &mut dyn Write) -> i32 {
 
 /// `regbuf-fuzz fuzz`: hands the flags to the campaign.
 pub fn fuzz(a: &FuzzCmd) -> i32 {
-    let seed = a
-        .seed
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
     let args = crate::campaign::FuzzArgs {
         variant: a.variant.clone(),
         against: a.against.clone(),
@@ -153,6 +160,7 @@ pub fn fuzz(a: &FuzzCmd) -> i32 {
         out: a.out.clone(),
         json: a.json,
         faults: !a.no_faults,
+        stop_on_first: a.stop_on_first,
     };
     crate::campaign::run_cli(&args)
 }
@@ -162,33 +170,76 @@ pub fn import_artifact(a: &super::ImportArtifactArgs, out: &mut dyn Write) -> i3
     let bytes = match std::fs::read(&a.artifact) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("regbuf-fuzz import-artifact: cannot read {}: {e}", a.artifact.display());
+            eprintln!(
+                "regbuf-fuzz import-artifact: cannot read {}: {e}",
+                a.artifact.display()
+            );
             return EXIT_TROUBLE;
         }
     };
-    let default = if a.target == "differential" { "rfc-v1" } else { "upstream" };
+    let default = if a.target == "differential" {
+        "rfc-v1"
+    } else {
+        "upstream"
+    };
     let v = variant(a.variant.as_deref().unwrap_or(default));
     // fault_injection runs one variant against itself.
-    let against = if a.target == "differential" { variant(&a.against) } else { v };
+    let against = if a.target == "differential" {
+        variant(&a.against)
+    } else {
+        v
+    };
     let Some(s) = crate::targets::scenario_of(&a.target, &bytes, v) else {
         eprintln!("regbuf-fuzz import-artifact: unknown target `{}`", a.target);
         return EXIT_TROUBLE;
     };
     let Some(sig) = primary(&s, v, against) else {
-        let _ = writeln!(out, "{}: no finding for {} against {} (is --variant what the target ran?)", a.artifact.display(), v.name(), against.name());
+        let _ = writeln!(
+            out,
+            "{}: no finding for {} against {} (is --variant what the target ran?)",
+            a.artifact.display(),
+            v.name(),
+            against.name()
+        );
         return EXIT_CLEAN;
     };
     let (mut min, is_real) = crate::campaign::minimise_finding(&s, v, against);
     let name = crate::campaign::file_name(v.name(), &sig);
-    let path = if a.out.is_dir() { a.out.join(name) } else { a.out.clone() };
-    min.note.get_or_insert_with(|| format!("{sig}: from cargo-fuzz target `{}` artifact {}, minimised.", a.target, a.artifact.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned())));
+    let path = if a.out.is_dir() {
+        a.out.join(name)
+    } else {
+        a.out.clone()
+    };
+    min.note.get_or_insert_with(|| {
+        format!(
+            "{sig}: from cargo-fuzz target `{}` artifact {}, minimised.",
+            a.target,
+            a.artifact
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+        )
+    });
     if let Err(e) = std::fs::write(&path, min.to_toml()) {
-        eprintln!("regbuf-fuzz import-artifact: cannot write {}: {e}", path.display());
+        eprintln!(
+            "regbuf-fuzz import-artifact: cannot write {}: {e}",
+            path.display()
+        );
         return EXIT_TROUBLE;
     }
     let _ = writeln!(out, "finding: {sig}");
-    let _ = writeln!(out, "  minimised: {} ({} geometry)", size_text(&min.size()), if is_real { "real" } else { "small" });
+    let _ = writeln!(
+        out,
+        "  minimised: {} ({} geometry)",
+        size_text(&min.size()),
+        if is_real { "real" } else { "small" }
+    );
     let _ = writeln!(out, "  written: {}", path.display());
-    let _ = writeln!(out, "  replay: regbuf-fuzz replay {} --variant {} --against {}", path.display(), v.name(), against.name());
+    let _ = writeln!(
+        out,
+        "  replay: regbuf-fuzz replay {} --variant {} --against {}",
+        path.display(),
+        v.name(),
+        against.name()
+    );
     EXIT_FINDING
 }

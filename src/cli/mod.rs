@@ -57,7 +57,9 @@ pub enum Command {
     /// Run a fuzzing campaign of one variant against another.
     Fuzz(FuzzCmd),
     /// Turn a libFuzzer crash artifact into a minimized corpus file.
-    #[command(after_help = "Exit status: 1 the artifact shows a finding (file written), 0 it shows none, 2 trouble.")]
+    #[command(
+        after_help = "Exit status: 1 the artifact shows a finding (file written), 0 it shows none, 2 trouble."
+    )]
     ImportArtifact(ImportArtifactArgs),
 }
 
@@ -109,7 +111,10 @@ no finding for that variant (nothing written); 2 trouble.";
 fn variant_name(s: &str) -> Result<String, String> {
     match variants::by_name(s) {
         Some(v) => Ok(v.name().to_string()),
-        None => Err(format!("unknown variant `{s}`; known variants: {}", variants::names().join(", "))),
+        None => Err(format!(
+            "unknown variant `{s}`; known variants: {}",
+            variants::names().join(", ")
+        )),
     }
 }
 
@@ -198,6 +203,9 @@ pub struct FuzzCmd {
     /// Do not generate allocation failures.
     #[arg(long)]
     pub no_faults: bool,
+    /// Stop at the first finding (within --runs or --time).
+    #[arg(long)]
+    pub stop_on_first: bool,
 }
 
 /// Runs the command line `args` (program name first) and returns the exit
@@ -211,7 +219,11 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_TROUBLE } else { EXIT_CLEAN };
+            return if e.use_stderr() {
+                EXIT_TROUBLE
+            } else {
+                EXIT_CLEAN
+            };
         }
     };
     let stdout = std::io::stdout();
@@ -229,7 +241,9 @@ where
                 .map(String::as_str)
                 .or_else(|| p.downcast_ref::<&str>().copied())
                 .unwrap_or("(no message)");
-            eprintln!("regbuf-fuzz: internal error (a bug in regbuf-fuzz, not in the input): {msg}");
+            eprintln!(
+                "regbuf-fuzz: internal error (a bug in regbuf-fuzz, not in the input): {msg}"
+            );
             EXIT_TROUBLE
         }
     }

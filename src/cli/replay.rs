@@ -20,7 +20,9 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
     for p in &a.paths {
         if p.is_dir() {
             match corpus::files(p) {
-                Ok(f) if f.is_empty() => eprintln!("regbuf-fuzz replay: no *.toml files under {}", p.display()),
+                Ok(f) if f.is_empty() => {
+                    eprintln!("regbuf-fuzz replay: no *.toml files under {}", p.display())
+                }
                 Ok(f) => files.extend(f),
                 Err(e) => {
                     report_error(a, out, &e);
@@ -51,7 +53,15 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
             let _ = writeln!(out, "{}: expect table written", file.display());
             for (v, sigs) in &blessed.expect {
                 finding |= !sigs.is_empty();
-                let _ = writeln!(out, "  {v:<10} {}", if sigs.is_empty() { "no finding".to_string() } else { sigs.join(", ") });
+                let _ = writeln!(
+                    out,
+                    "  {v:<10} {}",
+                    if sigs.is_empty() {
+                        "no finding".to_string()
+                    } else {
+                        sigs.join(", ")
+                    }
+                );
             }
             continue;
         }
@@ -95,12 +105,15 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
             finding |= !verdict.is_clean();
             let got: Vec<String> = verdict.signatures().into_iter().collect();
             // The file's expectation applies when it was recorded the same way.
-            let expected = (a.against == "upstream").then(|| s.expect.get(name)).flatten().map(|e| {
-                let mut e = e.clone();
-                e.sort();
-                e.dedup();
-                e
-            });
+            let expected = (a.against == "upstream")
+                .then(|| s.expect.get(name))
+                .flatten()
+                .map(|e| {
+                    let mut e = e.clone();
+                    e.sort();
+                    e.dedup();
+                    e
+                });
             let replay = replay_command(Some(file), name, &a.against);
             if a.json {
                 let line = ResultLine {
@@ -126,7 +139,12 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                 Some(_) => " (DIFFERS from expected)",
                 None => "",
             };
-            let _ = writeln!(out, "{}: {who}: {}{vs}", file.display(), count(verdict.findings.len()));
+            let _ = writeln!(
+                out,
+                "{}: {who}: {}{vs}",
+                file.display(),
+                count(verdict.findings.len())
+            );
             if let (Some(e), true) = (&expected, vs.contains("DIFFERS")) {
                 print_diff(out, e, &got);
             }
@@ -172,8 +190,17 @@ fn print_expected(a: &ReplayArgs, out: &mut dyn Write, file: &Path, r: &Replayed
         json_line(out, &line);
         return;
     }
-    let state = if r.matches() { "matches expected" } else { "DIFFERS from expected" };
-    let _ = writeln!(out, "  {:<10} {state}: {}", r.variant, count(r.verdict.findings.len()));
+    let state = if r.matches() {
+        "matches expected"
+    } else {
+        "DIFFERS from expected"
+    };
+    let _ = writeln!(
+        out,
+        "  {:<10} {state}: {}",
+        r.variant,
+        count(r.verdict.findings.len())
+    );
     if !r.matches() {
         print_diff(out, &r.expected, &r.got);
     }

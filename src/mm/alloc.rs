@@ -127,7 +127,10 @@ pub struct Alloc {
 impl Alloc {
     /// A ledger that fails the calls `plan` names.
     pub fn new(plan: FaultPlan) -> Self {
-        Alloc { plan, ..Default::default() }
+        Alloc {
+            plan,
+            ..Default::default()
+        }
     }
 
     /// One allocation call at `site` (`kvmalloc`, `kmalloc`): a new object,
@@ -155,7 +158,8 @@ impl Alloc {
     /// `kvfree()`/`kfree()`.
     pub fn kvfree(&mut self, id: AllocId) {
         if self.live.remove(&id).is_none() {
-            self.violations.push(AllocViolation::DoubleFree { id: id.0 });
+            self.violations
+                .push(AllocViolation::DoubleFree { id: id.0 });
         }
     }
 
@@ -179,7 +183,10 @@ mod tests {
         let mut a = Alloc::new(FaultPlan {
             points: vec![
                 FaultPoint::Call { call: 1 },
-                FaultPoint::Site { site: AllocSite::ImuCache, nth: 1 },
+                FaultPoint::Site {
+                    site: AllocSite::ImuCache,
+                    nth: 1,
+                },
             ],
         });
         assert!(a.kvmalloc(AllocSite::ImuCache).is_some());

@@ -58,7 +58,11 @@ impl AddressSpace {
 
     /// The physical runs behind `[vpn, vpn + n)` as `(first vpn, pfn, pages)`,
     /// or `None` where a page is unmapped.
-    pub fn runs(&self, vpn: u64, n: u64) -> impl Iterator<Item = (u64, Option<(Pfn, bool, FolioId)>, u64)> + '_ {
+    pub fn runs(
+        &self,
+        vpn: u64,
+        n: u64,
+    ) -> impl Iterator<Item = (u64, Option<(Pfn, bool, FolioId)>, u64)> + '_ {
         let end = vpn + n;
         let mut cur = vpn;
         std::iter::from_fn(move || {

@@ -21,11 +21,19 @@ pub struct Geometry {
 
 impl Geometry {
     /// x86-64: 4 KiB pages, 2 MiB PMD folios, 1 GiB PUD folios.
-    pub const REAL: Geometry = Geometry { page_shift: 12, pmd_order: 9, pud_order: 18 };
+    pub const REAL: Geometry = Geometry {
+        page_shift: 12,
+        pmd_order: 9,
+        pud_order: 18,
+    };
     /// The exploration scale: 4 KiB pages, 32 KiB "PMD" and 256 KiB "PUD" folios.
     /// mTHP order 2 still fits below PMD order, and the registration limit
     /// (`SZ_1G`, scaled to one PUD folio) still spans 8 PMD folios.
-    pub const SMALL: Geometry = Geometry { page_shift: 12, pmd_order: 3, pud_order: 6 };
+    pub const SMALL: Geometry = Geometry {
+        page_shift: 12,
+        pmd_order: 3,
+        pud_order: 6,
+    };
 
     /// `PAGE_SIZE`.
     pub fn page_size(&self) -> u64 {
@@ -54,7 +62,10 @@ impl Geometry {
         match *self {
             Geometry::REAL => "real".into(),
             Geometry::SMALL => "small".into(),
-            g => format!("page_shift={} pmd_order={} pud_order={}", g.page_shift, g.pmd_order, g.pud_order),
+            g => format!(
+                "page_shift={} pmd_order={} pud_order={}",
+                g.page_shift, g.pmd_order, g.pud_order
+            ),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! one walk. A hole or a read-only page ends the walk: the caller gets the
 //! count pinned so far, or -EFAULT when nothing was pinned.
 
-use super::{AddressSpace, Geometry, PhysMem, Pfn};
+use super::{AddressSpace, Geometry, Pfn, PhysMem};
 use crate::model::Errno;
 
 /// `FOLL_WRITE`.
@@ -31,7 +31,9 @@ pub fn pin_user_pages_fast(
     let vpn = start >> geo.page_shift;
     let mut pinned = 0u64;
     for (_, backing, n) in aspace.runs(vpn, nr_pages) {
-        let Some((pfn, writable, folio)) = backing else { break };
+        let Some((pfn, writable, folio)) = backing else {
+            break;
+        };
         if gup_flags & FOLL_WRITE != 0 && !writable {
             break;
         }
@@ -58,7 +60,10 @@ pub fn unpin_user_pages(phys: &mut PhysMem, pages: &[Pfn]) {
             Some(f) => phys.put_pin(f, 1),
             None => phys
                 .violations
-                .push(super::phys::MmViolation::NotAFolioPage { pfn: p, caller: "unpin_user_pages".into() }),
+                .push(super::phys::MmViolation::NotAFolioPage {
+                    pfn: p,
+                    caller: "unpin_user_pages".into(),
+                }),
         }
     }
 }

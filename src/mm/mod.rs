@@ -18,7 +18,7 @@ pub mod phys;
 pub use alloc::{Alloc, AllocId, AllocSite, FaultPlan, FaultPoint};
 pub use aspace::{AddressSpace, Mapping};
 pub use geometry::Geometry;
-pub use phys::{Folio, FolioId, FolioKind, PhysMem, Pfn};
+pub use phys::{Folio, FolioId, FolioKind, Pfn, PhysMem};
 
 /// The first page frame number handed out. Distinct from every user address
 /// and index so a swapped argument is visible in a dump (loom starts its ids

@@ -52,7 +52,12 @@ pub struct Folio {
 #[allow(missing_docs)]
 pub enum MmViolation {
     /// `_pincount` or the refcount dropped below its value before any pin.
-    PinUnderflow { folio: FolioId, head: Pfn, pincount: i64, refcount: i64 },
+    PinUnderflow {
+        folio: FolioId,
+        head: Pfn,
+        pincount: i64,
+        refcount: i64,
+    },
     /// A page pointer that lies in no folio was handed to a folio helper.
     NotAFolioPage { pfn: Pfn, caller: String },
 }
@@ -71,9 +76,18 @@ impl PhysMem {
     /// Adds a folio at `head` (must be aligned and above every earlier one).
     pub fn add_folio(&mut self, head: Pfn, order: u32, kind: FolioKind) -> FolioId {
         debug_assert_eq!(head % (1 << order), 0, "folio not naturally aligned");
-        debug_assert!(self.folios.last().map_or(true, |f| f.head + (1 << f.order) <= head));
+        debug_assert!(self
+            .folios
+            .last()
+            .map_or(true, |f| f.head + (1 << f.order) <= head));
         // One reference for being allocated and mapped; pins add to it.
-        self.folios.push(Folio { head, order, kind, refcount: 1, pincount: 0 });
+        self.folios.push(Folio {
+            head,
+            order,
+            kind,
+            refcount: 1,
+            pincount: 0,
+        });
         self.baseline.push((1, 0));
         FolioId(self.folios.len() as u32 - 1)
     }
@@ -102,7 +116,8 @@ impl PhysMem {
 
     /// `PageCompound()`: true for every page of a large folio.
     pub fn page_compound(&self, page: Pfn) -> bool {
-        self.page_folio(page).is_some_and(|f| self.folio(f).order > 0)
+        self.page_folio(page)
+            .is_some_and(|f| self.folio(f).order > 0)
     }
 
     /// `folio_page_idx()`.
@@ -132,7 +147,8 @@ impl PhysMem {
 
     /// `page_size()` of a head page: the folio's size in bytes.
     pub fn page_size(&self, geo: &Geometry, page: Pfn) -> u64 {
-        self.page_folio(page).map_or(geo.page_size(), |f| self.folio_size(geo, f))
+        self.page_folio(page)
+            .map_or(geo.page_size(), |f| self.folio_size(geo, f))
     }
 
     /// One FOLL_PIN grab of `refs` entries, as `try_grab_folio()` does: a large
@@ -183,6 +199,9 @@ impl PhysMem {
 
     /// `(refcount, pincount)` of every folio, for before/after comparisons.
     pub fn counters(&self) -> Vec<(i64, i64)> {
-        self.folios.iter().map(|f| (f.refcount, f.pincount)).collect()
+        self.folios
+            .iter()
+            .map(|f| (f.refcount, f.pincount))
+            .collect()
     }
 }

@@ -45,13 +45,25 @@ pub type PhysRange = (u64, u64);
 impl IovIter {
     /// `iov_iter_bvec(iter, ddir, imu->bvec + start, nr_segs, count)`.
     pub fn bvec(ddir: u32, imu: AllocId, start: u64, nr_segs: u64, count: u64) -> Self {
-        IovIter { ddir, bvec: BvecSource::Imu { imu, start }, nr_segs, count, iov_offset: 0 }
+        IovIter {
+            ddir,
+            bvec: BvecSource::Imu { imu, start },
+            nr_segs,
+            count,
+            iov_offset: 0,
+        }
     }
 
     /// `iov_iter_bvec(iter, ddir, res_bvec, nr, count)` over a private array.
     pub fn owned(ddir: u32, bvecs: Vec<BioVec>, count: u64) -> Self {
         let nr_segs = bvecs.len() as u64;
-        IovIter { ddir, bvec: BvecSource::Owned(bvecs), nr_segs, count, iov_offset: 0 }
+        IovIter {
+            ddir,
+            bvec: BvecSource::Owned(bvecs),
+            nr_segs,
+            count,
+            iov_offset: 0,
+        }
     }
 
     /// Model of `iterate_bvec()` — lib/iov_iter.c, 7.1-rc1: the physical

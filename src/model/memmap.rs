@@ -12,8 +12,12 @@ use crate::mm::AllocSite;
 /// is checked the same way; the array's size in bytes is not modelled.
 pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
     let ps = w.geo.page_size();
-    let Some(end) = uaddr.checked_add(len) else { return Err(Errno::EOVERFLOW) };
-    let Some(end) = end.checked_add(ps - 1) else { return Err(Errno::EOVERFLOW) };
+    let Some(end) = uaddr.checked_add(len) else {
+        return Err(Errno::EOVERFLOW);
+    };
+    let Some(end) = end.checked_add(ps - 1) else {
+        return Err(Errno::EOVERFLOW);
+    };
 
     let end = end >> w.geo.page_shift;
     let start = uaddr >> w.geo.page_shift;
@@ -21,12 +25,20 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
     if w.warn_on_once(nr_pages == 0, "io_pin_pages: !nr_pages") {
         return Err(Errno::EINVAL);
     }
-    if w.warn_on_once(nr_pages > i32::MAX as u64, "io_pin_pages: nr_pages > INT_MAX") {
+    if w.warn_on_once(
+        nr_pages > i32::MAX as u64,
+        "io_pin_pages: nr_pages > INT_MAX",
+    ) {
         return Err(Errno::EOVERFLOW);
     }
 
-    let Some(id) = w.alloc.kvmalloc(AllocSite::PinPagesArray) else { return Err(Errno::ENOMEM) };
-    let mut pages = PageArray { id, pages: Vec::with_capacity(nr_pages as usize) };
+    let Some(id) = w.alloc.kvmalloc(AllocSite::PinPagesArray) else {
+        return Err(Errno::ENOMEM);
+    };
+    let mut pages = PageArray {
+        id,
+        pages: Vec::with_capacity(nr_pages as usize),
+    };
 
     let ret = pin_user_pages_fast(
         &w.geo,

@@ -26,7 +26,9 @@ pub const KERNEL_REF: &str =
     "Linux 7.1-rc1: io_uring/rsrc.c blob 650303626be6, io_uring/memmap.c blob 4f9b439319c4";
 
 /// The errno values the registration path returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[repr(i32)]
 #[allow(missing_docs)]
 pub enum Errno {
@@ -46,9 +48,16 @@ impl Errno {
     /// Parses `ENOMEM`, `-ENOMEM` or `-12`.
     pub fn parse(s: &str) -> Option<Errno> {
         let s = s.trim().trim_start_matches('-');
-        [Errno::ENXIO, Errno::ENOMEM, Errno::EFAULT, Errno::EBUSY, Errno::EINVAL, Errno::EOVERFLOW]
-            .into_iter()
-            .find(|e| format!("{e:?}") == s || (*e as i32).to_string() == s)
+        [
+            Errno::ENXIO,
+            Errno::ENOMEM,
+            Errno::EFAULT,
+            Errno::EBUSY,
+            Errno::EINVAL,
+            Errno::EOVERFLOW,
+        ]
+        .into_iter()
+        .find(|e| format!("{e:?}") == s || (*e as i32).to_string() == s)
     }
 }
 

@@ -148,7 +148,10 @@ pub fn io_rsrc_data_free<V: Variant + ?Sized>(v: &V, w: &mut World) {
 /// Model of `io_rsrc_data_alloc()` — io_uring/rsrc.c, 7.1-rc1.
 pub fn io_rsrc_data_alloc(w: &mut World, nr: u32) -> Result<IoRsrcData, Errno> {
     match w.alloc.kvmalloc(AllocSite::RsrcDataAlloc) {
-        Some(array) => Ok(IoRsrcData { nodes: vec![None; nr as usize], array: Some(array) }),
+        Some(array) => Ok(IoRsrcData {
+            nodes: vec![None; nr as usize],
+            array: Some(array),
+        }),
         None => Err(Errno::ENOMEM),
     }
 }
@@ -164,7 +167,9 @@ pub fn io_put_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocId
 
 /// Model of `io_reset_rsrc_node()` — io_uring/rsrc.h, 7.1-rc1.
 pub fn io_reset_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, index: usize) -> bool {
-    let Some(node) = w.ctx.buf_table.nodes[index] else { return false };
+    let Some(node) = w.ctx.buf_table.nodes[index] else {
+        return false;
+    };
     io_put_rsrc_node(v, w, node);
     w.ctx.buf_table.nodes[index] = None;
     true
@@ -259,8 +264,12 @@ pub fn headpage_already_acct<V: Variant + ?Sized>(
 
     // check previously registered pages
     for i in 0..w.ctx.buf_table.nr() {
-        let Some(node) = w.ctx.buf_table.nodes[i] else { continue };
-        let Some(imu) = w.nodes[&node].buf else { continue };
+        let Some(node) = w.ctx.buf_table.nodes[i] else {
+            continue;
+        };
+        let Some(imu) = w.nodes[&node].buf else {
+            continue;
+        };
         for j in 0..w.imu(imu).nr_bvecs as u64 {
             let bv = w.read_bvec(imu, j, "headpage_already_acct");
             if !w.phys.page_compound(bv.bv_page) {
@@ -326,22 +335,34 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
     let nr_folios = data.nr_folios;
 
     // Store head pages only
-    let Some(new_id) = w.alloc.kvmalloc(AllocSite::CoalesceNewArray) else { return false };
+    let Some(new_id) = w.alloc.kvmalloc(AllocSite::CoalesceNewArray) else {
+        return false;
+    };
     let mut new_array = Vec::with_capacity(nr_folios as usize);
 
     let mut j = 0u64;
     for i in 0..nr_folios {
         // Only a variant whose folio data disagrees with its page array gets
         // here with j past the end; C would read beyond the array.
-        if w.warn_on_once(j >= page_array.len() as u64, "io_coalesce_buffer: page_array[j] past nr_pages") {
+        if w.warn_on_once(
+            j >= page_array.len() as u64,
+            "io_coalesce_buffer: page_array[j] past nr_pages",
+        ) {
             break;
         }
         let p = w.phys.compound_head(page_array[j as usize]);
         let folio = w.phys.page_folio(p);
 
-        w.warn_on_once(i > 0 && p != page_array[j as usize], "io_coalesce_buffer: i > 0 && p != page_array[j]");
+        w.warn_on_once(
+            i > 0 && p != page_array[j as usize],
+            "io_coalesce_buffer: i > 0 && p != page_array[j]",
+        );
 
-        let nr = if i > 0 { data.nr_pages_mid } else { data.nr_pages_head };
+        let nr = if i > 0 {
+            data.nr_pages_mid
+        } else {
+            data.nr_pages_head
+        };
         let nr = nr.min(nr_pages_left);
         // Drop all but one ref, the entire folio will remain pinned.
         if nr > 1 {
@@ -357,7 +378,10 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
     w.warn_on_once(j != *nr_pages, "io_coalesce_buffer: j != *nr_pages");
 
     w.alloc.kvfree(pages.id);
-    *pages = PageArray { id: new_id, pages: new_array };
+    *pages = PageArray {
+        id: new_id,
+        pages: new_array,
+    };
     *nr_pages = nr_folios;
     true
 }
@@ -371,7 +395,9 @@ pub fn io_check_coalesce_buffer<V: Variant + ?Sized>(
     data: &mut IoImuFolioData,
 ) -> bool {
     let phys = &w.phys;
-    let Some(mut folio) = phys.page_folio(page_array[0]) else { return false };
+    let Some(mut folio) = phys.page_folio(page_array[0]) else {
+        return false;
+    };
     let (mut count, mut nr_folios) = (1u64, 1u64);
 
     data.nr_pages_mid = phys.folio_nr_pages(folio);
@@ -395,7 +421,9 @@ pub fn io_check_coalesce_buffer<V: Variant + ?Sized>(
             return false;
         }
 
-        let Some(next) = phys.page_folio(page_array[i]) else { return false };
+        let Some(next) = phys.page_folio(page_array[i]) else {
+            return false;
+        };
         folio = next;
         if phys.folio_size(&w.geo, folio) != (1u64 << data.folio_shift)
             || phys.folio_page_idx(folio, page_array[i]) != 0
@@ -440,7 +468,9 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 
     v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
 
-    let Some(node) = io_rsrc_node_alloc(w) else { return Err(Errno::ENOMEM) };
+    let Some(node) = io_rsrc_node_alloc(w) else {
+        return Err(Errno::ENOMEM);
+    };
 
     let mut ret: Result<(), Errno> = Err(Errno::ENOMEM);
     'done: {
@@ -498,7 +528,11 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         let u = w.imu_mut(m);
         for i in 0..nr_pages as usize {
             let vec_len = size.min((1u64 << u.folio_shift) - off);
-            u.bvec[i] = Some(BioVec { bv_page: p.pages[i], bv_len: vec_len, bv_offset: off });
+            u.bvec[i] = Some(BioVec {
+                bv_page: p.pages[i],
+                bv_len: vec_len,
+                bv_offset: off,
+            });
             off = 0;
             size -= vec_len;
         }
@@ -515,7 +549,10 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
                     match w.phys.page_folio(p.pages[i]) {
                         Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
                         None => {
-                            w.warn_on_once(true, "io_sqe_buffer_register: unpin of a page outside any folio");
+                            w.warn_on_once(
+                                true,
+                                "io_sqe_buffer_register: unpin of a page outside any folio",
+                            );
                         }
                     }
                 }
@@ -553,7 +590,10 @@ pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
     // headpage_already_acct() sees the (empty) ctx->buf_table, as in C.
     let mut data = io_rsrc_data_alloc(w, nr_args)?;
 
-    let empty = Iovec { iov_base: 0, iov_len: 0 };
+    let empty = Iovec {
+        iov_base: 0,
+        iov_len: 0,
+    };
     let mut ret = Ok(());
     for i in 0..nr_args as usize {
         let iov = arg.map_or(empty, |a| a[i]);
@@ -575,8 +615,15 @@ pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
 }
 
 /// Model of `validate_fixed_range()` — io_uring/rsrc.c, 7.1-rc1.
-pub fn validate_fixed_range(w: &World, buf_addr: u64, len: u64, imu: &IoMappedUbuf) -> Result<(), Errno> {
-    let Some(buf_end) = buf_addr.checked_add(len) else { return Err(Errno::EFAULT) };
+pub fn validate_fixed_range(
+    w: &World,
+    buf_addr: u64,
+    len: u64,
+    imu: &IoMappedUbuf,
+) -> Result<(), Errno> {
+    let Some(buf_end) = buf_addr.checked_add(len) else {
+        return Err(Errno::EFAULT);
+    };
     // not inside the mapped region
     if buf_addr < imu.ubuf || buf_end > imu.ubuf + imu.len {
         return Err(Errno::EFAULT);
@@ -643,7 +690,9 @@ pub fn io_import_reg_buf<V: Variant + ?Sized>(
     len: u64,
     ddir: u32,
 ) -> Result<IovIter, Errno> {
-    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else { return Err(Errno::EFAULT) };
+    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else {
+        return Err(Errno::EFAULT);
+    };
     v.io_import_fixed(w, ddir, imu, buf_addr, len)
 }
 
@@ -693,14 +742,21 @@ pub fn io_vec_fill_bvec<V: Variant + ?Sized>(
         while iov_len != 0 {
             let seg_size = iov_len.min(folio_size - offset);
             let src = w.read_bvec(imu, src_bvec, "io_vec_fill_bvec");
-            res_bvec.push(BioVec { bv_page: src.bv_page, bv_len: seg_size, bv_offset: offset });
+            res_bvec.push(BioVec {
+                bv_page: src.bv_page,
+                bv_len: seg_size,
+                bv_offset: offset,
+            });
             iov_len -= seg_size;
             offset = 0;
             src_bvec += 1;
         }
     }
     if res_bvec.len() as u64 > capacity {
-        w.events.push(super::Event::ResBvecOverflow { written: res_bvec.len() as u64, capacity });
+        w.events.push(super::Event::ResBvecOverflow {
+            written: res_bvec.len() as u64,
+            capacity,
+        });
     }
     if total_len > w.geo.max_rw_count() {
         return Err(Errno::EINVAL);
@@ -731,7 +787,9 @@ pub fn io_import_reg_vec<V: Variant + ?Sized>(
     buf_index: u32,
     iov: &[Iovec],
 ) -> Result<IovIter, Errno> {
-    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else { return Err(Errno::EFAULT) };
+    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else {
+        return Err(Errno::EFAULT);
+    };
     if w.imu(imu).dir & (1 << ddir) == 0 {
         return Err(Errno::EFAULT);
     }

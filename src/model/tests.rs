@@ -8,7 +8,8 @@ use crate::variants::upstream::Upstream;
 const MIB2: u64 = 2 << 20;
 
 fn scenario(body: &str) -> Scenario {
-    Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}")).expect("test scenario parses")
+    Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}"))
+        .expect("test scenario parses")
 }
 
 fn register_range(seg_end: u32, start: u64, end: u64) -> String {
@@ -24,16 +25,27 @@ fn clean_run(s: &Scenario) -> crate::run::Run {
     let b = build(s).expect("builds");
     let r = run(&Upstream, &b);
     for (i, op) in r.ops.iter().enumerate() {
-        assert!(op.violations.is_empty(), "op {i} ({}): {:?}", op.kind, op.violations);
+        assert!(
+            op.violations.is_empty(),
+            "op {i} ({}): {:?}",
+            op.kind,
+            op.violations
+        );
     }
     r
 }
 
 #[test]
 fn one_2mib_hugetlb_page_is_one_bvec_of_shift_21_accounting_512() {
-    let r = clean_run(&scenario(&format!("{ONE_HUGETLB}{}", register_range(0, 0, MIB2))));
+    let r = clean_run(&scenario(&format!(
+        "{ONE_HUGETLB}{}",
+        register_range(0, 0, MIB2)
+    )));
     let slot = r.ops[0].snapshot.slots[0].as_ref().unwrap();
-    assert_eq!((slot.nr_bvecs, slot.folio_shift, slot.acct_pages), (1, 21, 512));
+    assert_eq!(
+        (slot.nr_bvecs, slot.folio_shift, slot.acct_pages),
+        (1, 21, 512)
+    );
     assert_eq!(r.ops[0].snapshot.pins, vec![1]);
     assert_eq!(r.ops[0].snapshot.pinned_vm, 512);
     assert_eq!(r.ops[1].snapshot.pins, vec![0], "ring exit unpins");
@@ -44,14 +56,20 @@ fn unaligned_start_inside_a_huge_page_keeps_the_head_page_and_offset() {
     let s = scenario(&format!("{ONE_HUGETLB}{}", register_range(0, 0x1234, MIB2)));
     let b = build(&s).unwrap();
     let mut w = b.world.clone();
-    let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else { unreachable!() };
+    let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else {
+        unreachable!()
+    };
     crate::model::rsrc::io_sqe_buffers_register(&Upstream, &mut w, Some(iovecs), 1).unwrap();
     let node = w.ctx.buf_table.nodes[0].unwrap();
     let imu = w.imu(w.nodes[&node].buf.unwrap());
     let bv = imu.bvec[0].unwrap();
     assert_eq!(imu.nr_bvecs, 1);
     assert_eq!(imu.folio_shift, 21);
-    assert_eq!(bv.bv_page, w.phys.folios()[0].head, "bv_page is the head page");
+    assert_eq!(
+        bv.bv_page,
+        w.phys.folios()[0].head,
+        "bv_page is the head page"
+    );
     assert_eq!((bv.bv_offset, bv.bv_len), (0x1234, MIB2 - 0x1234));
     clean_run(&s);
 }
@@ -78,32 +96,59 @@ fn a_huge_page_next_to_small_pages_is_not_coalesced() {
         let r = clean_run(&s);
         assert_eq!(r.ops[0].ret, 0, "huge_on_left {huge_on_left}");
         let slot = r.ops[0].snapshot.slots[0].as_ref().unwrap();
-        assert_eq!((slot.nr_bvecs, slot.folio_shift, slot.acct_pages), (513, 12, 513), "huge_on_left {huge_on_left}");
+        assert_eq!(
+            (slot.nr_bvecs, slot.folio_shift, slot.acct_pages),
+            (513, 12, 513),
+            "huge_on_left {huge_on_left}"
+        );
     }
 }
 
 #[test]
 fn a_failed_coalesce_allocation_gives_an_uncoalesced_success() {
     let mut s = scenario(&format!("{ONE_HUGETLB}{}", register_range(0, 0, MIB2)));
-    s.faults = FaultPlan { points: vec![FaultPoint::Site { site: AllocSite::CoalesceNewArray, nth: 0 }] };
+    s.faults = FaultPlan {
+        points: vec![FaultPoint::Site {
+            site: AllocSite::CoalesceNewArray,
+            nth: 0,
+        }],
+    };
     let r = clean_run(&s);
     assert_eq!(r.ops[0].ret, 0);
     assert_eq!(r.ops[0].faults_fired, vec![AllocSite::CoalesceNewArray]);
     let slot = r.ops[0].snapshot.slots[0].as_ref().unwrap();
-    assert_eq!((slot.nr_bvecs, slot.folio_shift, slot.acct_pages), (512, 12, 512));
-    assert_eq!(r.ops[0].snapshot.pins, vec![512], "one pin per uncoalesced entry");
+    assert_eq!(
+        (slot.nr_bvecs, slot.folio_shift, slot.acct_pages),
+        (512, 12, 512)
+    );
+    assert_eq!(
+        r.ops[0].snapshot.pins,
+        vec![512],
+        "one pin per uncoalesced entry"
+    );
 }
 
 #[test]
 fn bad_iovecs_get_efault() {
     for (iov, want) in [
         ("{ kind = \"null\", len = { bytes = 4096 } }", -14),
-        ("{ kind = \"sized\", start = { seg = 0, off = 0 }, len = {} }", -14),
-        ("{ kind = \"sized\", start = { seg = 0, off = 0 }, len = { pud = 1, bytes = 1 } }", -14),
-        ("{ kind = \"raw\", base = \"0xfffffffffffff000\", len = 8192 }", -75),
+        (
+            "{ kind = \"sized\", start = { seg = 0, off = 0 }, len = {} }",
+            -14,
+        ),
+        (
+            "{ kind = \"sized\", start = { seg = 0, off = 0 }, len = { pud = 1, bytes = 1 } }",
+            -14,
+        ),
+        (
+            "{ kind = \"raw\", base = \"0xfffffffffffff000\", len = 8192 }",
+            -75,
+        ),
         ("{ kind = \"null\" }", 0),
     ] {
-        let s = scenario(&format!("{ONE_HUGETLB}[[op]]\nop = \"register\"\niovecs = [{iov}]\n"));
+        let s = scenario(&format!(
+            "{ONE_HUGETLB}[[op]]\nop = \"register\"\niovecs = [{iov}]\n"
+        ));
         let r = clean_run(&s);
         assert_eq!(r.ops[0].ret, want, "{iov}");
     }
@@ -111,7 +156,10 @@ fn bad_iovecs_get_efault() {
 
 #[test]
 fn a_hole_or_a_readonly_page_fails_with_efault_and_unpins() {
-    for seg in ["[[segment]]\npages = 1\n", "[[segment]]\nfolio = 1\nreadonly = true\n"] {
+    for seg in [
+        "[[segment]]\npages = 1\n",
+        "[[segment]]\nfolio = 1\nreadonly = true\n",
+    ] {
         let s = scenario(&format!(
             "[[folio]]\nkind = \"thp\"\n[[folio]]\nkind = \"small\"\n[[segment]]\nfolio = 0\naligned = true\n{seg}{}",
             register_range(1, 0, 4096)
@@ -126,7 +174,11 @@ fn a_hole_or_a_readonly_page_fails_with_efault_and_unpins() {
 fn memlock_limit_is_enforced_per_whole_huge_page() {
     let body = format!("{ONE_HUGETLB}{}", register_range(0, 0, 4096));
     let over = scenario(&format!("memlock = {{ pages = 511 }}\n{body}"));
-    assert_eq!(clean_run(&over).ops[0].ret, -12, "one 4 KiB slice of a huge page charges all 512 pages");
+    assert_eq!(
+        clean_run(&over).ops[0].ret,
+        -12,
+        "one 4 KiB slice of a huge page charges all 512 pages"
+    );
     let fits = scenario(&format!("memlock = {{ pmd = 1 }}\n{body}"));
     let r = clean_run(&fits);
     assert_eq!(r.ops[0].ret, 0);
@@ -142,7 +194,13 @@ fn two_slices_of_one_huge_page_are_charged_once() {
     ));
     let r = clean_run(&s);
     assert_eq!(r.ops[1].ret, 2);
-    let acct: Vec<u64> = r.ops[1].snapshot.slots.iter().flatten().map(|s| s.acct_pages).collect();
+    let acct: Vec<u64> = r.ops[1]
+        .snapshot
+        .slots
+        .iter()
+        .flatten()
+        .map(|s| s.acct_pages)
+        .collect();
     assert_eq!(acct, vec![512, 0]);
 }
 
@@ -157,11 +215,16 @@ fn every_single_allocation_failure_unwinds_cleanly() {
          [[op]]\nop = \"update\"\noffset = 0\niovecs = [{ kind = \"null\" }, { kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 0, off = 8192 } }]\n[[op]]\nop = \"unregister\"\n",
     );
     let calls = clean_run(&s).alloc_calls;
-    assert!(calls >= 8, "the scenario reaches every kind of site ({calls} calls)");
+    assert!(
+        calls >= 8,
+        "the scenario reaches every kind of site ({calls} calls)"
+    );
     let mut failures = 0;
     for call in 0..calls {
         let mut f = s.clone();
-        f.faults = FaultPlan { points: vec![FaultPoint::Call { call }] };
+        f.faults = FaultPlan {
+            points: vec![FaultPoint::Call { call }],
+        };
         let r = clean_run(&f);
         let rets: Vec<i64> = r.ops.iter().map(|o| o.ret).collect();
         failures += rets.iter().filter(|&&x| x == -12).count();
@@ -169,7 +232,10 @@ fn every_single_allocation_failure_unwinds_cleanly() {
         let first_err = rets.iter().position(|&x| x < 0);
         if let Some(i) = first_err {
             assert_eq!(rets[i], -12, "call {call}: {rets:?}");
-            assert!(rets[i + 1..].iter().all(|&x| x >= 0 || x == -6 || x == -12), "call {call}: {rets:?}");
+            assert!(
+                rets[i + 1..].iter().all(|&x| x >= 0 || x == -6 || x == -12),
+                "call {call}: {rets:?}"
+            );
         }
     }
     assert!(failures > 0);

@@ -3,7 +3,7 @@
 //! (WARN_ON_ONCE sites hit, reads past the end of a bvec array).
 
 use super::types::*;
-use crate::mm::{AddressSpace, Alloc, AllocId, AllocSite, FaultPlan, Geometry, PhysMem, Pfn};
+use crate::mm::{AddressSpace, Alloc, AllocId, AllocSite, FaultPlan, Geometry, Pfn, PhysMem};
 use std::collections::BTreeMap;
 
 /// A pfn no folio has: what a read of never-written memory returns.
@@ -70,10 +70,19 @@ impl World {
             alloc: Alloc::new(plan),
             ctx: IoRingCtx {
                 buf_table: IoRsrcData::default(),
-                user: memlock.map(|rlimit_memlock| UserStruct { locked_vm: 0, rlimit_memlock }),
+                user: memlock.map(|rlimit_memlock| UserStruct {
+                    locked_vm: 0,
+                    rlimit_memlock,
+                }),
                 pinned_vm: 0,
-                node_cache: IoAllocCache { entries: vec![], site: AllocSite::RsrcNodeAlloc },
-                imu_cache: IoAllocCache { entries: vec![], site: AllocSite::ImuCache },
+                node_cache: IoAllocCache {
+                    entries: vec![],
+                    site: AllocSite::RsrcNodeAlloc,
+                },
+                imu_cache: IoAllocCache {
+                    entries: vec![],
+                    site: AllocSite::ImuCache,
+                },
             },
             nodes: BTreeMap::new(),
             imus: BTreeMap::new(),
@@ -84,7 +93,9 @@ impl World {
     /// `WARN_ON_ONCE(cond)`: records the site when `cond` holds, returns `cond`.
     pub fn warn_on_once(&mut self, cond: bool, site: &str) -> bool {
         if cond {
-            self.events.push(Event::Warn { site: site.to_string() });
+            self.events.push(Event::Warn {
+                site: site.to_string(),
+            });
         }
         cond
     }
@@ -108,30 +119,55 @@ impl World {
         let (nr_bvecs, slots) = (m.nr_bvecs, m.bvec.len() as u64);
         let slot = m.bvec.get(idx as usize).copied().flatten();
         if idx >= nr_bvecs as u64 {
-            self.events.push(Event::BvecOutOfBounds { reader: reader.into(), idx, nr_bvecs, slots });
+            self.events.push(Event::BvecOutOfBounds {
+                reader: reader.into(),
+                idx,
+                nr_bvecs,
+                slots,
+            });
         }
-        slot.unwrap_or(BioVec { bv_page: POISON_PFN, bv_len: 0, bv_offset: 0 })
+        slot.unwrap_or(BioVec {
+            bv_page: POISON_PFN,
+            bv_len: 0,
+            bv_offset: 0,
+        })
     }
 
     /// `io_cache_alloc()` (io_uring/alloc_cache.h): pop a cached object, not
     /// zeroed, or allocate a new one at the cache's site.
     pub fn io_cache_alloc(&mut self, imu_cache: bool) -> Option<AllocId> {
-        let cache = if imu_cache { &mut self.ctx.imu_cache } else { &mut self.ctx.node_cache };
+        let cache = if imu_cache {
+            &mut self.ctx.imu_cache
+        } else {
+            &mut self.ctx.node_cache
+        };
         if let Some(id) = cache.entries.pop() {
             return Some(id);
         }
         let id = self.alloc.kvmalloc(cache.site)?;
         if imu_cache {
-            self.imus.insert(id, IoMappedUbuf::uninit(IO_CACHED_BVECS_SEGS));
+            self.imus
+                .insert(id, IoMappedUbuf::uninit(IO_CACHED_BVECS_SEGS));
         } else {
-            self.nodes.insert(id, IoRsrcNode { refs: 0, tag: 0, buf: None });
+            self.nodes.insert(
+                id,
+                IoRsrcNode {
+                    refs: 0,
+                    tag: 0,
+                    buf: None,
+                },
+            );
         }
         Some(id)
     }
 
     /// `io_cache_free()`: keep the object for reuse while the cache has room.
     pub fn io_cache_free(&mut self, imu_cache: bool, id: AllocId) {
-        let cache = if imu_cache { &mut self.ctx.imu_cache } else { &mut self.ctx.node_cache };
+        let cache = if imu_cache {
+            &mut self.ctx.imu_cache
+        } else {
+            &mut self.ctx.node_cache
+        };
         if cache.entries.len() < IO_ALLOC_CACHE_MAX {
             cache.entries.push(id);
             return;

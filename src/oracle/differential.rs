@@ -68,7 +68,11 @@ impl Verdict {
 /// invariants are checked.
 pub fn compare(base: &Run, cand: &Run) -> Verdict {
     let mut all: Vec<Finding> = Vec::new();
-    let sides: &[&Run] = if base.variant == cand.variant { &[cand] } else { &[base, cand] };
+    let sides: &[&Run] = if base.variant == cand.variant {
+        &[cand]
+    } else {
+        &[base, cand]
+    };
     for run in sides {
         for (i, rec) in run.ops.iter().enumerate() {
             for v in &rec.violations {
@@ -93,15 +97,39 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
                 break;
             }
             let mut diff = |name: &'static str, detail: String| {
-                all.push(Finding { kind: FindingKind::Diff(name), variant: cand.variant, op: i, op_kind: c.kind, detail });
+                all.push(Finding {
+                    kind: FindingKind::Diff(name),
+                    variant: cand.variant,
+                    op: i,
+                    op_kind: c.kind,
+                    detail,
+                });
             };
             if b.ret != c.ret {
-                diff("return", format!("{}: {} returned {}, {}: {}", base.variant, b.kind, b.ret, cand.variant, c.ret));
+                diff(
+                    "return",
+                    format!(
+                        "{}: {} returned {}, {}: {}",
+                        base.variant, b.kind, b.ret, cand.variant, c.ret
+                    ),
+                );
             }
             if b.import != c.import {
-                diff("import", format!("{}: {:x?}\n{}: {:x?}", base.variant, b.import, cand.variant, c.import));
+                diff(
+                    "import",
+                    format!(
+                        "{}: {:x?}\n{}: {:x?}",
+                        base.variant, b.import, cand.variant, c.import
+                    ),
+                );
             }
-            compare_snapshots(&b.snapshot, &c.snapshot, base.variant, cand.variant, &mut diff);
+            compare_snapshots(
+                &b.snapshot,
+                &c.snapshot,
+                base.variant,
+                cand.variant,
+                &mut diff,
+            );
         }
     }
     // Earliest first; within an operation, invariants in the order of
@@ -112,9 +140,18 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
     Verdict { findings: all }
 }
 
-fn compare_snapshots(b: &Snapshot, c: &Snapshot, bn: &str, cn: &str, diff: &mut impl FnMut(&'static str, String)) {
+fn compare_snapshots(
+    b: &Snapshot,
+    c: &Snapshot,
+    bn: &str,
+    cn: &str,
+    diff: &mut impl FnMut(&'static str, String),
+) {
     if b.table_nr != c.table_nr {
-        diff("table", format!("{bn}: {} slots, {cn}: {} slots", b.table_nr, c.table_nr));
+        diff(
+            "table",
+            format!("{bn}: {} slots, {cn}: {} slots", b.table_nr, c.table_nr),
+        );
     }
     for (slot, (x, y)) in b.slots.iter().zip(&c.slots).enumerate() {
         match (x, y) {
@@ -126,21 +163,43 @@ fn compare_snapshots(b: &Snapshot, c: &Snapshot, bn: &str, cn: &str, diff: &mut 
                     );
                 }
                 if x.acct_pages != y.acct_pages {
-                    diff("accounting", format!("slot {slot}: {bn} accounts {} pages, {cn} {}", x.acct_pages, y.acct_pages));
+                    diff(
+                        "accounting",
+                        format!(
+                            "slot {slot}: {bn} accounts {} pages, {cn} {}",
+                            x.acct_pages, y.acct_pages
+                        ),
+                    );
                 }
             }
             (None, None) => {}
-            _ => diff("table", format!("slot {slot}: {bn} {}, {cn} {}", state(x), state(y))),
+            _ => diff(
+                "table",
+                format!("slot {slot}: {bn} {}, {cn} {}", state(x), state(y)),
+            ),
         }
     }
-    let pinned = |s: &Snapshot| -> Vec<usize> { (0..s.pins.len()).filter(|&i| s.pins[i] != 0).collect() };
+    let pinned =
+        |s: &Snapshot| -> Vec<usize> { (0..s.pins.len()).filter(|&i| s.pins[i] != 0).collect() };
     if pinned(b) != pinned(c) {
-        diff("pinned_folios", format!("{bn} pins folios {:?} ({:?}), {cn} pins {:?} ({:?})", pinned(b), b.pins, pinned(c), c.pins));
+        diff(
+            "pinned_folios",
+            format!(
+                "{bn} pins folios {:?} ({:?}), {cn} pins {:?} ({:?})",
+                pinned(b),
+                b.pins,
+                pinned(c),
+                c.pins
+            ),
+        );
     }
     if (b.locked_vm, b.pinned_vm) != (c.locked_vm, c.pinned_vm) {
         diff(
             "accounting",
-            format!("{bn}: locked_vm {:?} pinned_vm {}; {cn}: locked_vm {:?} pinned_vm {}", b.locked_vm, b.pinned_vm, c.locked_vm, c.pinned_vm),
+            format!(
+                "{bn}: locked_vm {:?} pinned_vm {}; {cn}: locked_vm {:?} pinned_vm {}",
+                b.locked_vm, b.pinned_vm, c.locked_vm, c.pinned_vm
+            ),
         );
     }
 }
@@ -155,9 +214,13 @@ fn state<T>(x: &Option<T>) -> &'static str {
 
 fn rank(k: &FindingKind) -> (usize, String) {
     match k {
-        FindingKind::Invariant(n, a) => {
-            (crate::oracle::INVARIANTS.iter().position(|i| i.name == *n).unwrap_or(usize::MAX / 2), a.clone())
-        }
+        FindingKind::Invariant(n, a) => (
+            crate::oracle::INVARIANTS
+                .iter()
+                .position(|i| i.name == *n)
+                .unwrap_or(usize::MAX / 2),
+            a.clone(),
+        ),
         FindingKind::Diff(n) => (usize::MAX, n.to_string()),
     }
 }

@@ -39,8 +39,20 @@ impl Before {
 }
 
 fn live_uncached(w: &World) -> BTreeSet<AllocId> {
-    let cached: BTreeSet<_> = w.ctx.node_cache.entries.iter().chain(&w.ctx.imu_cache.entries).copied().collect();
-    w.alloc.live().keys().filter(|id| !cached.contains(id)).copied().collect()
+    let cached: BTreeSet<_> = w
+        .ctx
+        .node_cache
+        .entries
+        .iter()
+        .chain(&w.ctx.imu_cache.entries)
+        .copied()
+        .collect();
+    w.alloc
+        .live()
+        .keys()
+        .filter(|id| !cached.contains(id))
+        .copied()
+        .collect()
 }
 
 /// One operation's result, as the invariants see it.
@@ -104,7 +116,10 @@ pub struct Fail {
 impl Fail {
     /// A failure of `aspect`.
     pub fn new(aspect: &str, detail: String) -> Self {
-        Fail { aspect: aspect.to_string(), detail }
+        Fail {
+            aspect: aspect.to_string(),
+            detail,
+        }
     }
 }
 
@@ -212,13 +227,25 @@ pub fn bvec_ranges(w: &World, imu: AllocId) -> Vec<PhysRange> {
     let shift = w.geo.page_shift;
     w.imu(imu)
         .bvecs()
-        .map(|b| b.map_or((crate::model::world::POISON_PFN << shift, 0), |b| ((b.bv_page << shift) + b.bv_offset, b.bv_len)))
+        .map(|b| {
+            b.map_or((crate::model::world::POISON_PFN << shift, 0), |b| {
+                ((b.bv_page << shift) + b.bv_offset, b.bv_len)
+            })
+        })
         .collect()
 }
 
 fn fmt_ranges(r: &[PhysRange]) -> String {
-    let parts: Vec<String> = r.iter().take(6).map(|(a, l)| format!("{a:#x}+{l:#x}")).collect();
-    let more = if r.len() > 6 { format!(" … ({} ranges)", r.len()) } else { String::new() };
+    let parts: Vec<String> = r
+        .iter()
+        .take(6)
+        .map(|(a, l)| format!("{a:#x}+{l:#x}"))
+        .collect();
+    let more = if r.len() > 6 {
+        format!(" … ({} ranges)", r.len())
+    } else {
+        String::new()
+    };
     format!("[{}]{more}", parts.join(", "))
 }
 
@@ -229,14 +256,21 @@ fn coverage(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail>
         let per_bvec = bvec_ranges(w, imu);
         let sum: u64 = per_bvec.iter().map(|r| r.1).sum();
         if sum != len {
-            return fail!("length", "slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({} bvecs)", per_bvec.len());
+            return fail!(
+                "length",
+                "slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({} bvecs)",
+                per_bvec.len()
+            );
         }
         let mut got = Vec::new();
         for r in &per_bvec {
             push_merged(&mut got, *r);
         }
-        let pinned: BTreeSet<FolioId> =
-            w.imu(imu).bvecs().filter_map(|b| w.phys.page_folio(b?.bv_page)).collect();
+        let pinned: BTreeSet<FolioId> = w
+            .imu(imu)
+            .bvecs()
+            .filter_map(|b| w.phys.page_folio(b?.bv_page))
+            .collect();
         for &(addr, l) in &got {
             if let Some(bad) = outside_folios(w, addr, l, &pinned) {
                 return fail!(
@@ -248,7 +282,12 @@ fn coverage(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail>
         }
         let want = user_range(w, ubuf, len);
         if got != want {
-            return fail!("wrong-bytes", "slot {slot}: bvecs name {} but the user range is backed by {}", fmt_ranges(&got), fmt_ranges(&want));
+            return fail!(
+                "wrong-bytes",
+                "slot {slot}: bvecs name {} but the user range is backed by {}",
+                fmt_ranges(&got),
+                fmt_ranges(&want)
+            );
         }
     }
     Ok(())
@@ -259,7 +298,13 @@ fn outside_folios(w: &World, addr: u64, len: u64, pinned: &BTreeSet<FolioId>) ->
     let shift = w.geo.page_shift;
     let mut at = addr;
     while at < addr + len {
-        let Some(f) = w.phys.page_folio(at >> shift).filter(|f| pinned.contains(f)) else { return Some(at) };
+        let Some(f) = w
+            .phys
+            .page_folio(at >> shift)
+            .filter(|f| pinned.contains(f))
+        else {
+            return Some(at);
+        };
         let fo = w.phys.folio(f);
         at = (fo.head + (1 << fo.order)) << shift;
     }
@@ -278,17 +323,31 @@ fn layout(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
             // larger than a page, its page otherwise.
             let block_start = if fs > shift {
                 match w.phys.page_folio(addr >> shift) {
-                    Some(f) if w.phys.folio_size(&w.geo, f) == block => w.phys.folio(f).head << shift,
-                    _ => return fail!("not-in-folio", "slot {slot}: bvec {i} is not inside a folio of 1 << {fs} bytes"),
+                    Some(f) if w.phys.folio_size(&w.geo, f) == block => {
+                        w.phys.folio(f).head << shift
+                    }
+                    _ => {
+                        return fail!(
+                            "not-in-folio",
+                            "slot {slot}: bvec {i} is not inside a folio of 1 << {fs} bytes"
+                        )
+                    }
                 }
             } else {
                 addr & !(block - 1)
             };
             if i > 0 && addr != block_start {
-                return fail!("offset", "slot {slot}: bvec {i} starts {:#x} bytes into its folio", addr - block_start);
+                return fail!(
+                    "offset",
+                    "slot {slot}: bvec {i} starts {:#x} bytes into its folio",
+                    addr - block_start
+                );
             }
             if i + 1 < n && addr + len != block_start + block {
-                return fail!("not-full", "slot {slot}: bvec {i} of {n} is not full ({len:#x} bytes, folio_shift {fs})");
+                return fail!(
+                    "not-full",
+                    "slot {slot}: bvec {i} of {n} is not full ({len:#x} bytes, folio_shift {fs})"
+                );
             }
         }
     }
@@ -315,7 +374,11 @@ fn probe_points(w: &World, imu: AllocId, truth: &[PhysRange]) -> Vec<u64> {
     if edges.len() > CAP {
         let step = edges.len().div_ceil(CAP);
         let (head, tail) = (edges[..4].to_vec(), edges[edges.len() - 4..].to_vec());
-        edges = head.into_iter().chain(edges.iter().step_by(step).copied()).chain(tail).collect();
+        edges = head
+            .into_iter()
+            .chain(edges.iter().step_by(step).copied())
+            .chain(tail)
+            .collect();
     }
     let mut pts = BTreeSet::from([0, len]);
     for e in edges {
@@ -358,7 +421,12 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
     if let (Some(ConcreteOp::Import { buf_addr, len, .. }), Some(got)) = (c.op, c.import) {
         let want = user_range(w, *buf_addr, *len);
         if got != want.as_slice() {
-            return fail!("wrong-bytes", "import of {len:#x} bytes at {buf_addr:#x} touched {} instead of {}", fmt_ranges(got), fmt_ranges(&want));
+            return fail!(
+                "wrong-bytes",
+                "import of {len:#x} bytes at {buf_addr:#x} touched {} instead of {}",
+                fmt_ranges(got),
+                fmt_ranges(&want)
+            );
         }
     }
     if let (Some(ConcreteOp::Readv { iovecs, .. }), Some(got)) = (c.op, c.import) {
@@ -369,11 +437,20 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
             }
         }
         if got != want.as_slice() {
-            return fail!("wrong-bytes", "readv of {} iovecs touched {} instead of {}", iovecs.len(), fmt_ranges(got), fmt_ranges(&want));
+            return fail!(
+                "wrong-bytes",
+                "readv of {} iovecs touched {} instead of {}",
+                iovecs.len(),
+                fmt_ranges(got),
+                fmt_ranges(&want)
+            );
         }
     }
     if let Some(e) = c.events.iter().find(|e| !matches!(e, Event::Warn { .. })) {
-        return Err(Fail::new(event_aspect(e), format!("during the operation: {e:?}")));
+        return Err(Fail::new(
+            event_aspect(e),
+            format!("during the operation: {e:?}"),
+        ));
     }
     for (slot, imu) in installed(w) {
         let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
@@ -384,11 +461,21 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
             let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
             let mark = w.events.len();
             let iter = v.io_import_fixed(w, ddir, imu, ubuf + off, l);
-            let iter = iter.map_err(|e| Fail::new("failed", format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) failed with {e}")))?;
+            let iter = iter.map_err(|e| {
+                Fail::new(
+                    "failed",
+                    format!(
+                        "slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) failed with {e}"
+                    ),
+                )
+            })?;
             let (got, used) = iter.physical_ranges(w);
             let events = w.events.split_off(mark);
             if let Some(e) = events.first() {
-                return Err(Fail::new(event_aspect(e), format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}): {e:?}")));
+                return Err(Fail::new(
+                    event_aspect(e),
+                    format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}): {e:?}"),
+                ));
             }
             let want = user_range(w, ubuf + off, l);
             if got != want {
@@ -403,17 +490,39 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
             }
         }
         // Vectored: neighbouring probes together, two iovecs per call.
-        for pair in probes.chunks(2).take(12).filter(|p| p.iter().all(|&(_, l)| l > 0)) {
-            let iovs: Vec<Iovec> = pair.iter().map(|&(o, l)| Iovec { iov_base: ubuf + o, iov_len: l }).collect();
+        for pair in probes
+            .chunks(2)
+            .take(12)
+            .filter(|p| p.iter().all(|&(_, l)| l > 0))
+        {
+            let iovs: Vec<Iovec> = pair
+                .iter()
+                .map(|&(o, l)| Iovec {
+                    iov_base: ubuf + o,
+                    iov_len: l,
+                })
+                .collect();
             let mark = w.events.len();
             let shift = w.imu(imu).folio_shift;
-            let cap = io_estimate_bvec_size(&iovs, shift).map_err(|e| Fail::new("failed", format!("io_estimate_bvec_size: {e}")))?;
+            let cap = io_estimate_bvec_size(&iovs, shift)
+                .map_err(|e| Fail::new("failed", format!("io_estimate_bvec_size: {e}")))?;
             let iter = v.io_vec_fill_bvec(w, ITER_DEST, imu, &iovs, cap);
-            let iter = iter.map_err(|e| Fail::new("failed", format!("slot {slot}: io_vec_fill_bvec({iovs:?}) failed with {e}")))?;
+            let iter = iter.map_err(|e| {
+                Fail::new(
+                    "failed",
+                    format!("slot {slot}: io_vec_fill_bvec({iovs:?}) failed with {e}"),
+                )
+            })?;
             let (got, _) = iter.physical_ranges(w);
             let events = w.events.split_off(mark);
             if let Some(e) = events.first() {
-                return Err(Fail::new(event_aspect(e), format!("slot {slot}: io_vec_fill_bvec({}): {e:?}", fmt_iovs(&iovs, ubuf))));
+                return Err(Fail::new(
+                    event_aspect(e),
+                    format!(
+                        "slot {slot}: io_vec_fill_bvec({}): {e:?}",
+                        fmt_iovs(&iovs, ubuf)
+                    ),
+                ));
             }
             let mut want = Vec::new();
             for iov in &iovs {
@@ -422,7 +531,8 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
                 }
             }
             if got != want {
-                return fail!("wrong-bytes", 
+                return fail!(
+                    "wrong-bytes",
                     "slot {slot}: io_vec_fill_bvec({}) touches {} instead of {}",
                     fmt_iovs(&iovs, ubuf),
                     fmt_ranges(&got),
@@ -435,13 +545,23 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
 }
 
 fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {
-    let v: Vec<String> = iovs.iter().map(|i| format!("offset {:#x} len {:#x}", i.iov_base - ubuf, i.iov_len)).collect();
+    let v: Vec<String> = iovs
+        .iter()
+        .map(|i| format!("offset {:#x} len {:#x}", i.iov_base - ubuf, i.iov_len))
+        .collect();
     v.join("; ")
 }
 
 fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
-    if let Some(MmViolation::PinUnderflow { head, pincount, refcount, .. }) =
-        c.mm_violations.iter().find(|v| matches!(v, MmViolation::PinUnderflow { .. }))
+    if let Some(MmViolation::PinUnderflow {
+        head,
+        pincount,
+        refcount,
+        ..
+    }) = c
+        .mm_violations
+        .iter()
+        .find(|v| matches!(v, MmViolation::PinUnderflow { .. }))
     {
         return fail!("underflow", "folio at pfn {head:#x} unpinned below its start: pincount {pincount}, refcount {refcount}");
     }
@@ -451,7 +571,12 @@ fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
             let page = b.map_or(crate::model::world::POISON_PFN, |b| b.bv_page);
             match w.phys.page_folio(page) {
                 Some(f) => *expected.entry(f).or_default() += 1,
-                None => return fail!("not-in-folio", "slot {slot}: bvec page {page:#x} is in no folio"),
+                None => {
+                    return fail!(
+                        "not-in-folio",
+                        "slot {slot}: bvec page {page:#x} is in no folio"
+                    )
+                }
             }
         }
     }
@@ -469,14 +594,25 @@ fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
 }
 
 fn accounting(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
-    let sum: u64 = installed(w).iter().map(|&(_, imu)| w.imu(imu).acct_pages).sum();
+    let sum: u64 = installed(w)
+        .iter()
+        .map(|&(_, imu)| w.imu(imu).acct_pages)
+        .sum();
     if let Some(u) = w.ctx.user {
         if u.locked_vm != sum {
-            return fail!("locked-vm", "locked_vm is {} pages, installed buffers account {sum}", u.locked_vm as i64);
+            return fail!(
+                "locked-vm",
+                "locked_vm is {} pages, installed buffers account {sum}",
+                u.locked_vm as i64
+            );
         }
     }
     if w.ctx.pinned_vm != sum {
-        return fail!("pinned-vm", "pinned_vm is {} pages, installed buffers account {sum}", w.ctx.pinned_vm as i64);
+        return fail!(
+            "pinned-vm",
+            "pinned_vm is {} pages, installed buffers account {sum}",
+            w.ctx.pinned_vm as i64
+        );
     }
     Ok(())
 }
@@ -488,11 +624,17 @@ fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), F
         return Ok(());
     }
     if fatal_fault && c.ret != Errno::ENOMEM.neg() as i64 {
-        return fail!("errno", "an allocation failed but {} returned {} instead of -ENOMEM", kind(op), c.ret);
+        return fail!(
+            "errno",
+            "an allocation failed but {} returned {} instead of -ENOMEM",
+            kind(op),
+            c.ret
+        );
     }
     let now = Before::of(w);
     if let Some(i) = (0..now.counters.len()).find(|&i| now.counters[i] != c.before.counters[i]) {
-        return fail!("pins", 
+        return fail!(
+            "pins",
             "{} failed with {} but folio {i} went from (refcount, pincount) {:?} to {:?}",
             kind(op),
             c.ret,
@@ -501,7 +643,8 @@ fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), F
         );
     }
     if (now.locked_vm, now.pinned_vm) != (c.before.locked_vm, c.before.pinned_vm) {
-        return fail!("accounting", 
+        return fail!(
+            "accounting",
             "{} failed with {} but accounting went from {:?}/{} to {:?}/{}",
             kind(op),
             c.ret,
@@ -511,9 +654,18 @@ fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), F
             now.pinned_vm
         );
     }
-    let added: Vec<_> = now.live_uncached.difference(&c.before.live_uncached).collect();
+    let added: Vec<_> = now
+        .live_uncached
+        .difference(&c.before.live_uncached)
+        .collect();
     if !added.is_empty() {
-        return fail!("leak", "{} failed with {} and left {} allocation(s) behind", kind(op), c.ret, added.len());
+        return fail!(
+            "leak",
+            "{} failed with {} and left {} allocation(s) behind",
+            kind(op),
+            c.ret,
+            added.len()
+        );
     }
     Ok(())
 }
@@ -544,12 +696,21 @@ fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail
     }
     for (id, a) in w.alloc.live() {
         if !owned.contains_key(id) {
-            return fail!("leak", "allocation {} from {} is live but the ring does not own it (leak)", id.0, a.site);
+            return fail!(
+                "leak",
+                "allocation {} from {} is live but the ring does not own it (leak)",
+                id.0,
+                a.site
+            );
         }
     }
     for (id, what) in &owned {
         if !w.alloc.live().contains_key(id) {
-            return fail!("use-after-free", "{what} {} is referenced but was freed (use after free)", id.0);
+            return fail!(
+                "use-after-free",
+                "{what} {} is referenced but was freed (use after free)",
+                id.0
+            );
         }
     }
     Ok(())
@@ -560,7 +721,10 @@ fn no_warning(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), Fai
         Event::Warn { site } => Some(site),
         _ => None,
     }) {
-        Some(site) => Err(Fail::new(site.split(':').next().unwrap_or(site).trim(), format!("WARN_ON_ONCE: {site}"))),
+        Some(site) => Err(Fail::new(
+            site.split(':').next().unwrap_or(site).trim(),
+            format!("WARN_ON_ONCE: {site}"),
+        )),
         None => Ok(()),
     }
 }
@@ -578,14 +742,20 @@ fn teardown(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> 
         }
     }
     if w.ctx.user.is_some_and(|u| u.locked_vm != 0) || w.ctx.pinned_vm != 0 {
-        return fail!("accounting", 
+        return fail!(
+            "accounting",
             "after ring exit locked_vm is {:?} and pinned_vm {}",
             w.ctx.user.map(|u| u.locked_vm as i64),
             w.ctx.pinned_vm as i64
         );
     }
     if let Some((id, a)) = w.alloc.live().iter().next() {
-        return fail!("leak", "after ring exit allocation {} from {} is still live", id.0, a.site);
+        return fail!(
+            "leak",
+            "after ring exit allocation {} from {} is still live",
+            id.0,
+            a.site
+        );
     }
     Ok(())
 }

@@ -22,10 +22,18 @@ use crate::variants::Variant;
 
 /// Builds `s`, runs it on `against` and on `v`, and compares them. With
 /// `v == against` only the invariants are checked.
-pub fn check(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> Result<(Verdict, Run, Run), ScenarioError> {
+pub fn check(
+    s: &Scenario,
+    v: &dyn Variant,
+    against: &dyn Variant,
+) -> Result<(Verdict, Run, Run), ScenarioError> {
     let b = build(s)?;
     let base = run(against, &b);
-    let cand = if v.name() == against.name() { base.clone() } else { run(v, &b) };
+    let cand = if v.name() == against.name() {
+        base.clone()
+    } else {
+        run(v, &b)
+    };
     Ok((compare(&base, &cand), base, cand))
 }
 

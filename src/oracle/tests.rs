@@ -8,7 +8,8 @@ use crate::scenario::{build, Scenario};
 use crate::variants::{rfc_v1::RfcV1, upstream::Upstream, Variant};
 
 fn scenario(body: &str) -> Scenario {
-    Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}")).expect("test scenario parses")
+    Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}"))
+        .expect("test scenario parses")
 }
 
 fn verdict(s: &Scenario, v: &dyn Variant) -> super::Verdict {
@@ -29,8 +30,15 @@ fn upstream_is_clean_on_an_aliased_hugetlb_page() {
 fn rfc_v1_loses_the_second_alias_of_a_hugetlb_page() {
     let v = verdict(&scenario(ALIASED), &RfcV1);
     let sigs = v.signatures();
-    assert_eq!(v.primary().as_deref(), Some("rfc-v1:invariant:coverage/length"), "{sigs:?}");
-    assert!(sigs.contains("rfc-v1:invariant:import/bvec-out-of-bounds"), "{sigs:?}");
+    assert_eq!(
+        v.primary().as_deref(),
+        Some("rfc-v1:invariant:coverage/length"),
+        "{sigs:?}"
+    );
+    assert!(
+        sigs.contains("rfc-v1:invariant:import/bvec-out-of-bounds"),
+        "{sigs:?}"
+    );
     assert!(sigs.contains("rfc-v1:diff:coverage"), "{sigs:?}");
 }
 
@@ -43,7 +51,10 @@ fn rfc_v1_unpins_the_wrong_folio_when_another_lies_between() {
     );
     let sigs = verdict(&s, &RfcV1).signatures();
     assert!(sigs.contains("rfc-v1:invariant:pins/underflow"), "{sigs:?}");
-    assert!(sigs.contains("rfc-v1:invariant:teardown/pins"), "the folio in between stays pinned: {sigs:?}");
+    assert!(
+        sigs.contains("rfc-v1:invariant:teardown/pins"),
+        "the folio in between stays pinned: {sigs:?}"
+    );
     assert!(sigs.contains("rfc-v1:diff:accounting"), "{sigs:?}");
 }
 
@@ -66,12 +77,21 @@ fn installed_world() -> (World, Before) {
     let b = build(&s).unwrap();
     let mut w = b.world.clone();
     let before = Before::of(&w);
-    let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else { unreachable!() };
+    let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else {
+        unreachable!()
+    };
     crate::model::rsrc::io_sqe_buffers_register(&Upstream, &mut w, Some(iovecs), 1).unwrap();
     (w, before)
 }
 
-fn check(name: &str, w: &mut World, before: &Before, ret: i64, teardown: bool, events: &[crate::model::Event]) -> Result<(), super::invariants::Fail> {
+fn check(
+    name: &str,
+    w: &mut World,
+    before: &Before,
+    ret: i64,
+    teardown: bool,
+    events: &[crate::model::Event],
+) -> Result<(), super::invariants::Fail> {
     let op = crate::scenario::ConcreteOp::Unregister;
     let ctx = OpContext {
         op: (!teardown).then_some(&op),
@@ -94,9 +114,17 @@ fn imu_of(w: &World) -> crate::mm::AllocId {
 fn each_invariant_fires_on_a_broken_state() {
     let (w0, before) = installed_world();
     let after = Before::of(&w0);
-    for name in ["coverage", "layout", "import", "pins", "accounting", "allocation"] {
+    for name in [
+        "coverage",
+        "layout",
+        "import",
+        "pins",
+        "accounting",
+        "allocation",
+    ] {
         let mut w = w0.clone();
-        check(name, &mut w, &after, 0, false, &[]).unwrap_or_else(|e| panic!("{name} on a sound state: {e}"));
+        check(name, &mut w, &after, 0, false, &[])
+            .unwrap_or_else(|e| panic!("{name} on a sound state: {e}"));
     }
     let broken: &[(&str, fn(&mut World))] = &[
         ("coverage", |w| {
@@ -121,7 +149,10 @@ fn each_invariant_fires_on_a_broken_state() {
     for (name, breakit) in broken {
         let mut w = w0.clone();
         breakit(&mut w);
-        assert!(check(name, &mut w, &after, 0, false, &[]).is_err(), "{name} did not fire");
+        assert!(
+            check(name, &mut w, &after, 0, false, &[]).is_err(),
+            "{name} did not fire"
+        );
     }
     // coverage/outside-pins: the last bvec runs one page past its folio,
     // into memory the buffer holds no pin on (imu->len grows to match, so
@@ -137,7 +168,9 @@ fn each_invariant_fires_on_a_broken_state() {
     assert!(check("error_unwinds", &mut w, &before, -12, false, &[]).is_err());
     assert!(check("error_unwinds", &mut w.clone(), &after, -12, false, &[]).is_ok());
     // no_warning: a recorded WARN_ON_ONCE.
-    let warn = [crate::model::Event::Warn { site: "io_coalesce_buffer: j != *nr_pages".into() }];
+    let warn = [crate::model::Event::Warn {
+        site: "io_coalesce_buffer: j != *nr_pages".into(),
+    }];
     assert!(check("no_warning", &mut w.clone(), &after, 0, false, &warn).is_err());
     assert!(check("no_warning", &mut w.clone(), &after, 0, false, &[]).is_ok());
     // teardown: ring exit with the buffer still pinned.

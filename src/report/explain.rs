@@ -9,7 +9,8 @@ use super::{kind_meaning, replay_command};
 use crate::mm::{AllocSite, FolioId};
 use crate::model::iov_iter::PhysRange;
 use crate::model::rsrc::{
-    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register, io_sqe_buffers_unregister,
+    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register,
+    io_sqe_buffers_unregister,
 };
 use crate::model::{BioVec, Errno, World};
 use crate::oracle::invariants::installed;
@@ -66,7 +67,9 @@ impl Step {
             import,
             table_nr: w.ctx.buf_table.nr(),
             slots,
-            pins: (0..w.phys.folios().len()).map(|i| w.phys.pins(FolioId(i as u32))).collect(),
+            pins: (0..w.phys.folios().len())
+                .map(|i| w.phys.pins(FolioId(i as u32)))
+                .collect(),
             locked_vm: w.ctx.user.map(|u| u.locked_vm),
             pinned_vm: w.ctx.pinned_vm,
             faults,
@@ -86,24 +89,41 @@ fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
     for op in b.ops.iter().map(Some).chain([None]) {
         let calls = w.alloc.log.len();
         let (ret, import) = match op {
-            Some(ConcreteOp::Register { iovecs }) => {
-                (ret_of(io_sqe_buffers_register(v, &mut w, Some(iovecs), iovecs.len() as u32), |_| 0), None)
+            Some(ConcreteOp::Register { iovecs }) => (
+                ret_of(
+                    io_sqe_buffers_register(v, &mut w, Some(iovecs), iovecs.len() as u32),
+                    |_| 0,
+                ),
+                None,
+            ),
+            Some(ConcreteOp::RegisterSparse { nr }) => (
+                ret_of(io_sqe_buffers_register(v, &mut w, None, *nr), |_| 0),
+                None,
+            ),
+            Some(ConcreteOp::Update { offset, iovecs }) => (
+                ret_of(__io_sqe_buffers_update(v, &mut w, *offset, iovecs), |d| {
+                    d as i64
+                }),
+                None,
+            ),
+            Some(ConcreteOp::Unregister) => {
+                (ret_of(io_sqe_buffers_unregister(v, &mut w), |_| 0), None)
             }
-            Some(ConcreteOp::RegisterSparse { nr }) => (ret_of(io_sqe_buffers_register(v, &mut w, None, *nr), |_| 0), None),
-            Some(ConcreteOp::Update { offset, iovecs }) => {
-                (ret_of(__io_sqe_buffers_update(v, &mut w, *offset, iovecs), |d| d as i64), None)
-            }
-            Some(ConcreteOp::Unregister) => (ret_of(io_sqe_buffers_unregister(v, &mut w), |_| 0), None),
-            Some(ConcreteOp::Import { slot, ddir, buf_addr, len }) => {
-                match io_import_reg_buf(v, &mut w, *slot, *buf_addr, *len, *ddir) {
+            Some(ConcreteOp::Import {
+                slot,
+                ddir,
+                buf_addr,
+                len,
+            }) => match io_import_reg_buf(v, &mut w, *slot, *buf_addr, *len, *ddir) {
+                Ok(iter) => (0, Some(iter.physical_ranges(&mut w).0)),
+                Err(e) => (e.neg() as i64, None),
+            },
+            Some(ConcreteOp::Readv { slot, ddir, iovecs }) => {
+                match io_import_reg_vec(v, &mut w, *ddir, *slot, iovecs) {
                     Ok(iter) => (0, Some(iter.physical_ranges(&mut w).0)),
                     Err(e) => (e.neg() as i64, None),
                 }
             }
-            Some(ConcreteOp::Readv { slot, ddir, iovecs }) => match io_import_reg_vec(v, &mut w, *ddir, *slot, iovecs) {
-                Ok(iter) => (0, Some(iter.physical_ranges(&mut w).0)),
-                Err(e) => (e.neg() as i64, None),
-            },
             None => {
                 if w.ctx.buf_table.nr() != 0 {
                     let _ = io_sqe_buffers_unregister(v, &mut w);
@@ -112,7 +132,11 @@ fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
                 (0, None)
             }
         };
-        let faults = w.alloc.log[calls..].iter().filter(|(_, f)| *f).map(|(s, _)| *s).collect();
+        let faults = w.alloc.log[calls..]
+            .iter()
+            .filter(|(_, f)| *f)
+            .map(|(s, _)| *s)
+            .collect();
         out.push(Step::of(&w, ret, import, faults));
     }
     out
@@ -125,11 +149,19 @@ pub fn explain(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> String {
 }
 
 /// [`explain`] for a scenario read from `path`, which the replay command names.
-pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: Option<&Path>) -> String {
+pub fn explain_with(
+    s: &Scenario,
+    v: &dyn Variant,
+    against: &dyn Variant,
+    path: Option<&Path>,
+) -> String {
     let mut o = String::new();
     let same = v.name() == against.name();
-    let title =
-        if same { format!("{} alone (invariants only)", v.name()) } else { format!("{} against {}", v.name(), against.name()) };
+    let title = if same {
+        format!("{} alone (invariants only)", v.name())
+    } else {
+        format!("{} against {}", v.name(), against.name())
+    };
     let _ = writeln!(o, "regbuf-fuzz explain: {title}");
     if let Some(p) = path {
         let _ = writeln!(o, "file: {}", p.display());
@@ -164,7 +196,12 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
     match s.memlock {
         Some(m) => {
             let bytes = m.bytes_at(&geo);
-            let _ = writeln!(o, "RLIMIT_MEMLOCK: {} ({} pages)", hsize(bytes), bytes >> geo.page_shift);
+            let _ = writeln!(
+                o,
+                "RLIMIT_MEMLOCK: {} ({} pages)",
+                hsize(bytes),
+                bytes >> geo.page_shift
+            );
         }
         None => {
             let _ = writeln!(o, "RLIMIT_MEMLOCK: not checked (CAP_IPC_LOCK: ctx->user is NULL; pinned_vm still counts)");
@@ -176,7 +213,9 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
             .points
             .iter()
             .map(|p| match p {
-                crate::mm::FaultPoint::Call { call } => format!("allocation call {call} of the run"),
+                crate::mm::FaultPoint::Call { call } => {
+                    format!("allocation call {call} of the run")
+                }
                 crate::mm::FaultPoint::Site { site, nth } => format!("call {nth} at {site}"),
             })
             .collect();
@@ -186,11 +225,22 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
     layout(&mut o, s, &b);
 
     // Operations.
-    let _ = writeln!(o, "\nOPERATIONS (return value per side; buffers, pins and accounting where they changed)");
+    let _ = writeln!(
+        o,
+        "\nOPERATIONS (return value per side; buffers, pins and accounting where they changed)"
+    );
     let n_ops = b.ops.len();
     for i in 0..=n_ops {
-        let kind = if i < n_ops { crate::run::op_kind(&b.ops[i]) } else { "ring_exit" };
-        let rets: Vec<String> = names.iter().zip(&traces).map(|(n, t)| format!("{n} {}", ret_text(t[i + 1].ret))).collect();
+        let kind = if i < n_ops {
+            crate::run::op_kind(&b.ops[i])
+        } else {
+            "ring_exit"
+        };
+        let rets: Vec<String> = names
+            .iter()
+            .zip(&traces)
+            .map(|(n, t)| format!("{n} {}", ret_text(t[i + 1].ret)))
+            .collect();
         let _ = writeln!(o, "\n  op {i} {kind:<16} {}", rets.join("  |  "));
         if i < n_ops {
             describe_op(&mut o, s, &b, i);
@@ -203,7 +253,11 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
         }
         // Imports: what each side touched, and what the user range holds.
         if let Some(ConcreteOp::Import { buf_addr, len, .. }) = b.ops.get(i) {
-            let _ = writeln!(o, "    the user range is backed by {}", ranges(w, &user_range(w, *buf_addr, *len)));
+            let _ = writeln!(
+                o,
+                "    the user range is backed by {}",
+                ranges(w, &user_range(w, *buf_addr, *len))
+            );
         }
         if let Some(ConcreteOp::Readv { iovecs, .. }) = b.ops.get(i) {
             let mut want = Vec::new();
@@ -220,20 +274,35 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
             }
         }
         // Buffers that changed.
-        let nslots = traces.iter().map(|t| t[i].slots.len().max(t[i + 1].slots.len())).max().unwrap_or(0);
+        let nslots = traces
+            .iter()
+            .map(|t| t[i].slots.len().max(t[i + 1].slots.len()))
+            .max()
+            .unwrap_or(0);
         for slot in 0..nslots {
-            let changed = traces.iter().any(|t| t[i].slots.get(slot) != t[i + 1].slots.get(slot));
+            let changed = traces
+                .iter()
+                .any(|t| t[i].slots.get(slot) != t[i + 1].slots.get(slot));
             if !changed {
                 continue;
             }
-            let now: Vec<Option<&Buf>> = traces.iter().map(|t| t[i + 1].slots.get(slot).and_then(|x| x.as_ref())).collect();
+            let now: Vec<Option<&Buf>> = traces
+                .iter()
+                .map(|t| t[i + 1].slots.get(slot).and_then(|x| x.as_ref()))
+                .collect();
             match now.iter().flatten().next() {
                 None => {
                     let _ = writeln!(o, "    slot {slot}: empty now (released on every side)");
                     continue;
                 }
                 Some(first) => {
-                    let _ = writeln!(o, "    slot {slot}: ubuf {:#x} len {:#x} ({})", first.ubuf, first.len, hsize(first.len));
+                    let _ = writeln!(
+                        o,
+                        "    slot {slot}: ubuf {:#x} len {:#x} ({})",
+                        first.ubuf,
+                        first.len,
+                        hsize(first.len)
+                    );
                 }
             }
             for (n, buf) in names.iter().zip(&now) {
@@ -247,7 +316,11 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
         }
         let tables: Vec<usize> = traces.iter().map(|t| t[i + 1].table_nr).collect();
         if traces.iter().any(|t| t[i].table_nr != t[i + 1].table_nr) {
-            let t: Vec<String> = names.iter().zip(&tables).map(|(n, x)| format!("{n} {x}")).collect();
+            let t: Vec<String> = names
+                .iter()
+                .zip(&tables)
+                .map(|(n, x)| format!("{n} {x}"))
+                .collect();
             let _ = writeln!(o, "    table size: {}", t.join(", "));
         }
         // Pins per folio that changed on either side.
@@ -255,18 +328,32 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
             if traces.iter().all(|t| t[i].pins[f] == t[i + 1].pins[f]) {
                 continue;
             }
-            let p: Vec<String> =
-                names.iter().zip(&traces).map(|(n, t)| format!("{n} {} -> {}", t[i].pins[f], t[i + 1].pins[f])).collect();
-            let _ = writeln!(o, "    pins on folio {f} ({}): {}", folio_kind(s, f), p.join(", "));
+            let p: Vec<String> = names
+                .iter()
+                .zip(&traces)
+                .map(|(n, t)| format!("{n} {} -> {}", t[i].pins[f], t[i + 1].pins[f]))
+                .collect();
+            let _ = writeln!(
+                o,
+                "    pins on folio {f} ({}): {}",
+                folio_kind(s, f),
+                p.join(", ")
+            );
         }
-        if traces.iter().any(|t| (t[i].locked_vm, t[i].pinned_vm) != (t[i + 1].locked_vm, t[i + 1].pinned_vm)) {
+        if traces
+            .iter()
+            .any(|t| (t[i].locked_vm, t[i].pinned_vm) != (t[i + 1].locked_vm, t[i + 1].pinned_vm))
+        {
             let a: Vec<String> = names
                 .iter()
                 .zip(&traces)
                 .map(|(n, t)| {
                     let s = &t[i + 1];
                     match s.locked_vm {
-                        Some(l) => format!("{n} locked_vm {} pinned_vm {}", l as i64, s.pinned_vm as i64),
+                        Some(l) => format!(
+                            "{n} locked_vm {} pinned_vm {}",
+                            l as i64, s.pinned_vm as i64
+                        ),
                         None => format!("{n} pinned_vm {}", s.pinned_vm as i64),
                     }
                 })
@@ -276,7 +363,11 @@ pub fn explain_with(s: &Scenario, v: &dyn Variant, against: &dyn Variant, path: 
     }
 
     findings(&mut o, &verdict);
-    let _ = writeln!(o, "\nto reproduce:\n{}", replay_command(path, v.name(), against.name()));
+    let _ = writeln!(
+        o,
+        "\nto reproduce:\n{}",
+        replay_command(path, v.name(), against.name())
+    );
     o
 }
 
@@ -288,12 +379,24 @@ fn layout(o: &mut String, s: &Scenario, b: &Built) {
     let folios = w.phys.folios();
     for (i, f) in folios.iter().enumerate() {
         let n = 1u64 << f.order;
-        let users: Vec<usize> =
-            s.segments.iter().enumerate().filter(|(_, g)| g.folio == Some(i as u32)).map(|(k, _)| k).collect();
+        let users: Vec<usize> = s
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.folio == Some(i as u32))
+            .map(|(k, _)| k)
+            .collect();
         let mut notes = Vec::new();
         match users.len() {
             0 => notes.push("not mapped".to_string()),
-            _ => notes.push(format!("mapped by {}", users.iter().map(|k| format!("seg {k}")).collect::<Vec<_>>().join(", "))),
+            _ => notes.push(format!(
+                "mapped by {}",
+                users
+                    .iter()
+                    .map(|k| format!("seg {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         }
         if aliased(s, w, i as u32) {
             notes.push("ALIASED: the same pages at more than one address".into());
@@ -304,7 +407,11 @@ fn layout(o: &mut String, s: &Scenario, b: &Built) {
                 notes.push(format!("physically right after folio {}", i - 1));
             }
         }
-        let pfns = if n == 1 { format!("{:#x}", f.head) } else { format!("{:#x}-{:#x}", f.head, f.head + n - 1) };
+        let pfns = if n == 1 {
+            format!("{:#x}", f.head)
+        } else {
+            format!("{:#x}-{:#x}", f.head, f.head + n - 1)
+        };
         let _ = writeln!(
             o,
             "  folio {i:<3} {:<12} order {:<2} ({:>7})  pfn {pfns:<17}  {}",
@@ -314,12 +421,19 @@ fn layout(o: &mut String, s: &Scenario, b: &Built) {
             notes.join("; ")
         );
     }
-    let _ = writeln!(o, "\nADDRESS SPACE (segments in address order; positions below are \"seg N +offset\")");
+    let _ = writeln!(
+        o,
+        "\nADDRESS SPACE (segments in address order; positions below are \"seg N +offset\")"
+    );
     let mut prev_end: Option<u64> = None;
     for (k, (seg, &(va, bytes))) in s.segments.iter().zip(&b.segments).enumerate() {
         if let Some(e) = prev_end {
             if va > e {
-                let _ = writeln!(o, "  {e:#014x} |   unmapped {} (padding to the next folio's alignment)", hsize(va - e));
+                let _ = writeln!(
+                    o,
+                    "  {e:#014x} |   unmapped {} (padding to the next folio's alignment)",
+                    hsize(va - e)
+                );
             }
         }
         let what = match seg.folio {
@@ -332,7 +446,12 @@ fn layout(o: &mut String, s: &Scenario, b: &Built) {
                 let what = if pages == 1 {
                     format!("page {first} = pfn {:#x}", f.head + first)
                 } else {
-                    format!("pages {first}-{} = pfn {:#x}-{:#x}", first + pages - 1, f.head + first, f.head + first + pages - 1)
+                    format!(
+                        "pages {first}-{} = pfn {:#x}-{:#x}",
+                        first + pages - 1,
+                        f.head + first,
+                        f.head + first + pages - 1
+                    )
                 };
                 let mut t = format!(
                     "{:>7}  folio {fi} ({}) {what}{}",
@@ -344,7 +463,10 @@ fn layout(o: &mut String, s: &Scenario, b: &Built) {
                 if seg.aligned {
                     t.push_str("  PMD/PUD-mapped");
                 }
-                if let Some(j) = s.segments[..k].iter().position(|g| g.folio == Some(fi) && overlaps(g, seg, 1 << f.order)) {
+                if let Some(j) = s.segments[..k]
+                    .iter()
+                    .position(|g| g.folio == Some(fi) && overlaps(g, seg, 1 << f.order))
+                {
                     t.push_str(&format!("  <- same pages as seg {j}"));
                 }
                 t
@@ -368,7 +490,9 @@ fn overlaps(a: &crate::scenario::Segment, b: &crate::scenario::Segment, n: u64) 
 fn aliased(s: &Scenario, w: &World, fi: u32) -> bool {
     let n = 1u64 << w.phys.folios()[fi as usize].order;
     let segs: Vec<_> = s.segments.iter().filter(|g| g.folio == Some(fi)).collect();
-    segs.iter().enumerate().any(|(i, a)| segs[i + 1..].iter().any(|b| overlaps(a, b, n)))
+    segs.iter()
+        .enumerate()
+        .any(|(i, a)| segs[i + 1..].iter().any(|b| overlaps(a, b, n)))
 }
 
 /// The operation as written and as resolved.
@@ -381,11 +505,18 @@ fn describe_op(o: &mut String, s: &Scenario, b: &Built, i: usize) {
             .map(|(j, (sp, c))| {
                 let written = match sp {
                     IovSpec::Range { start, end } => format!("[{} .. {})", pos(start), pos(end)),
-                    IovSpec::Sized { start, len } => format!("{} with a length of {len:?}", pos(start)),
+                    IovSpec::Sized { start, len } => {
+                        format!("{} with a length of {len:?}", pos(start))
+                    }
                     IovSpec::Null { .. } => "NULL".into(),
                     IovSpec::Raw { .. } => "raw".into(),
                 };
-                format!("iovec {j}: {written} = iov_base {:#x} iov_len {:#x} ({})", c.iov_base, c.iov_len, hsize(c.iov_len))
+                format!(
+                    "iovec {j}: {written} = iov_base {:#x} iov_len {:#x} ({})",
+                    c.iov_base,
+                    c.iov_len,
+                    hsize(c.iov_len)
+                )
             })
             .collect()
     };
@@ -397,11 +528,13 @@ fn describe_op(o: &mut String, s: &Scenario, b: &Built, i: usize) {
             v
         }
         (Op::RegisterSparse { nr }, _) => vec![format!("{nr} empty slots")],
-        (Op::Import { slot, ddir, span }, ConcreteOp::Import { buf_addr, len, .. }) => vec![format!(
-            "{ddir:?} slot {slot}: [{} .. {}) = buf_addr {buf_addr:#x} len {len:#x}",
-            pos(&span.start),
-            pos(&span.end)
-        )],
+        (Op::Import { slot, ddir, span }, ConcreteOp::Import { buf_addr, len, .. }) => {
+            vec![format!(
+                "{ddir:?} slot {slot}: [{} .. {}) = buf_addr {buf_addr:#x} len {len:#x}",
+                pos(&span.start),
+                pos(&span.end)
+            )]
+        }
         (Op::Readv { slot, ddir, spans }, ConcreteOp::Readv { iovecs, .. }) => {
             let mut v = vec![format!("{ddir:?} slot {slot}, {} iovecs:", spans.len())];
             for (sp, c) in spans.iter().zip(iovecs) {
@@ -425,19 +558,31 @@ fn describe_op(o: &mut String, s: &Scenario, b: &Built, i: usize) {
 /// One side's view of a buffer: header, then its bvecs.
 fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
     let sum: u64 = buf.bvecs.iter().flatten().map(|b| b.bv_len).sum();
-    let check = if sum == buf.len { String::new() } else { format!("  <- bv_len sum {sum:#x}, imu->len {:#x}", buf.len) };
+    let check = if sum == buf.len {
+        String::new()
+    } else {
+        format!("  <- bv_len sum {sum:#x}, imu->len {:#x}", buf.len)
+    };
     let _ = writeln!(
         o,
         "      {side}: nr_bvecs {}, folio_shift {}, acct_pages {}{check}",
         buf.nr_bvecs, buf.folio_shift, buf.acct_pages
     );
     let n = buf.bvecs.len();
-    let shown: Vec<usize> = if n <= MAX_BVECS_SHOWN { (0..n).collect() } else { (0..5).chain(n - 2..n).collect() };
+    let shown: Vec<usize> = if n <= MAX_BVECS_SHOWN {
+        (0..n).collect()
+    } else {
+        (0..5).chain(n - 2..n).collect()
+    };
     let shift = w.geo.page_shift;
     let mut last = None;
     for i in shown {
         if last.is_some_and(|l: usize| i > l + 1) {
-            let _ = writeln!(o, "        ... {} more bvecs ...", i - last.unwrap_or(0) - 1);
+            let _ = writeln!(
+                o,
+                "        ... {} more bvecs ...",
+                i - last.unwrap_or(0) - 1
+            );
         }
         last = Some(i);
         let Some(bv) = buf.bvecs[i] else {
@@ -445,7 +590,11 @@ fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
             continue;
         };
         let page = match w.phys.page_folio(bv.bv_page) {
-            Some(f) => format!("folio {} page {}", f.0, w.phys.folio_page_idx(f, bv.bv_page)),
+            Some(f) => format!(
+                "folio {} page {}",
+                f.0,
+                w.phys.folio_page_idx(f, bv.bv_page)
+            ),
             None => "in NO folio (foreign memory)".into(),
         };
         let start = (bv.bv_page << shift).wrapping_add(bv.bv_offset);
@@ -467,13 +616,24 @@ fn findings(o: &mut String, v: &Verdict) {
         let _ = writeln!(o, "\nFINDINGS: none");
         return;
     }
-    let _ = writeln!(o, "\nFINDINGS ({}; the first is the primary one)", v.findings.len());
+    let _ = writeln!(
+        o,
+        "\nFINDINGS ({}; the first is the primary one)",
+        v.findings.len()
+    );
     for (k, f) in v.findings.iter().enumerate() {
         let what = match f.kind {
             crate::oracle::FindingKind::Invariant(..) => format!("broken on {}", f.variant),
             crate::oracle::FindingKind::Diff(_) => format!("{} differs", f.variant),
         };
-        let _ = writeln!(o, "\n  {}. {}  ({what}, after op {} {})", k + 1, f.signature(), f.op, f.op_kind);
+        let _ = writeln!(
+            o,
+            "\n  {}. {}  ({what}, after op {} {})",
+            k + 1,
+            f.signature(),
+            f.op,
+            f.op_kind
+        );
         let label = match f.kind {
             crate::oracle::FindingKind::Invariant(..) => "rule:",
             crate::oracle::FindingKind::Diff(_) => "what:",
@@ -530,13 +690,21 @@ fn ranges(w: &World, r: &[PhysRange]) -> String {
                     "{a:#x}+{l:#x} (folio {} page {}{})",
                     f.0,
                     w.phys.folio_page_idx(f, pfn),
-                    if a % (1 << shift) != 0 { format!(" +{:#x}", a % (1 << shift)) } else { String::new() }
+                    if a % (1 << shift) != 0 {
+                        format!(" +{:#x}", a % (1 << shift))
+                    } else {
+                        String::new()
+                    }
                 ),
                 None => format!("{a:#x}+{l:#x} (NO folio)"),
             }
         })
         .collect();
-    let more = if r.len() > 6 { format!(" and {} more ranges", r.len() - 6) } else { String::new() };
+    let more = if r.len() > 6 {
+        format!(" and {} more ranges", r.len() - 6)
+    } else {
+        String::new()
+    };
     format!("{}{more}", parts.join(", "))
 }
 
@@ -579,15 +747,27 @@ mod tests {
     #[test]
     fn the_aliased_report_shows_both_bvec_arrays_and_the_rule() {
         let s = Scenario::from_toml(ALIASED).unwrap();
-        let r = explain_with(&s, &RfcV1, &Upstream, Some(Path::new("corpus/rfc-v1/aliased.toml")));
+        let r = explain_with(
+            &s,
+            &RfcV1,
+            &Upstream,
+            Some(Path::new("corpus/rfc-v1/aliased.toml")),
+        );
         assert!(r.contains("ALIASED"), "{r}");
         assert!(r.contains("upstream: nr_bvecs 2, folio_shift 21"), "{r}");
         assert!(r.contains("rfc-v1: nr_bvecs 1, folio_shift 21"), "{r}");
         assert!(r.contains("bv_len sum 0x200000, imu->len 0x400000"), "{r}");
-        assert!(r.contains("pins on folio 0 (hugetlb-pmd): upstream 0 -> 2, rfc-v1 0 -> 1"), "{r}");
+        assert!(
+            r.contains("pins on folio 0 (hugetlb-pmd): upstream 0 -> 2, rfc-v1 0 -> 1"),
+            "{r}"
+        );
         assert!(r.contains("rfc-v1:invariant:coverage"), "{r}");
         assert!(r.contains("io_release_ubuf"), "{r}");
-        assert!(r.trim_end().ends_with("regbuf-fuzz replay corpus/rfc-v1/aliased.toml --variant rfc-v1"), "{r}");
+        assert!(
+            r.trim_end()
+                .ends_with("regbuf-fuzz replay corpus/rfc-v1/aliased.toml --variant rfc-v1"),
+            "{r}"
+        );
     }
 
     #[test]
@@ -595,8 +775,15 @@ mod tests {
         let mut s = Scenario::from_toml(ALIASED).unwrap();
         s.segments[1].folio = Some(3);
         let r = explain(&s, &RfcV1, &Upstream);
-        assert!(r.contains("does not build: field `segment[1].folio`"), "{r}");
-        assert!(r.trim_end().ends_with("regbuf-fuzz replay <FILE> --variant rfc-v1"), "{r}");
+        assert!(
+            r.contains("does not build: field `segment[1].folio`"),
+            "{r}"
+        );
+        assert!(
+            r.trim_end()
+                .ends_with("regbuf-fuzz replay <FILE> --variant rfc-v1"),
+            "{r}"
+        );
     }
 
     #[test]

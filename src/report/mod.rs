@@ -15,11 +15,24 @@ use std::path::Path;
 /// One line for a finding: signature, where, and the first line of what
 /// each side said.
 pub fn finding_summary(f: &Finding) -> String {
-    let detail: Vec<&str> = f.detail.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let detail: Vec<&str> = f
+        .detail
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let detail = detail.join("; ");
-    let detail =
-        if detail.chars().count() > 240 { format!("{}…", detail.chars().take(240).collect::<String>()) } else { detail };
-    format!("{}  after op {} ({}): {detail}", f.signature(), f.op, f.op_kind)
+    let detail = if detail.chars().count() > 240 {
+        format!("{}…", detail.chars().take(240).collect::<String>())
+    } else {
+        detail
+    };
+    format!(
+        "{}  after op {} ({}): {detail}",
+        f.signature(),
+        f.op,
+        f.op_kind
+    )
 }
 
 /// What a finding's kind means, in a reviewer's words: the invariant's rule,
@@ -50,7 +63,10 @@ pub fn kind_meaning(kind: &FindingKind) -> String {
 /// The command that replays `path` for `variant` against `against`
 /// (`<FILE>` when there is no file yet).
 pub fn replay_command(path: Option<&Path>, variant: &str, against: &str) -> String {
-    let file = path.map_or_else(|| "<FILE>".to_string(), |p| shell_quote(&p.display().to_string()));
+    let file = path.map_or_else(
+        || "<FILE>".to_string(),
+        |p| shell_quote(&p.display().to_string()),
+    );
     let mut c = format!("regbuf-fuzz replay {file} --variant {variant}");
     if against != "upstream" {
         c.push_str(&format!(" --against {against}"));
@@ -60,7 +76,9 @@ pub fn replay_command(path: Option<&Path>, variant: &str, against: &str) -> Stri
 
 /// `s` quoted for a POSIX shell when it needs to be.
 pub fn shell_quote(s: &str) -> String {
-    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
     if plain {
         s.to_string()
     } else {
@@ -108,7 +126,12 @@ pub struct ErrorLine {
 
 impl From<&crate::corpus::CorpusError> for ErrorLine {
     fn from(e: &crate::corpus::CorpusError) -> Self {
-        ErrorLine { file: e.file.display().to_string(), at: e.at, field: e.field.clone(), error: e.reason.clone() }
+        ErrorLine {
+            file: e.file.display().to_string(),
+            at: e.at,
+            field: e.field.clone(),
+            error: e.reason.clone(),
+        }
     }
 }
 
@@ -119,7 +142,11 @@ mod tests {
     #[test]
     fn replay_commands_quote_odd_paths() {
         assert_eq!(
-            replay_command(Some(Path::new("corpus/rfc-v1/aliased.toml")), "rfc-v1", "upstream"),
+            replay_command(
+                Some(Path::new("corpus/rfc-v1/aliased.toml")),
+                "rfc-v1",
+                "upstream"
+            ),
             "regbuf-fuzz replay corpus/rfc-v1/aliased.toml --variant rfc-v1"
         );
         assert_eq!(
@@ -138,7 +165,13 @@ mod tests {
             detail: "upstream: a\nrfc-v1: b".into(),
         };
         let s = finding_summary(&f);
-        assert_eq!(s, "rfc-v1:diff:import  after op 2 (import): upstream: a; rfc-v1: b");
-        assert!(kind_meaning(&FindingKind::Invariant("coverage", "length".into())).contains("io_release_ubuf"));
+        assert_eq!(
+            s,
+            "rfc-v1:diff:import  after op 2 (import): upstream: a; rfc-v1: b"
+        );
+        assert!(
+            kind_meaning(&FindingKind::Invariant("coverage", "length".into()))
+                .contains("io_release_ubuf")
+        );
     }
 }

@@ -37,19 +37,38 @@ impl fmt::Display for ScenarioError {
 }
 
 fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
-    Err(ScenarioError { field: field.into(), reason: reason.into() })
+    Err(ScenarioError {
+        field: field.into(),
+        reason: reason.into(),
+    })
 }
 
 /// An operation with every address resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum ConcreteOp {
-    Register { iovecs: Vec<Iovec> },
-    RegisterSparse { nr: u32 },
-    Update { offset: u32, iovecs: Vec<Iovec> },
+    Register {
+        iovecs: Vec<Iovec>,
+    },
+    RegisterSparse {
+        nr: u32,
+    },
+    Update {
+        offset: u32,
+        iovecs: Vec<Iovec>,
+    },
     Unregister,
-    Import { slot: u32, ddir: u32, buf_addr: u64, len: u64 },
-    Readv { slot: u32, ddir: u32, iovecs: Vec<Iovec> },
+    Import {
+        slot: u32,
+        ddir: u32,
+        buf_addr: u64,
+        len: u64,
+    },
+    Readv {
+        slot: u32,
+        ddir: u32,
+        iovecs: Vec<Iovec>,
+    },
 }
 
 /// A built scenario.
@@ -67,13 +86,22 @@ pub struct Built {
 pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
     let geo = s.geometry.geometry();
     if s.folios.len() > MAX_FOLIOS {
-        return err("folio", format!("{} folios; at most {MAX_FOLIOS}", s.folios.len()));
+        return err(
+            "folio",
+            format!("{} folios; at most {MAX_FOLIOS}", s.folios.len()),
+        );
     }
     if s.segments.len() > MAX_SEGMENTS {
-        return err("segment", format!("{} segments; at most {MAX_SEGMENTS}", s.segments.len()));
+        return err(
+            "segment",
+            format!("{} segments; at most {MAX_SEGMENTS}", s.segments.len()),
+        );
     }
     if s.ops.len() > MAX_OPS {
-        return err("op", format!("{} operations; at most {MAX_OPS}", s.ops.len()));
+        return err(
+            "op",
+            format!("{} operations; at most {MAX_OPS}", s.ops.len()),
+        );
     }
     let memlock = s.memlock.map(|m| m.bytes_at(&geo));
     let mut world = World::new(geo, memlock, s.faults.clone());
@@ -87,7 +115,10 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         if f.kind == FolioKindSpec::HugetlbPud {
             puds += 1;
             if puds > MAX_PUD_FOLIOS {
-                return err(format!("folio[{i}].kind"), format!("more than {MAX_PUD_FOLIOS} hugetlb-pud folios"));
+                return err(
+                    format!("folio[{i}].kind"),
+                    format!("more than {MAX_PUD_FOLIOS} hugetlb-pud folios"),
+                );
             }
         }
         pfn += f.gap as u64;
@@ -107,42 +138,75 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         let Some(fi) = seg.folio else {
             let pages = match seg.pages {
                 Some(p) if p >= 1 && p <= 1 << 20 => p,
-                Some(p) => return err(field("pages"), format!("a hole of {p} pages; between 1 and 2^20")),
+                Some(p) => {
+                    return err(
+                        field("pages"),
+                        format!("a hole of {p} pages; between 1 and 2^20"),
+                    )
+                }
                 None => return err(field("pages"), "a hole needs `pages`"),
             };
             if seg.readonly || seg.aligned || seg.first != 0 {
-                return err(field("folio"), "`readonly`, `aligned` and `first` need a folio");
+                return err(
+                    field("folio"),
+                    "`readonly`, `aligned` and `first` need a folio",
+                );
             }
             segments.push((va, pages * ps));
             va += pages * ps;
             continue;
         };
         let Some(spec) = s.folios.get(fi as usize) else {
-            return err(field("folio"), format!("folio {fi} does not exist ({} folios)", s.folios.len()));
+            return err(
+                field("folio"),
+                format!("folio {fi} does not exist ({} folios)", s.folios.len()),
+            );
         };
         let order = orders[fi as usize];
         let n = 1u64 << order;
         if seg.first >= n {
-            return err(field("first"), format!("page {} of a {n}-page folio", seg.first));
+            return err(
+                field("first"),
+                format!("page {} of a {n}-page folio", seg.first),
+            );
         }
         let pages = seg.pages.unwrap_or(n - seg.first);
         if pages == 0 || seg.first + pages > n {
-            return err(field("pages"), format!("pages {}..{} of a {n}-page folio", seg.first, seg.first + pages));
+            return err(
+                field("pages"),
+                format!(
+                    "pages {}..{} of a {n}-page folio",
+                    seg.first,
+                    seg.first + pages
+                ),
+            );
         }
         let whole = seg.first == 0 && pages == n;
-        let hugetlb = matches!(spec.kind, FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud);
+        let hugetlb = matches!(
+            spec.kind,
+            FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud
+        );
         if hugetlb && !whole {
             return err(field("pages"), "a hugetlb folio can only be mapped whole");
         }
         if seg.aligned && !whole {
-            return err(field("aligned"), "only a whole folio can be mapped at its alignment");
+            return err(
+                field("aligned"),
+                "only a whole folio can be mapped at its alignment",
+            );
         }
         if seg.aligned && spec.kind != FolioKindSpec::Thp && !hugetlb {
-            return err(field("aligned"), "only THP and hugetlb folios are mapped by a PMD or PUD");
+            return err(
+                field("aligned"),
+                "only THP and hugetlb folios are mapped by a PMD or PUD",
+            );
         }
         if matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
             let r = (seg.first, seg.first + pages);
-            if anon_mapped[fi as usize].iter().any(|&(a, b)| a < r.1 && r.0 < b) {
+            if anon_mapped[fi as usize]
+                .iter()
+                .any(|&(a, b)| a < r.1 && r.0 < b)
+            {
                 return err(
                     field("folio"),
                     format!("pages {}..{} of anonymous folio {fi} are already mapped; only shmem and hugetlb pages can be mapped twice", r.0, r.1),
@@ -168,10 +232,20 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
 
     let pos = |p: &Pos, field: &str| -> Result<u64, ScenarioError> {
         let Some(&(start, bytes)) = segments.get(p.seg as usize) else {
-            return err(format!("{field}.seg"), format!("segment {} does not exist ({} segments)", p.seg, segments.len()));
+            return err(
+                format!("{field}.seg"),
+                format!(
+                    "segment {} does not exist ({} segments)",
+                    p.seg,
+                    segments.len()
+                ),
+            );
         };
         if p.off > bytes {
-            return err(format!("{field}.off"), format!("offset {} is past the end of a {bytes}-byte segment", p.off));
+            return err(
+                format!("{field}.off"),
+                format!("offset {} is past the end of a {bytes}-byte segment", p.off),
+            );
         }
         Ok(start + p.off)
     };
@@ -190,19 +264,38 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
                 let f = format!("{field}.iovecs[{j}]");
                 Ok(match iov {
                     IovSpec::Range { start, end } => {
-                        let (iov_base, iov_len) = span(&Span { start: *start, end: *end }, &f)?;
+                        let (iov_base, iov_len) = span(
+                            &Span {
+                                start: *start,
+                                end: *end,
+                            },
+                            &f,
+                        )?;
                         Iovec { iov_base, iov_len }
                     }
-                    IovSpec::Sized { start, len } => {
-                        Iovec { iov_base: pos(start, &format!("{f}.start"))?, iov_len: len.bytes_at(&geo) }
-                    }
-                    IovSpec::Null { len } => Iovec { iov_base: 0, iov_len: len.bytes_at(&geo) },
-                    IovSpec::Raw { base, len } => Iovec { iov_base: *base, iov_len: *len },
+                    IovSpec::Sized { start, len } => Iovec {
+                        iov_base: pos(start, &format!("{f}.start"))?,
+                        iov_len: len.bytes_at(&geo),
+                    },
+                    IovSpec::Null { len } => Iovec {
+                        iov_base: 0,
+                        iov_len: len.bytes_at(&geo),
+                    },
+                    IovSpec::Raw { base, len } => Iovec {
+                        iov_base: *base,
+                        iov_len: *len,
+                    },
                 })
             })
             .collect()
     };
-    let ddir = |d: Ddir| if d == Ddir::Read { ITER_DEST } else { ITER_SOURCE };
+    let ddir = |d: Ddir| {
+        if d == Ddir::Read {
+            ITER_DEST
+        } else {
+            ITER_SOURCE
+        }
+    };
 
     let mut ops = Vec::with_capacity(s.ops.len());
     for (i, op) in s.ops.iter().enumerate() {
@@ -210,37 +303,78 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         ops.push(match op {
             Op::Register { iovecs: v } => {
                 if v.is_empty() {
-                    return err(format!("{field}.iovecs"), "no iovecs (use register_sparse for an empty table)");
+                    return err(
+                        format!("{field}.iovecs"),
+                        "no iovecs (use register_sparse for an empty table)",
+                    );
                 }
-                ConcreteOp::Register { iovecs: iovecs(v, &field)? }
+                ConcreteOp::Register {
+                    iovecs: iovecs(v, &field)?,
+                }
             }
             Op::RegisterSparse { nr } => ConcreteOp::RegisterSparse { nr: *nr },
-            Op::Update { offset, iovecs: v } => ConcreteOp::Update { offset: *offset, iovecs: iovecs(v, &field)? },
+            Op::Update { offset, iovecs: v } => ConcreteOp::Update {
+                offset: *offset,
+                iovecs: iovecs(v, &field)?,
+            },
             Op::Unregister => ConcreteOp::Unregister,
-            Op::Import { slot, ddir: d, span: sp } => {
+            Op::Import {
+                slot,
+                ddir: d,
+                span: sp,
+            } => {
                 let (buf_addr, len) = span(sp, &format!("{field}.span"))?;
-                ConcreteOp::Import { slot: *slot, ddir: ddir(*d), buf_addr, len }
+                ConcreteOp::Import {
+                    slot: *slot,
+                    ddir: ddir(*d),
+                    buf_addr,
+                    len,
+                }
             }
-            Op::Readv { slot, ddir: d, spans } => {
+            Op::Readv {
+                slot,
+                ddir: d,
+                spans,
+            } => {
                 if spans.is_empty() {
                     return err(format!("{field}.spans"), "no spans");
                 }
                 let iovecs = spans
                     .iter()
                     .enumerate()
-                    .map(|(j, sp)| span(sp, &format!("{field}.spans[{j}]")).map(|(a, l)| Iovec { iov_base: a, iov_len: l }))
+                    .map(|(j, sp)| {
+                        span(sp, &format!("{field}.spans[{j}]")).map(|(a, l)| Iovec {
+                            iov_base: a,
+                            iov_len: l,
+                        })
+                    })
                     .collect::<Result<_, _>>()?;
-                ConcreteOp::Readv { slot: *slot, ddir: ddir(*d), iovecs }
+                ConcreteOp::Readv {
+                    slot: *slot,
+                    ddir: ddir(*d),
+                    iovecs,
+                }
             }
         });
     }
-    Ok(Built { world, ops, segments })
+    Ok(Built {
+        world,
+        ops,
+        segments,
+    })
 }
 
 /// Order and kind of folio `i`, checked against the geometry.
-pub(crate) fn folio_order(geo: &Geometry, f: &FolioSpec, i: usize) -> Result<(u32, FolioKind), ScenarioError> {
+pub(crate) fn folio_order(
+    geo: &Geometry,
+    f: &FolioSpec,
+    i: usize,
+) -> Result<(u32, FolioKind), ScenarioError> {
     if f.order.is_some() && f.kind != FolioKindSpec::Mthp {
-        return err(format!("folio[{i}].order"), "only mthp folios take an order");
+        return err(
+            format!("folio[{i}].order"),
+            "only mthp folios take an order",
+        );
     }
     if f.gap > 1 << 20 {
         return err(format!("folio[{i}].gap"), "a gap of more than 2^20 pages");
@@ -250,7 +384,13 @@ pub(crate) fn folio_order(geo: &Geometry, f: &FolioSpec, i: usize) -> Result<(u3
         FolioKindSpec::Mthp => match f.order {
             Some(o) if o >= 2 && o < geo.pmd_order => (o, FolioKind::Mthp),
             Some(o) => {
-                return err(format!("folio[{i}].order"), format!("mTHP order {o}; this geometry allows 2 to {}", geo.pmd_order - 1))
+                return err(
+                    format!("folio[{i}].order"),
+                    format!(
+                        "mTHP order {o}; this geometry allows 2 to {}",
+                        geo.pmd_order - 1
+                    ),
+                )
             }
             None => return err(format!("folio[{i}].order"), "an mthp folio needs an order"),
         },

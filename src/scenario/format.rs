@@ -292,7 +292,10 @@ impl Scenario {
     pub fn from_toml(text: &str) -> Result<Scenario, String> {
         let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
         if s.format != FORMAT_VERSION {
-            return Err(format!("field `format`: version {} is not supported (this build reads {FORMAT_VERSION})", s.format));
+            return Err(format!(
+                "field `format`: version {} is not supported (this build reads {FORMAT_VERSION})",
+                s.format
+            ));
         }
         Ok(s)
     }
@@ -303,15 +306,21 @@ impl Scenario {
     /// that a file reads like the layout it describes.
     pub fn to_toml(&self) -> String {
         let v = serde_json::to_value(self).expect("scenario serialises");
-        let serde_json::Value::Object(top) = v else { unreachable!("a struct serialises to an object") };
+        let serde_json::Value::Object(top) = v else {
+            unreachable!("a struct serialises to an object")
+        };
         let mut out = String::new();
         let mut sections = Vec::new();
         for (k, v) in &top {
             match v {
-                serde_json::Value::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {
+                serde_json::Value::Array(items)
+                    if items.iter().all(|i| i.is_object()) && !items.is_empty() =>
+                {
                     sections.push((k, Some(items)))
                 }
-                serde_json::Value::Object(_) if k == "expect" || k == "faults" => sections.push((k, None)),
+                serde_json::Value::Object(_) if k == "expect" || k == "faults" => {
+                    sections.push((k, None))
+                }
                 _ => out.push_str(&format!("{} = {}\n", toml_key(k), inline(v))),
             }
         }
@@ -389,7 +398,9 @@ mod u64_text {
             Str(String),
         }
         match Text::deserialize(d)? {
-            Text::Int(i) => u64::try_from(i).map_err(|_| de::Error::custom("a negative address or length")),
+            Text::Int(i) => {
+                u64::try_from(i).map_err(|_| de::Error::custom("a negative address or length"))
+            }
             Text::Str(s) => {
                 let t = s.trim();
                 let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -404,7 +415,10 @@ mod u64_text {
 
 /// A TOML key, quoted unless it is a bare key.
 fn toml_key(k: &str) -> String {
-    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         k.to_string()
     } else {
         toml::Value::String(k.to_string()).to_string()
@@ -422,7 +436,10 @@ fn inline(v: &serde_json::Value) -> String {
         J::Array(a) => format!("[{}]", a.iter().map(inline).collect::<Vec<_>>().join(", ")),
         J::Object(o) if o.is_empty() => "{}".into(),
         J::Object(o) => {
-            let parts: Vec<String> = o.iter().map(|(k, v)| format!("{} = {}", toml_key(k), inline(v))).collect();
+            let parts: Vec<String> = o
+                .iter()
+                .map(|(k, v)| format!("{} = {}", toml_key(k), inline(v)))
+                .collect();
             format!("{{ {} }}", parts.join(", "))
         }
     }

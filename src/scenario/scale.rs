@@ -36,7 +36,10 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
         let end_t = scale_edge(end, nf, nt).clamp(first + 1, nt);
         new.first = first;
         new.pages = seg.pages.map(|_| end_t - first);
-        sizes.push(((end - seg.first) * gf.page_size(), (end_t - first) * gt.page_size()));
+        sizes.push((
+            (end - seg.first) * gf.page_size(),
+            (end_t - first) * gt.page_size(),
+        ));
     }
     let pos = |p: &mut Pos| {
         if let Some(&(from, to)) = sizes.get(p.seg as usize) {

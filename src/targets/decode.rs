@@ -10,7 +10,8 @@ pub fn run(data: &[u8]) -> Result<(), String> {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(s) = Scenario::from_toml(text) {
             let _ = build(&s);
-            let again = Scenario::from_toml(&s.to_toml()).map_err(|e| format!("round trip failed: {e}"))?;
+            let again =
+                Scenario::from_toml(&s.to_toml()).map_err(|e| format!("round trip failed: {e}"))?;
             if again != s {
                 return Err(format!("round trip changed the scenario:\n{}", s.to_toml()));
             }
@@ -21,11 +22,13 @@ pub fn run(data: &[u8]) -> Result<(), String> {
     }
     let s = super::differential::scenario(data);
     build(&s).map_err(|e| format!("generator output rejected: {e}\n{}", s.to_toml()))?;
-    let again = Scenario::from_toml(&s.to_toml()).map_err(|e| format!("generator output does not read back: {e}"))?;
+    let again = Scenario::from_toml(&s.to_toml())
+        .map_err(|e| format!("generator output does not read back: {e}"))?;
     if again != s {
         return Err("generator output changed in a write/read round trip".into());
     }
-    build(&rescale(&s, GeometryName::Real)).map_err(|e| format!("generator output rejected at real geometry: {e}"))?;
+    build(&rescale(&s, GeometryName::Real))
+        .map_err(|e| format!("generator output rejected at real geometry: {e}"))?;
     Ok(())
 }
 
@@ -39,7 +42,13 @@ mod tests {
 
     #[test]
     fn garbage_text_is_rejected_not_panicked() {
-        for t in ["", "format = 1", "format = 2\ngeometry = \"real\"", "[[segment]]\nfolio = 99", "\u{0}\u{ff}"] {
+        for t in [
+            "",
+            "format = 1",
+            "format = 2\ngeometry = \"real\"",
+            "[[segment]]\nfolio = 99",
+            "\u{0}\u{ff}",
+        ] {
             super::run(t.as_bytes()).unwrap();
         }
     }

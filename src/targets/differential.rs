@@ -8,7 +8,11 @@ use crate::scenario::Scenario;
 
 /// The scenario drawn from `data`.
 pub fn scenario(data: &[u8]) -> Scenario {
-    scenario_from_unstructured(&mut arbitrary::Unstructured::new(data), &GenConfig::default()).expect("the generator never fails")
+    scenario_from_unstructured(
+        &mut arbitrary::Unstructured::new(data),
+        &GenConfig::default(),
+    )
+    .expect("the generator never fails")
 }
 
 /// Runs one input; `Err` carries the report of a finding.
@@ -16,7 +20,8 @@ pub fn run(data: &[u8]) -> Result<(), String> {
     let v = variant_from_env(VARIANT_ENV, "rfc-v1");
     let against = variant_from_env(AGAINST_ENV, "upstream");
     let s = scenario(data);
-    let (verdict, _, _) = check(&s, v, against).map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;
+    let (verdict, _, _) = check(&s, v, against)
+        .map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;
     match verdict.findings.first() {
         None => Ok(()),
         Some(f) => Err(format!(
@@ -36,6 +41,10 @@ mod tests {
     #[test]
     fn smoke_finds_rfc_v1_and_never_panics() {
         let errs = super::super::smoke(300, super::run);
-        assert!(errs.iter().all(|e| e.starts_with("finding rfc-v1:")), "{:?}", errs.first());
+        assert!(
+            errs.iter().all(|e| e.starts_with("finding rfc-v1:")),
+            "{:?}",
+            errs.first()
+        );
     }
 }

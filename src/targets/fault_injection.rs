@@ -12,11 +12,14 @@ use crate::scenario::Scenario;
 /// (an index into `v`'s own allocation calls).
 pub fn scenario(data: &[u8], v: &dyn crate::variants::Variant) -> Scenario {
     let mut u = arbitrary::Unstructured::new(data);
-    let mut s = scenario_from_unstructured(&mut u, &GenConfig::no_faults()).expect("the generator never fails");
+    let mut s = scenario_from_unstructured(&mut u, &GenConfig::no_faults())
+        .expect("the generator never fails");
     let calls = check(&s, v, v).map(|(_, r, _)| r.alloc_calls).unwrap_or(0);
     if calls > 0 {
         let call = u.int_in_range(0..=calls - 1).unwrap_or(0);
-        s.faults = FaultPlan { points: vec![FaultPoint::Call { call }] };
+        s.faults = FaultPlan {
+            points: vec![FaultPoint::Call { call }],
+        };
     }
     s
 }
@@ -25,7 +28,8 @@ pub fn scenario(data: &[u8], v: &dyn crate::variants::Variant) -> Scenario {
 pub fn run(data: &[u8]) -> Result<(), String> {
     let v = variant_from_env(VARIANT_ENV, "upstream");
     let s = scenario(data, v);
-    let (verdict, _, _) = check(&s, v, v).map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;
+    let (verdict, _, _) =
+        check(&s, v, v).map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;
     match verdict.findings.first() {
         None => Ok(()),
         Some(f) => Err(format!(

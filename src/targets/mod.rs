@@ -22,8 +22,12 @@ pub const AGAINST_ENV: &str = "REGBUF_AGAINST";
 /// The variant named by `var`, or `default`. A bad name fails loudly.
 pub fn variant_from_env(var: &str, default: &str) -> &'static dyn Variant {
     let name = std::env::var(var).unwrap_or_else(|_| default.to_string());
-    variants::by_name(&name)
-        .unwrap_or_else(|| panic!("invalid value for `{var}`: `{name}`; known variants: {}", variants::names().join(", ")))
+    variants::by_name(&name).unwrap_or_else(|| {
+        panic!(
+            "invalid value for `{var}`: `{name}`; known variants: {}",
+            variants::names().join(", ")
+        )
+    })
 }
 
 /// The scenario a target draws from `data` when testing `v`, for turning an

@@ -22,19 +22,42 @@ pub trait Variant: Sync + Send {
     /// One line: which patch or commit this is.
     fn summary(&self) -> &'static str;
 
-    fn io_validate_user_buf_range(&self, w: &mut World, uaddr: u64, ulen: u64) -> Result<(), Errno> {
+    fn io_validate_user_buf_range(
+        &self,
+        w: &mut World,
+        uaddr: u64,
+        ulen: u64,
+    ) -> Result<(), Errno> {
         rsrc::io_validate_user_buf_range(w, uaddr, ulen)
     }
     fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
         memmap::io_pin_pages(w, uaddr, len)
     }
-    fn io_check_coalesce_buffer(&self, w: &mut World, pages: &[Pfn], nr_pages: u64, data: &mut IoImuFolioData) -> bool {
+    fn io_check_coalesce_buffer(
+        &self,
+        w: &mut World,
+        pages: &[Pfn],
+        nr_pages: u64,
+        data: &mut IoImuFolioData,
+    ) -> bool {
         rsrc::io_check_coalesce_buffer(self, w, pages, nr_pages, data)
     }
-    fn io_coalesce_buffer(&self, w: &mut World, pages: &mut PageArray, nr_pages: &mut u64, data: &IoImuFolioData) -> bool {
+    fn io_coalesce_buffer(
+        &self,
+        w: &mut World,
+        pages: &mut PageArray,
+        nr_pages: &mut u64,
+        data: &IoImuFolioData,
+    ) -> bool {
         rsrc::io_coalesce_buffer(self, w, pages, nr_pages, data)
     }
-    fn headpage_already_acct(&self, w: &mut World, pages: &[Pfn], nr_pages: usize, hpage: Pfn) -> bool {
+    fn headpage_already_acct(
+        &self,
+        w: &mut World,
+        pages: &[Pfn],
+        nr_pages: usize,
+        hpage: Pfn,
+    ) -> bool {
         rsrc::headpage_already_acct(self, w, pages, nr_pages, hpage)
     }
     fn io_buffer_account_pin(
@@ -47,13 +70,25 @@ pub trait Variant: Sync + Send {
     ) -> Result<(), Errno> {
         rsrc::io_buffer_account_pin(self, w, pages, nr_pages, imu, last_hpage)
     }
-    fn io_sqe_buffer_register(&self, w: &mut World, iov: &Iovec, last_hpage: &mut Option<Pfn>) -> Result<Option<AllocId>, Errno> {
+    fn io_sqe_buffer_register(
+        &self,
+        w: &mut World,
+        iov: &Iovec,
+        last_hpage: &mut Option<Pfn>,
+    ) -> Result<Option<AllocId>, Errno> {
         rsrc::io_sqe_buffer_register(self, w, iov, last_hpage)
     }
     fn io_release_ubuf(&self, w: &mut World, imu: AllocId) {
         rsrc::io_release_ubuf(self, w, imu)
     }
-    fn io_import_fixed(&self, w: &mut World, ddir: u32, imu: AllocId, buf_addr: u64, len: u64) -> Result<IovIter, Errno> {
+    fn io_import_fixed(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        imu: AllocId,
+        buf_addr: u64,
+        len: u64,
+    ) -> Result<IovIter, Errno> {
         rsrc::io_import_fixed(self, w, ddir, imu, buf_addr, len)
     }
     fn io_vec_fill_bvec(

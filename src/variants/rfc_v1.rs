@@ -8,11 +8,13 @@
 //! else is upstream.
 
 use super::Variant;
-use crate::mm::gup::{pin_user_pages_fast, unpin_user_folio, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE};
+use crate::mm::gup::{
+    pin_user_pages_fast, unpin_user_folio, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE,
+};
 use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc};
 use crate::model::world::PageArray;
-use crate::model::{Errno, IoImuFolioData, Iovec, World, BioVec, IO_IMU_DEST, IO_IMU_SOURCE};
+use crate::model::{BioVec, Errno, IoImuFolioData, Iovec, World, IO_IMU_DEST, IO_IMU_SOURCE};
 
 /// RFC v1 applied to 7.1-rc1.
 #[derive(Debug)]
@@ -34,8 +36,12 @@ pub struct RfcV1;
 /// ```
 pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
     let ps = w.geo.page_size();
-    let Some(end) = uaddr.checked_add(len) else { return Err(Errno::EOVERFLOW) };
-    let Some(end) = end.checked_add(ps - 1) else { return Err(Errno::EOVERFLOW) };
+    let Some(end) = uaddr.checked_add(len) else {
+        return Err(Errno::EOVERFLOW);
+    };
+    let Some(end) = end.checked_add(ps - 1) else {
+        return Err(Errno::EOVERFLOW);
+    };
 
     let end = end >> w.geo.page_shift;
     let start = uaddr >> w.geo.page_shift;
@@ -43,12 +49,23 @@ pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageAr
     if w.warn_on_once(nr_pages == 0, "io_pin_pages_alloc: !nr_pages") {
         return Err(Errno::EINVAL);
     }
-    if w.warn_on_once(nr_pages > i32::MAX as u64, "io_pin_pages_alloc: nr_pages > INT_MAX") {
+    if w.warn_on_once(
+        nr_pages > i32::MAX as u64,
+        "io_pin_pages_alloc: nr_pages > INT_MAX",
+    ) {
         return Err(Errno::EOVERFLOW);
     }
 
-    let Some(id) = w.alloc.kvmalloc(AllocSite::PinPagesArray) else { return Err(Errno::ENOMEM) };
-    Ok((PageArray { id, pages: Vec::with_capacity(nr_pages as usize) }, nr_pages))
+    let Some(id) = w.alloc.kvmalloc(AllocSite::PinPagesArray) else {
+        return Err(Errno::ENOMEM);
+    };
+    Ok((
+        PageArray {
+            id,
+            pages: Vec::with_capacity(nr_pages as usize),
+        },
+        nr_pages,
+    ))
 }
 
 /// Model of `io_pin_pages_fast_path()` — io_uring/memmap.c, RFC v1.
@@ -80,7 +97,11 @@ pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageAr
 /// +		return pages;
 /// +	}
 /// ```
-pub fn io_pin_pages_fast_path(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
+pub fn io_pin_pages_fast_path(
+    w: &mut World,
+    uaddr: u64,
+    len: u64,
+) -> Result<(PageArray, u64), Errno> {
     let (mut pages, nr_pages) = io_pin_pages_alloc(w, uaddr, len)?;
 
     let ret = pin_user_pages_fast(
@@ -97,13 +118,18 @@ pub fn io_pin_pages_fast_path(w: &mut World, uaddr: u64, len: u64) -> Result<(Pa
         let folio = w.phys.page_folio(pages.pages[0]);
         let last = w.phys.page_folio(pages.pages[nr_pages as usize - 1]);
 
-        if let Some(folio) = folio.filter(|&f| nr_pages > 1 && w.phys.folio_test_hugetlb(f) && last == Some(f)) {
+        if let Some(folio) =
+            folio.filter(|&f| nr_pages > 1 && w.phys.folio_test_hugetlb(f) && last == Some(f))
+        {
             let Some(huge_id) = w.alloc.kvmalloc(AllocSite::FastPathArray) else {
                 return Ok((pages, nr_pages));
             };
             unpin_user_folio(&mut w.phys, folio, nr_pages - 1);
 
-            let huge_pages = PageArray { id: huge_id, pages: vec![pages.pages[0]] };
+            let huge_pages = PageArray {
+                id: huge_id,
+                pages: vec![pages.pages[0]],
+            };
             w.alloc.kvfree(pages.id);
             return Ok((huge_pages, 1));
         }
@@ -180,7 +206,12 @@ impl Variant for RfcV1 {
     /// +		imu->folio_shift = folio_shift(page_folio(pages[0]));
     ///  	refcount_set(&imu->refs, 1);
     /// ```
-    fn io_sqe_buffer_register(&self, w: &mut World, iov: &Iovec, last_hpage: &mut Option<Pfn>) -> Result<Option<AllocId>, Errno> {
+    fn io_sqe_buffer_register(
+        &self,
+        w: &mut World,
+        iov: &Iovec,
+        last_hpage: &mut Option<Pfn>,
+    ) -> Result<Option<AllocId>, Errno> {
         let v = self;
         let mut imu: Option<AllocId> = None;
         let mut pages: Option<PageArray> = None;
@@ -197,13 +228,16 @@ impl Variant for RfcV1 {
 
         v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
 
-        let Some(node) = io_rsrc_node_alloc(w) else { return Err(Errno::ENOMEM) };
+        let Some(node) = io_rsrc_node_alloc(w) else {
+            return Err(Errno::ENOMEM);
+        };
 
         let mut ret: Result<(), Errno> = Err(Errno::ENOMEM);
         'done: {
             // Hunk 1: orig_nr_pages, then the fast path instead of io_pin_pages.
             let ps = w.geo.page_size();
-            let mut orig_nr_pages = iov.iov_base.wrapping_add(iov.iov_len).wrapping_add(ps - 1) >> w.geo.page_shift;
+            let mut orig_nr_pages =
+                iov.iov_base.wrapping_add(iov.iov_len).wrapping_add(ps - 1) >> w.geo.page_shift;
             orig_nr_pages -= iov.iov_base >> w.geo.page_shift;
             match io_pin_pages_fast_path(w, iov.iov_base, iov.iov_len) {
                 Ok((p, n)) => {
@@ -217,7 +251,8 @@ impl Variant for RfcV1 {
             }
             let p = pages.as_mut().expect("set above");
 
-            if nr_pages > 1 && v.io_check_coalesce_buffer(w, &p.pages.clone(), nr_pages, &mut data) {
+            if nr_pages > 1 && v.io_check_coalesce_buffer(w, &p.pages.clone(), nr_pages, &mut data)
+            {
                 if data.nr_pages_mid != 1 {
                     coalesced = v.io_coalesce_buffer(w, p, &mut nr_pages, &data);
                 }
@@ -236,7 +271,10 @@ impl Variant for RfcV1 {
             let page_shift = w.geo.page_shift;
             let page_mask = w.geo.page_mask();
             // Hunk 2: a fast-pathed buffer gets its folio's shift.
-            let fast_shift = w.phys.page_folio(p.pages[0]).map(|f| w.phys.folio_shift(&w.geo, f));
+            let fast_shift = w
+                .phys
+                .page_folio(p.pages[0])
+                .map(|f| w.phys.folio_shift(&w.geo, f));
             let u = w.imu_mut(m);
             u.ubuf = iov.iov_base;
             u.len = iov.iov_len;
@@ -261,7 +299,11 @@ impl Variant for RfcV1 {
             let u = w.imu_mut(m);
             for i in 0..nr_pages as usize {
                 let vec_len = size.min((1u64 << u.folio_shift) - off);
-                u.bvec[i] = Some(BioVec { bv_page: p.pages[i], bv_len: vec_len, bv_offset: off });
+                u.bvec[i] = Some(BioVec {
+                    bv_page: p.pages[i],
+                    bv_len: vec_len,
+                    bv_offset: off,
+                });
                 off = 0;
                 size -= vec_len;
             }
@@ -278,7 +320,10 @@ impl Variant for RfcV1 {
                         match w.phys.page_folio(p.pages[i]) {
                             Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
                             None => {
-                                w.warn_on_once(true, "io_sqe_buffer_register: unpin of a page outside any folio");
+                                w.warn_on_once(
+                                    true,
+                                    "io_sqe_buffer_register: unpin of a page outside any folio",
+                                );
                             }
                         }
                     }
