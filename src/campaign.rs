@@ -442,3 +442,79 @@ pub fn verdict(s: &Scenario, v: &dyn Variant) -> Verdict {
     let up = variants::by_name("upstream").expect("upstream exists");
     check(s, v, up).map(|(v, _, _)| v).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(seed: u64, jobs: usize) -> Config {
+        Config {
+            variant: variants::by_name("rfc-v1").unwrap(),
+            against: variants::by_name("upstream").unwrap(),
+            seed,
+            limit: Limit::Runs(3000),
+            jobs,
+            faults: true,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_findings_whatever_the_number_of_workers() {
+        let key = |r: &Report| {
+            r.found
+                .iter()
+                .map(|f| (f.signature.clone(), f.iteration, f.scenario.to_toml()))
+                .collect::<Vec<_>>()
+        };
+        let a = run(&cfg(11, 1));
+        let b = run(&cfg(11, 2));
+        assert!(!a.found.is_empty());
+        assert_eq!(a.execs, 3000);
+        assert_eq!(key(&a), key(&b));
+        assert_ne!(
+            key(&a),
+            key(&run(&cfg(12, 2))),
+            "another seed draws other scenarios"
+        );
+    }
+
+    /// Every scenario with a finding among the first draws of two seeds keeps
+    /// its primary signature when rescaled from small to real geometry.
+    #[test]
+    fn findings_at_small_geometry_keep_their_verdict_at_real_geometry() {
+        let gen = GenConfig::default();
+        let (v, up) = (
+            variants::by_name("rfc-v1").unwrap(),
+            variants::by_name("upstream").unwrap(),
+        );
+        let primary = |s: &Scenario| check(s, v, up).unwrap().0.primary();
+        let (mut with_finding, mut same) = (0, 0);
+        for seed in [1, 2] {
+            for i in 0..3000 {
+                let s = draw(seed, i, &gen);
+                if let Some(p) = primary(&s) {
+                    with_finding += 1;
+                    let real = rescale(&s, GeometryName::Real);
+                    if primary(&real).as_deref() == Some(p.as_str()) {
+                        same += 1;
+                    } else {
+                        eprintln!(
+                            "differs at real geometry (seed {seed} iteration {i}): {p} vs {:?}",
+                            primary(&real)
+                        );
+                    }
+                }
+            }
+        }
+        assert!(with_finding > 50, "{with_finding}");
+        // The known exception: an aligned (hugetlb or PMD-mapped) segment
+        // after small pages that fill its alignment exactly at the small
+        // scale but not at the real one, so an implied hole appears. Measured
+        // on these draws: 286 of 288.
+        assert!(
+            same * 100 >= with_finding * 99,
+            "only {same} of {with_finding} keep their verdict"
+        );
+    }
+}

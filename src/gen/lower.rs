@@ -137,20 +137,27 @@ fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
 }
 
 /// RLIMIT_MEMLOCK: mostly unlimited, else near one PMD folio or near what
-/// the mapped folios would account.
+/// the mapped folios would account. The estimate is kept in symbolic units
+/// (PUD and PMD folios, pages) so that it means the same at every geometry:
+/// each distinct compound folio is charged whole, each small-page mapping
+/// once (as io_buffer_account_pin does for a buffer covering everything).
 fn lower_memlock(c: u8, folios: &[FolioSpec], segs: &[Segment], geo: &Geometry) -> Option<Size> {
-    let mut acc = 0;
+    let mut acc = Size::default();
     let mut seen = vec![false; folios.len()];
     for s in segs {
         let Some(f) = s.folio else { continue };
         let spec = &folios[f as usize];
-        let np = folio_pages(spec, geo);
-        if is_hugetlb(spec.kind) || spec.kind == FolioKindSpec::Small {
-            if !std::mem::replace(&mut seen[f as usize], true) {
-                acc += np;
-            }
-        } else {
-            acc += s.pages.unwrap_or(np - s.first);
+        if spec.kind == FolioKindSpec::Small {
+            acc.pages += 1;
+            continue;
+        }
+        if std::mem::replace(&mut seen[f as usize], true) {
+            continue;
+        }
+        match spec.kind {
+            FolioKindSpec::HugetlbPud => acc.pud += 1,
+            FolioKindSpec::HugetlbPmd | FolioKindSpec::Thp => acc.pmd += 1,
+            _ => acc.pages += folio_pages(spec, geo),
         }
     }
     let page = geo.page_size() as i64;
@@ -162,14 +169,15 @@ fn lower_memlock(c: u8, folios: &[FolioSpec], segs: &[Segment], geo: &Geometry) 
             bytes,
         })
     };
+    let with_bytes = |bytes| Some(Size { bytes, ..acc });
     let table = [
         (25, None),
         (1, sz(1, 0, 0)),
         (1, sz(1, 0, -page)),
         (1, sz(0, 3, 0)),
-        (2, sz(0, acc, 0)),
-        (1, sz(0, acc.saturating_sub(1), 0)),
-        (1, sz(0, acc + 1, 0)),
+        (2, with_bytes(0)),
+        (1, with_bytes(-page)),
+        (1, with_bytes(page)),
     ];
     pick(c, &table)
 }

@@ -26,13 +26,15 @@ impl Geometry {
         pmd_order: 9,
         pud_order: 18,
     };
-    /// The exploration scale: 4 KiB pages, 32 KiB "PMD" and 256 KiB "PUD" folios.
-    /// mTHP order 2 still fits below PMD order, and the registration limit
-    /// (`SZ_1G`, scaled to one PUD folio) still spans 8 PMD folios.
+    /// The exploration scale: 4 KiB pages, 32 KiB "PMD" and 16 MiB "PUD"
+    /// folios. mTHP order 2 still fits below PMD order, and a PUD holds 512
+    /// PMD folios as on x86-64, so the registration limit (`SZ_1G`, scaled
+    /// to one PUD folio) is the same number of PMD folios at both scales and
+    /// a buffer over it at one is over it at the other.
     pub const SMALL: Geometry = Geometry {
         page_shift: 12,
         pmd_order: 3,
-        pud_order: 6,
+        pud_order: 12,
     };
 
     /// `PAGE_SIZE`.

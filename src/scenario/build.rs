@@ -399,3 +399,66 @@ pub(crate) fn folio_order(
         FolioKindSpec::HugetlbPud => (geo.pud_order, FolioKind::Hugetlb),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reject(body: &str) -> ScenarioError {
+        let s = Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}"))
+            .expect("parses");
+        build(&s).expect_err("user space cannot build this")
+    }
+
+    #[test]
+    fn layouts_user_space_cannot_build_are_rejected_with_the_field() {
+        let e = reject("[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\npages = 3\n");
+        assert_eq!(
+            (e.field.as_str(), e.reason.as_str()),
+            (
+                "segment[0].pages",
+                "a hugetlb folio can only be mapped whole"
+            )
+        );
+        let e = reject("[[folio]]\nkind = \"thp\"\n[[segment]]\nfolio = 0\n[[segment]]\nfolio = 0\nfirst = 4\npages = 1\n");
+        assert_eq!(e.field, "segment[1].folio");
+        assert!(
+            e.reason
+                .contains("only shmem and hugetlb pages can be mapped twice"),
+            "{e}"
+        );
+        let e = reject("[[folio]]\nkind = \"small\"\n[[segment]]\nfolio = 0\naligned = true\n");
+        assert_eq!(e.field, "segment[0].aligned");
+        let e = reject("[[folio]]\nkind = \"mthp\"\norder = 9\n");
+        assert_eq!(e.field, "folio[0].order");
+        let e = reject("[[segment]]\nfolio = 2\n");
+        assert_eq!(e.field, "segment[0].folio");
+        let e = reject("[[folio]]\nkind = \"small\"\n[[segment]]\nfolio = 0\n[[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 8192 }, end = { seg = 0, off = 0 } }]\n");
+        assert_eq!(e.field, "op[0].iovecs[0].start.off");
+    }
+
+    #[test]
+    fn hugetlb_and_pmd_mapped_thp_are_placed_at_their_alignment() {
+        let s = Scenario::from_toml(
+            "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"small\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[folio]]\nkind = \"thp\"\n\
+             [[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n[[segment]]\nfolio = 2\nfirst = 1\n[[segment]]\nfolio = 2\npages = 1\n",
+        )
+        .unwrap();
+        let b = build(&s).unwrap();
+        let starts: Vec<u64> = b.segments.iter().map(|&(a, _)| a - USER_VA_BASE).collect();
+        assert_eq!(
+            starts,
+            vec![0, 2 << 20, 4 << 20, (4 << 20) + 511 * 4096],
+            "a split THP lands where it is put"
+        );
+        // Physically: the small page, then the huge folios at their alignment.
+        let heads: Vec<u64> = b
+            .world
+            .phys
+            .folios()
+            .iter()
+            .map(|f| f.head - PFN_BASE)
+            .collect();
+        assert_eq!(heads, vec![0, 512, 1024]);
+    }
+}

@@ -52,7 +52,7 @@ impl FaultPlan {
 pub enum GeometryName {
     /// 4 KiB pages, 2 MiB and 1 GiB folios.
     Real,
-    /// 4 KiB pages, 32 KiB and 256 KiB folios.
+    /// 4 KiB pages, 32 KiB and 16 MiB folios.
     Small,
 }
 
