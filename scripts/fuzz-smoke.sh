@@ -29,12 +29,15 @@ if cargo fuzz run -s none differential "$work/rfc" -- -max_total_time=120 -artif
 fi
 artifact=$(ls "$work"/art/crash-* | head -1)
 grep -m1 '^finding' "$work/rfc.log"
-cargo run --release -q -- import-artifact "$artifact" --target differential -o "$work/"
-file=$(ls "$work"/rfc-v1--*.toml | head -1)
+# Both commands exit 1 when they show a finding, which is what we expect.
 set +e
+cargo run --release -q -- import-artifact "$artifact" --target differential -o "$work/"
+imported=$?
+file=$(ls "$work"/rfc-v1--*.toml 2>/dev/null | head -1)
 cargo run --release -q -- replay "$file" --variant rfc-v1 >/dev/null
 code=$?
 set -e
+[ "$imported" = 1 ] && [ -n "$file" ] || { echo "import-artifact exited $imported and wrote '${file}'" >&2; exit 1; }
 [ "$code" = 1 ] || { echo "replay of the imported artifact exited $code, not 1" >&2; exit 1; }
 echo "imported artifact replays as a finding: $file"
 
