@@ -17,6 +17,7 @@ pub mod campaign;
 pub mod cli;
 pub mod corpus;
 pub mod gen;
+pub mod live;
 pub mod minimize;
 pub mod mm;
 pub mod model;

@@ -157,6 +157,7 @@ fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
         let _ = io_sqe_buffers_unregister(v, w);
     }
     w.io_rsrc_cache_free();
+    w.io_free_ring_regions();
     0
 }
 

@@ -56,11 +56,34 @@ pub enum Command {
     List,
     /// Run a fuzzing campaign of one variant against another.
     Fuzz(FuzzCmd),
+    /// Hold the upstream model against the running kernel (root; reserves
+    /// huge pages and gives them back).
+    #[command(
+        after_help = "Exit status: 0 every judged scenario agrees, 1 a model-fidelity finding, 2 trouble, 77 skipped (not root, no io_uring, no huge pages)."
+    )]
+    Live(LiveCmd),
     /// Turn a libFuzzer crash artifact into a minimized corpus file.
     #[command(
         after_help = "Exit status: 1 the artifact shows a finding (file written), 0 it shows none, 2 trouble."
     )]
     ImportArtifact(ImportArtifactArgs),
+}
+
+/// Flags of `live`.
+#[derive(Debug, Args)]
+pub struct LiveCmd {
+    /// Scenarios to draw.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub count: u64,
+    /// Seed of the draws.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where scenarios the kernel and the model disagree on are written.
+    #[arg(long, value_name = "DIR", default_value = "live-findings")]
+    pub out: PathBuf,
 }
 
 /// Flags of `import-artifact`.
@@ -257,5 +280,11 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::List => commands::list(out),
         Command::Fuzz(a) => commands::fuzz(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),
+        Command::Live(a) => crate::live::run_cli(&crate::live::LiveArgs {
+            count: a.count,
+            seed: a.seed,
+            json: a.json,
+            out: a.out.clone(),
+        }),
     }
 }

@@ -161,11 +161,15 @@ fn lower_memlock(c: u8, folios: &[FolioSpec], segs: &[Segment], geo: &Geometry) 
         }
     }
     let page = geo.page_size() as i64;
-    let sz = |pmd, pages, bytes| {
+    // Every limit leaves room for the ring's own regions, which setup charges
+    // first: below that, io_uring_setup itself fails.
+    let ring = crate::model::RING_REGION_PAGES;
+    acc.pages += ring;
+    let sz = |pmd, pages: u64, bytes| {
         Some(Size {
             pud: 0,
             pmd,
-            pages,
+            pages: pages + ring,
             bytes,
         })
     };
@@ -179,7 +183,8 @@ fn lower_memlock(c: u8, folios: &[FolioSpec], segs: &[Segment], geo: &Geometry) 
         (1, with_bytes(-page)),
         (1, with_bytes(page)),
     ];
-    pick(c, &table)
+    // A limit below the ring's own pages would keep the ring from existing.
+    pick(c, &table).filter(|m| m.bytes_at(geo) >> geo.page_shift >= ring)
 }
 
 /// Armed fault points, each the 0th to 2nd call at one site, without repeats.

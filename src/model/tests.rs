@@ -179,10 +179,21 @@ fn memlock_limit_is_enforced_per_whole_huge_page() {
         -12,
         "one 4 KiB slice of a huge page charges all 512 pages"
     );
-    let fits = scenario(&format!("memlock = {{ pmd = 1 }}\n{body}"));
+    // The ring's own rings and SQEs take 2 pages of the limit at setup.
+    let short = scenario(&format!("memlock = {{ pmd = 1, pages = 1 }}\n{body}"));
+    assert_eq!(
+        clean_run(&short).ops[0].ret,
+        -12,
+        "512 pages plus the ring's 2 do not fit in 513"
+    );
+    let fits = scenario(&format!("memlock = {{ pmd = 1, pages = 2 }}\n{body}"));
     let r = clean_run(&fits);
     assert_eq!(r.ops[0].ret, 0);
-    assert_eq!(r.ops[0].snapshot.locked_vm, Some(512));
+    assert_eq!(r.ops[0].snapshot.locked_vm, Some(514));
+    assert_eq!(
+        r.ops[0].snapshot.pinned_vm, 512,
+        "the ring's regions are not in pinned_vm"
+    );
 }
 
 #[test]

@@ -7,6 +7,11 @@ use crate::mm::{AllocId, AllocSite, Pfn};
 pub const IO_CACHED_BVECS_SEGS: usize = 32;
 /// `IO_ALLOC_CACHE_MAX`.
 pub const IO_ALLOC_CACHE_MAX: usize = 128;
+/// Pages `io_create_region()` (io_uring/memmap.c) charges to `user->locked_vm`
+/// for the ring's own regions when the creator lacks CAP_IPC_LOCK: one page
+/// of SQ/CQ rings and one of SQEs for the 8-entry ring the model assumes
+/// (and `regbuf-fuzz live` creates). Not in `pinned_vm`.
+pub const RING_REGION_PAGES: u64 = 2;
 /// `IORING_MAX_REG_BUFFERS`.
 pub const IORING_MAX_REG_BUFFERS: u32 = 1 << 14;
 /// `ITER_DEST`: data flows into the buffer (a read).
@@ -154,6 +159,9 @@ pub struct IoRingCtx {
     pub user: Option<UserStruct>,
     /// `mm_account->pinned_vm`, in pages.
     pub pinned_vm: u64,
+    /// Pages charged to `user->locked_vm` for the ring's own regions at
+    /// setup ([`RING_REGION_PAGES`] with a `user`, else 0), uncharged at exit.
+    pub region_pages: u64,
     /// `node_cache`.
     pub node_cache: IoAllocCache,
     /// `imu_cache`.

@@ -70,11 +70,17 @@ impl World {
             alloc: Alloc::new(plan),
             ctx: IoRingCtx {
                 buf_table: IoRsrcData::default(),
+                // io_uring_setup() → io_create_region() for the rings and SQEs.
                 user: memlock.map(|rlimit_memlock| UserStruct {
-                    locked_vm: 0,
+                    locked_vm: RING_REGION_PAGES,
                     rlimit_memlock,
                 }),
                 pinned_vm: 0,
+                region_pages: if memlock.is_some() {
+                    RING_REGION_PAGES
+                } else {
+                    0
+                },
                 node_cache: IoAllocCache {
                     entries: vec![],
                     site: AllocSite::RsrcNodeAlloc,
@@ -180,6 +186,15 @@ impl World {
         self.imus.remove(&id);
         self.nodes.remove(&id);
         self.alloc.kvfree(id);
+    }
+
+    /// `io_free_region()` of the ring's rings and SQEs at ring exit: gives
+    /// back what setup charged to `locked_vm`.
+    pub fn io_free_ring_regions(&mut self) {
+        if let Some(u) = self.ctx.user.as_mut() {
+            u.locked_vm = u.locked_vm.wrapping_sub(self.ctx.region_pages);
+        }
+        self.ctx.region_pages = 0;
     }
 
     /// `io_rsrc_cache_free()` and the table teardown of `io_ring_ctx_free()`:

@@ -104,6 +104,12 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         );
     }
     let memlock = s.memlock.map(|m| m.bytes_at(&geo));
+    if memlock.is_some_and(|m| m >> geo.page_shift < crate::model::RING_REGION_PAGES) {
+        return err(
+            "memlock",
+            format!("below the {} pages io_uring_setup charges for the ring itself: the ring could not be created", crate::model::RING_REGION_PAGES),
+        );
+    }
     let mut world = World::new(geo, memlock, s.faults.clone());
 
     // Physical placement.

@@ -1,0 +1,387 @@
+//! Runs a scenario's operations on a real io_uring instance and compares
+//! every observable with the model's upstream prediction: return values,
+//! `VmPin` after each operation, and for each fixed read or write exactly
+//! which bytes of the mappings change (aliases included), or which bytes
+//! reach the file.
+
+use super::layout::LiveLayout;
+use super::sys;
+use crate::mm::FolioId;
+use crate::model::iov_iter::PhysRange;
+use crate::model::ITER_DEST;
+use crate::run::Run;
+use crate::scenario::{Built, ConcreteOp};
+use io_uring::{opcode, types, IoUring};
+use std::os::fd::AsRawFd;
+
+/// Size of the pattern file fixed reads come from; longer imports are not run.
+pub const PATTERN_BYTES: usize = 64 << 20;
+
+/// The value of byte `k` of the pattern file.
+pub fn pattern(k: usize) -> u8 {
+    ((k as u64).wrapping_mul(2_654_435_761) >> 7) as u8 ^ (k >> 12) as u8
+}
+
+/// Files the fixed I/O reads from and writes to.
+#[derive(Debug)]
+pub struct Files {
+    /// The pattern, `PATTERN_BYTES` long.
+    pub pattern: std::fs::File,
+    /// Where fixed writes go.
+    pub sink: std::fs::File,
+}
+
+impl Files {
+    /// Creates both on tmpfs.
+    pub fn new() -> std::io::Result<Files> {
+        use std::io::Write;
+        let fd = sys::memfd("regbuf-pattern", 0, 0)?;
+        // SAFETY: a fresh fd this function owns.
+        let mut pattern = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let bytes: Vec<u8> = (0..PATTERN_BYTES).map(pattern_byte).collect();
+        pattern.write_all(&bytes)?;
+        let fd = sys::memfd("regbuf-sink", 0, 0)?;
+        // SAFETY: as above.
+        let sink = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(Files { pattern, sink })
+    }
+}
+
+fn pattern_byte(k: usize) -> u8 {
+    pattern(k)
+}
+
+/// One disagreement between the model and the kernel.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Disagreement {
+    /// Operation index (the ring-exit record is `ops.len()`).
+    pub op: usize,
+    /// What was compared.
+    pub what: String,
+    /// What the model predicted.
+    pub model: String,
+    /// What the kernel did.
+    pub kernel: String,
+}
+
+/// Where each folio's pages appear: `(segment, folio, first page, pages)`.
+fn placements(b: &Built) -> Vec<(usize, FolioId, u64, u64)> {
+    let mut out = Vec::new();
+    for (i, &(va, _)) in b.segments.iter().enumerate() {
+        if let Some(m) = b.world.aspace.find(va >> 12).filter(|m| m.vpn << 12 == va) {
+            out.push((
+                i,
+                m.folio,
+                m.pfn - b.world.phys.folio(m.folio).head,
+                m.npages,
+            ));
+        }
+    }
+    out
+}
+
+/// For a physical range from the model, the `(segment, offset, len, k)`
+/// pieces of every mapping that shows it, `k` being the range's byte index.
+fn views(
+    b: &Built,
+    places: &[(usize, FolioId, u64, u64)],
+    r: PhysRange,
+) -> Vec<(usize, usize, usize, usize)> {
+    let mut out = Vec::new();
+    for &(seg, folio, first, n) in places {
+        let lo = (b.world.phys.folio(folio).head + first) << 12;
+        let hi = lo + (n << 12);
+        let (a, e) = (r.0.max(lo), (r.0 + r.1).min(hi));
+        if a < e {
+            out.push((seg, (a - lo) as usize, (e - a) as usize, (a - r.0) as usize));
+        }
+    }
+    out
+}
+
+/// Runs `b`'s operations for real and returns every disagreement with `model`.
+pub fn run(
+    b: &Built,
+    model: &Run,
+    lay: &LiveLayout,
+    files: &Files,
+    memlock: Option<u64>,
+) -> Result<Vec<Disagreement>, String> {
+    let ring = make_ring(memlock)?;
+    let fd = ring.as_raw_fd();
+    let mut ring = ring;
+    let mut out = Vec::new();
+    let places = placements(b);
+    let pin0 = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
+    let tr = |a: u64| lay.translate(a);
+    let iovs = |v: &[crate::model::Iovec]| -> Vec<libc::iovec> {
+        v.iter()
+            .map(|i| libc::iovec {
+                iov_base: tr(i.iov_base) as *mut _,
+                iov_len: i.iov_len as usize,
+            })
+            .collect()
+    };
+    for (i, op) in b.ops.iter().enumerate() {
+        let want = &model.ops[i];
+        let before = matches!(op, ConcreteOp::Import { .. } | ConcreteOp::Readv { .. })
+            .then(|| lay.snapshot());
+        let got = match op {
+            ConcreteOp::Register { iovecs } => {
+                let v = iovs(iovecs);
+                sys::io_uring_register(
+                    fd,
+                    sys::IORING_REGISTER_BUFFERS,
+                    v.as_ptr().cast(),
+                    v.len() as u32,
+                )
+            }
+            ConcreteOp::RegisterSparse { nr } => {
+                let rr = sys::RsrcRegister {
+                    nr: *nr,
+                    flags: sys::IORING_RSRC_REGISTER_SPARSE,
+                    ..Default::default()
+                };
+                sys::io_uring_register(
+                    fd,
+                    sys::IORING_REGISTER_BUFFERS2,
+                    (&rr as *const sys::RsrcRegister).cast(),
+                    std::mem::size_of_val(&rr) as u32,
+                )
+            }
+            ConcreteOp::Update { offset, iovecs } => {
+                let v = iovs(iovecs);
+                let up = sys::RsrcUpdate2 {
+                    offset: *offset,
+                    data: v.as_ptr() as u64,
+                    nr: v.len() as u32,
+                    ..Default::default()
+                };
+                sys::io_uring_register(
+                    fd,
+                    sys::IORING_REGISTER_BUFFERS_UPDATE,
+                    (&up as *const sys::RsrcUpdate2).cast(),
+                    std::mem::size_of_val(&up) as u32,
+                )
+            }
+            ConcreteOp::Unregister => {
+                sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0)
+            }
+            ConcreteOp::Import {
+                slot,
+                ddir,
+                buf_addr,
+                len,
+            } => {
+                let addr = tr(*buf_addr) as *mut u8;
+                let e = if *ddir == ITER_DEST {
+                    opcode::ReadFixed::new(
+                        types::Fd(files.pattern.as_raw_fd()),
+                        addr,
+                        *len as u32,
+                        *slot as u16,
+                    )
+                    .offset(0)
+                    .build()
+                } else {
+                    opcode::WriteFixed::new(
+                        types::Fd(files.sink.as_raw_fd()),
+                        addr,
+                        *len as u32,
+                        *slot as u16,
+                    )
+                    .offset(0)
+                    .build()
+                };
+                submit(&mut ring, e)?
+            }
+            ConcreteOp::Readv { slot, ddir, iovecs } => {
+                let v = iovs(iovecs);
+                let e = if *ddir == ITER_DEST {
+                    opcode::ReadvFixed::new(
+                        types::Fd(files.pattern.as_raw_fd()),
+                        v.as_ptr(),
+                        v.len() as u32,
+                        *slot as u16,
+                    )
+                    .offset(0)
+                    .build()
+                } else {
+                    opcode::WritevFixed::new(
+                        types::Fd(files.sink.as_raw_fd()),
+                        v.as_ptr(),
+                        v.len() as u32,
+                        *slot as u16,
+                    )
+                    .offset(0)
+                    .build()
+                };
+                submit(&mut ring, e)?
+            }
+        };
+        // The model returns 0 for a successful import; the kernel returns the bytes moved.
+        let want_ret = match op {
+            ConcreteOp::Import { len, .. } if want.ret == 0 => *len as i64,
+            ConcreteOp::Readv { iovecs, .. } if want.ret == 0 => {
+                iovecs.iter().map(|v| v.iov_len as i64).sum()
+            }
+            _ => want.ret,
+        };
+        if got != want_ret {
+            out.push(Disagreement {
+                op: i,
+                what: format!("{} return value", crate::run::op_kind(op)),
+                model: want_ret.to_string(),
+                kernel: got.to_string(),
+            });
+        }
+        if let (Some(before), Some(ranges)) = (before, &want.import) {
+            let ddir = match op {
+                ConcreteOp::Import { ddir, .. } | ConcreteOp::Readv { ddir, .. } => *ddir,
+                _ => unreachable!("only imports snapshot"),
+            };
+            if got == want_ret {
+                check_data(i, b, &places, lay, files, ddir, ranges, &before, &mut out)?;
+            }
+        }
+        let pin = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
+        let want_pin = want.snapshot.pinned_vm * 4;
+        if pin.wrapping_sub(pin0) != want_pin {
+            out.push(Disagreement {
+                op: i,
+                what: "VmPin (kB)".into(),
+                model: want_pin.to_string(),
+                kernel: (pin - pin0).to_string(),
+            });
+        }
+    }
+    // Ring exit: unregister synchronously, then close.
+    sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0);
+    drop(ring);
+    let pin = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
+    if pin != pin0 {
+        out.push(Disagreement {
+            op: b.ops.len(),
+            what: "VmPin after ring exit (kB)".into(),
+            model: pin0.to_string(),
+            kernel: pin.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn make_ring(memlock: Option<u64>) -> Result<IoUring, String> {
+    let Some(bytes) = memlock else {
+        return IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"));
+    };
+    // ctx->user is set when the creator lacks CAP_IPC_LOCK: drop it for the
+    // setup only, under the scenario's RLIMIT_MEMLOCK.
+    sys::set_cap_ipc_lock(false).map_err(|e| format!("dropping CAP_IPC_LOCK: {e}"))?;
+    let old = sys::set_memlock(bytes).map_err(|e| format!("setrlimit(RLIMIT_MEMLOCK): {e}"));
+    let ring = IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"));
+    let _ = sys::set_cap_ipc_lock(true);
+    let old = old?;
+    let ring = ring?;
+    // The limit is read at registration time: keep it until the ring is
+    // done; it is restored by the caller through `restore_memlock`.
+    MEMLOCK_TO_RESTORE.with(|c| c.set(Some(old)));
+    Ok(ring)
+}
+
+thread_local! {
+    /// The RLIMIT_MEMLOCK to put back after a scenario that set one.
+    pub static MEMLOCK_TO_RESTORE: std::cell::Cell<Option<libc::rlimit>> = const { std::cell::Cell::new(None) };
+}
+
+fn submit(ring: &mut IoUring, e: io_uring::squeue::Entry) -> Result<i64, String> {
+    // SAFETY: every pointer in `e` (buffers, iovecs) outlives the wait below.
+    unsafe {
+        ring.submission()
+            .push(&e)
+            .map_err(|_| "submission queue full".to_string())?
+    };
+    ring.submit_and_wait(1)
+        .map_err(|e| format!("io_uring_enter: {e}"))?;
+    let cqe = ring.completion().next().ok_or("no completion")?;
+    Ok(cqe.result() as i64)
+}
+
+/// Checks the bytes a fixed read or write moved against the model's
+/// physical ranges for it.
+#[allow(clippy::too_many_arguments)]
+fn check_data(
+    op: usize,
+    b: &Built,
+    places: &[(usize, FolioId, u64, u64)],
+    lay: &LiveLayout,
+    files: &Files,
+    ddir: u32,
+    ranges: &[PhysRange],
+    before: &[Vec<u8>],
+    out: &mut Vec<Disagreement>,
+) -> Result<(), String> {
+    let after = lay.snapshot();
+    let mut expect = before.to_vec();
+    let mut k = 0usize;
+    let mut sent: Vec<u8> = Vec::new();
+    for &r in ranges {
+        let v = views(b, places, r);
+        if ddir == ITER_DEST {
+            for &(seg, off, len, at) in &v {
+                for j in 0..len {
+                    expect[seg][off + j] = pattern(k + at + j);
+                }
+            }
+        } else {
+            // A merged range may span physically adjacent folios: take its
+            // bytes piece by piece, from any mapping that shows each piece.
+            let mut at = 0usize;
+            while at < r.1 as usize {
+                let Some(&(seg, off, len, start)) = v
+                    .iter()
+                    .find(|&&(_, _, len, start)| start <= at && at < start + len)
+                else {
+                    return Err(format!(
+                        "op {op}: the model moves bytes no mapping shows: {r:x?} at +{at:#x}"
+                    ));
+                };
+                let skip = at - start;
+                sent.extend_from_slice(&before[seg][off + skip..off + len]);
+                at = start + len;
+            }
+        }
+        k += r.1 as usize;
+    }
+    for (seg, (e, a)) in expect.iter().zip(&after).enumerate() {
+        if let Some(j) = (0..e.len()).find(|&j| e[j] != a[j]) {
+            out.push(Disagreement {
+                op,
+                what: format!(
+                    "byte {j:#x} of segment {seg} after a fixed {}",
+                    if ddir == ITER_DEST { "read" } else { "write" }
+                ),
+                model: format!("{:#04x}", e[j]),
+                kernel: format!("{:#04x}", a[j]),
+            });
+            return Ok(());
+        }
+    }
+    if ddir != ITER_DEST {
+        use std::os::unix::fs::FileExt;
+        let mut got = vec![0u8; sent.len()];
+        files
+            .sink
+            .read_exact_at(&mut got, 0)
+            .map_err(|e| format!("reading back the fixed write: {e}"))?;
+        if let Some(j) = (0..got.len()).find(|&j| got[j] != sent[j]) {
+            out.push(Disagreement {
+                op,
+                what: format!("byte {j:#x} written by a fixed write"),
+                model: format!("{:#04x}", sent[j]),
+                kernel: format!("{:#04x}", got[j]),
+            });
+        }
+    }
+    let _ = lay;
+    Ok(())
+}

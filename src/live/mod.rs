@@ -1,0 +1,350 @@
+//! `regbuf-fuzz live`: holds the upstream model against the running kernel.
+//!
+//! Scenarios come from the fuzzer's own generator, moved to real geometry
+//! and restricted to what this process can build (no mTHP, no allocation
+//! failures: the kernel has no fault injection here). Each is built for real
+//! (`layout`), checked to be backed as intended, run on a real ring
+//! (`exec`), and compared with the model's upstream prediction. A scenario
+//! the kernel did not back as asked is skipped and counted, not judged.
+
+pub mod exec;
+pub mod layout;
+pub mod sys;
+
+use crate::campaign::draw;
+use crate::gen::GenConfig;
+use crate::oracle::check;
+use crate::scenario::{build, rescale, FolioKindSpec, GeometryName, IovSpec, Op, Scenario, Span};
+use crate::variants;
+use layout::{LiveLayout, Skip};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Exit status when the check cannot run here (automake's SKIP).
+pub const EXIT_SKIPPED: i32 = 77;
+
+/// Flags of `regbuf-fuzz live`.
+#[derive(Clone, Debug)]
+pub struct LiveArgs {
+    /// Scenarios to draw.
+    pub count: u64,
+    /// Seed of the draws.
+    pub seed: u64,
+    /// One JSON object per line.
+    pub json: bool,
+    /// Where disagreeing scenarios are written.
+    pub out: std::path::PathBuf,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Huge pages reserved for the run; the old pool sizes come back on drop.
+struct Reservation {
+    old: Vec<(&'static str, u64)>,
+}
+
+const NR_2M: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+const NR_1G: &str = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
+
+impl Reservation {
+    fn new(want_2m: u64, want_1g: u64) -> Result<(Reservation, u64, u64), String> {
+        let read = |p: &str| -> Result<u64, String> {
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("{p}: {e}"))?
+                .trim()
+                .parse()
+                .map_err(|e| format!("{p}: {e}"))
+        };
+        let mut r = Reservation { old: vec![] };
+        let mut got = [0u64; 2];
+        for (k, (path, want)) in [(NR_2M, want_2m), (NR_1G, want_1g)].into_iter().enumerate() {
+            let Ok(old) = read(path) else { continue };
+            r.old.push((path, old));
+            let _ = std::fs::write(path, (old + want).to_string());
+            got[k] = read(path)?.saturating_sub(old);
+        }
+        Ok((r, got[0], got[1]))
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        for (p, v) in &self.old {
+            let _ = std::fs::write(p, v.to_string());
+        }
+    }
+}
+
+/// The live form of a drawn scenario: real geometry, no faults, and after
+/// every register or update a fixed read and a fixed write over each range
+/// it registered (the model predicts their bytes; most scenarios have no
+/// import of their own).
+pub fn live_scenario(s: &Scenario) -> Scenario {
+    let mut s = rescale(s, GeometryName::Real);
+    s.faults = Default::default();
+    let mut ops = Vec::new();
+    for op in &s.ops {
+        ops.push(op.clone());
+        let (first, iovecs) = match op {
+            Op::Register { iovecs } => (0, iovecs),
+            Op::Update { offset, iovecs } => (*offset, iovecs),
+            _ => continue,
+        };
+        for (j, iov) in iovecs.iter().enumerate() {
+            if let IovSpec::Range { start, end } = iov {
+                for ddir in [crate::scenario::Ddir::Read, crate::scenario::Ddir::Write] {
+                    ops.push(Op::Import {
+                        slot: first + j as u32,
+                        ddir,
+                        span: Span {
+                            start: *start,
+                            end: *end,
+                        },
+                    });
+                }
+            }
+        }
+    }
+    s.ops = ops;
+    s
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default, serde::Serialize)]
+struct Tally {
+    drawn: u64,
+    judged: u64,
+    agreed: u64,
+    aliasing: u64,
+    erroring: u64,
+    skipped: BTreeMap<String, u64>,
+}
+
+/// `regbuf-fuzz live`: 0 all agree, 1 a disagreement, 2 trouble, 77 skipped.
+pub fn run_cli(a: &LiveArgs) -> i32 {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("live: SKIPPED: not root: huge pages cannot be reserved and /proc/kpageflags cannot be read");
+        return EXIT_SKIPPED;
+    }
+    if let Err(e) = io_uring::IoUring::new(2) {
+        println!("live: SKIPPED: io_uring_setup fails on {release}: {e}");
+        return EXIT_SKIPPED;
+    }
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let (reservation, got_2m, got_1g) = match Reservation::new(16, 1) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("live: SKIPPED: cannot reserve huge pages: {e}");
+            return EXIT_SKIPPED;
+        }
+    };
+    if got_2m == 0 {
+        drop(reservation);
+        println!("live: SKIPPED: no 2 MiB huge page could be reserved (memory too fragmented even after compaction)");
+        return EXIT_SKIPPED;
+    }
+    let files = match exec::Files::new() {
+        Ok(f) => f,
+        Err(e) => {
+            println!("live: trouble: cannot create the pattern files: {e}");
+            return 2;
+        }
+    };
+    let up = variants::by_name("upstream").expect("upstream exists");
+    let mut tally = Tally::default();
+    let mut disagreeing = 0;
+    let hp0 = sys::meminfo("HugePages_Free").unwrap_or(0);
+    for i in 0..a.count {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            println!("live: interrupted after {i} scenarios; huge pages given back");
+            break;
+        }
+        tally.drawn += 1;
+        let s = live_scenario(&draw(a.seed, i, &GenConfig::no_faults()));
+        let pmds = s
+            .folios
+            .iter()
+            .filter(|f| f.kind == FolioKindSpec::HugetlbPmd)
+            .count() as u64;
+        let puds = s
+            .folios
+            .iter()
+            .filter(|f| f.kind == FolioKindSpec::HugetlbPud)
+            .count() as u64;
+        let skip =
+            |tally: &mut Tally, why: &str| *tally.skipped.entry(why.to_string()).or_default() += 1;
+        if pmds > got_2m || puds > got_1g {
+            skip(&mut tally, "needs more huge pages than reserved");
+            continue;
+        }
+        if s.ops
+            .iter()
+            .any(|o| matches!(o, Op::Import { .. } | Op::Readv { .. }) && too_long(&s, o))
+        {
+            skip(&mut tally, "an import longer than the pattern file");
+            continue;
+        }
+        let b = match build(&s) {
+            Ok(b) => b,
+            Err(e) => {
+                println!(
+                    "live: trouble: scenario {i} of seed {} does not build at real geometry: {e}",
+                    a.seed
+                );
+                return 2;
+            }
+        };
+        let Ok((_, model, _)) = check(&s, up, up) else {
+            unreachable!("built above")
+        };
+        let lay = match LiveLayout::build(&s, &b) {
+            Ok(l) => l,
+            Err(Skip::Unsupported(w)) => {
+                skip(
+                    &mut tally,
+                    &format!("unsupported: {}", w.split(':').next().unwrap_or(&w)),
+                );
+                continue;
+            }
+            Err(Skip::NotBacked(w)) => {
+                skip(
+                    &mut tally,
+                    &format!("not backed as asked: {}", w.split(':').next().unwrap_or(&w)),
+                );
+                continue;
+            }
+        };
+        let memlock = s.memlock.map(|m| m.bytes_at(&b.world.geo));
+        let result = exec::run(&b, &model, &lay, &files, memlock);
+        if let Some(old) = exec::MEMLOCK_TO_RESTORE.with(|c| c.take()) {
+            sys::restore_memlock(old);
+        }
+        drop(lay);
+        let mut diffs = match result {
+            Ok(d) => d,
+            Err(e) => {
+                println!("live: trouble in scenario {i} of seed {}: {e}", a.seed);
+                return 2;
+            }
+        };
+        let hp = sys::meminfo("HugePages_Free").unwrap_or(0);
+        if hp != hp0 {
+            diffs.push(exec::Disagreement {
+                op: b.ops.len(),
+                what: "HugePages_Free after teardown".into(),
+                model: hp0.to_string(),
+                kernel: hp.to_string(),
+            });
+        }
+        tally.judged += 1;
+        let aliasing = s.segments.iter().filter_map(|g| g.folio).fold(
+            BTreeMap::<u32, u32>::new(),
+            |mut m, f| {
+                *m.entry(f).or_default() += 1;
+                m
+            },
+        );
+        tally.aliasing += u64::from(aliasing.values().any(|&n| n > 1));
+        tally.erroring += u64::from(model.ops.iter().any(|o| o.ret < 0));
+        if diffs.is_empty() {
+            tally.agreed += 1;
+            continue;
+        }
+        disagreeing += 1;
+        report(a, i, &s, &release, &diffs);
+    }
+    drop(reservation);
+    let pct = |n: u64| {
+        if tally.judged == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / tally.judged as f64
+        }
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"summary": true, "kernel": release, "seed": a.seed, "tally": tally})
+        );
+    } else {
+        println!(
+            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address, {:.1}% with an error the model predicts; skipped: {:?}",
+            tally.drawn,
+            tally.judged,
+            tally.agreed,
+            pct(tally.agreed),
+            pct(tally.aliasing),
+            pct(tally.erroring),
+            tally.skipped
+        );
+    }
+    i32::from(disagreeing > 0)
+}
+
+fn too_long(s: &Scenario, op: &Op) -> bool {
+    let Ok(b) = build(&Scenario {
+        ops: vec![op.clone()],
+        ..s.clone()
+    }) else {
+        return true;
+    };
+    match &b.ops[0] {
+        crate::scenario::ConcreteOp::Import { len, .. } => *len as usize > exec::PATTERN_BYTES,
+        crate::scenario::ConcreteOp::Readv { iovecs, .. } => {
+            iovecs.iter().map(|v| v.iov_len as usize).sum::<usize>() > exec::PATTERN_BYTES
+        }
+        _ => false,
+    }
+}
+
+fn report(a: &LiveArgs, i: u64, s: &Scenario, release: &str, diffs: &[exec::Disagreement]) {
+    let _ = std::fs::create_dir_all(&a.out);
+    let path = a.out.join(format!("live-seed{}-{i}.toml", a.seed));
+    let mut s = s.clone();
+    s.note = Some(format!(
+        "model-fidelity finding on Linux {release}: scenario {i} of `regbuf-fuzz live --seed {}`",
+        a.seed
+    ));
+    let written = std::fs::write(&path, s.to_toml()).is_ok();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"kernel": release, "seed": a.seed, "scenario": i, "file": path.display().to_string(), "disagreements": diffs})
+        );
+        return;
+    }
+    println!(
+        "MODEL-FIDELITY FINDING on Linux {release}, scenario {i} of seed {}:",
+        a.seed
+    );
+    for d in diffs.iter().take(5) {
+        println!(
+            "  after op {}: {}: model {}, kernel {}",
+            d.op, d.what, d.model, d.kernel
+        );
+    }
+    if written {
+        println!("  scenario: {}", path.display());
+        println!(
+            "  explain: regbuf-fuzz explain {} --variant upstream",
+            path.display()
+        );
+    }
+    println!(
+        "  reproduce: regbuf-fuzz live --seed {} --count {}",
+        a.seed,
+        i + 1
+    );
+}
