@@ -275,17 +275,31 @@ fn make_ring(memlock: Option<u64>) -> Result<IoUring, String> {
         return IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"));
     };
     // ctx->user is set when the creator lacks CAP_IPC_LOCK: drop it for the
-    // setup only, under the scenario's RLIMIT_MEMLOCK.
+    // setup. Rings close asynchronously (io_ring_exit_work), so an earlier
+    // ring's regions may still be charged to this user's locked_vm. Setup
+    // under a limit of exactly the ring's own pages succeeds only once that
+    // charge is gone; then the scenario's limit applies (registration reads
+    // RLIMIT_MEMLOCK when it charges).
     sys::set_cap_ipc_lock(false).map_err(|e| format!("dropping CAP_IPC_LOCK: {e}"))?;
-    let old = sys::set_memlock(bytes).map_err(|e| format!("setrlimit(RLIMIT_MEMLOCK): {e}"));
-    let ring = IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"));
+    let ring_only = crate::model::RING_REGION_PAGES * 4096;
+    let old = sys::set_memlock(ring_only).map_err(|e| format!("setrlimit(RLIMIT_MEMLOCK): {e}"));
+    let start = std::time::Instant::now();
+    let ring = loop {
+        match IoUring::new(8) {
+            Ok(r) => break Ok(r),
+            Err(e) if e.raw_os_error() == Some(libc::ENOMEM) && start.elapsed() < std::time::Duration::from_secs(5) => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            Err(e) => break Err(format!("io_uring_setup under a {ring_only}-byte RLIMIT_MEMLOCK (earlier rings still charged?): {e}")),
+        }
+    };
+    let raised = sys::set_memlock(bytes).map_err(|e| format!("setrlimit(RLIMIT_MEMLOCK): {e}"));
     let _ = sys::set_cap_ipc_lock(true);
     let old = old?;
-    let ring = ring?;
-    // The limit is read at registration time: keep it until the ring is
-    // done; it is restored by the caller through `restore_memlock`.
+    // Put back by the caller (`MEMLOCK_TO_RESTORE`) after the scenario.
     MEMLOCK_TO_RESTORE.with(|c| c.set(Some(old)));
-    Ok(ring)
+    raised?;
+    ring
 }
 
 thread_local! {

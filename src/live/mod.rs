@@ -166,6 +166,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
     let mut tally = Tally::default();
     let mut disagreeing = 0;
     let hp0 = sys::meminfo("HugePages_Free").unwrap_or(0);
+    let memlock_max = hard_memlock();
     for i in 0..a.count {
         if INTERRUPTED.load(Ordering::SeqCst) {
             println!("live: interrupted after {i} scenarios; huge pages given back");
@@ -194,6 +195,12 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             .any(|o| matches!(o, Op::Import { .. } | Op::Readv { .. }) && too_long(&s, o))
         {
             skip(&mut tally, "an import longer than the pattern file");
+            continue;
+        }
+        if s.memlock
+            .is_some_and(|m| m.bytes_at(&crate::mm::Geometry::REAL) > memlock_max)
+        {
+            skip(&mut tally, "RLIMIT_MEMLOCK above this process's hard limit (raising it needs CAP_SYS_RESOURCE)");
             continue;
         }
         let b = match build(&s) {
@@ -291,6 +298,26 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         );
     }
     i32::from(disagreeing > 0)
+}
+
+/// The hard RLIMIT_MEMLOCK, or no bound with CAP_SYS_RESOURCE (bit 24 of CapEff).
+fn hard_memlock() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    if cap_eff & (1 << 24) != 0 {
+        return u64::MAX;
+    }
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
+    r.rlim_max
 }
 
 fn too_long(s: &Scenario, op: &Op) -> bool {

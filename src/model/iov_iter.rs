@@ -118,6 +118,17 @@ impl IovIter {
     }
 }
 
+/// Model of `iovec_from_user()` for one iovec (`copy_iovec_from_user()`,
+/// lib/iov_iter.c, 7.1-rc1): an `iov_len` that does not fit in `ssize_t` is
+/// `-EINVAL`. Divergence: user memory never faults here.
+pub fn iovec_from_user(iov: &super::Iovec) -> Result<super::Iovec, super::Errno> {
+    // check for size_t not fitting in ssize_t ..
+    if (iov.iov_len as i64) < 0 {
+        return Err(super::Errno::EINVAL);
+    }
+    Ok(*iov)
+}
+
 /// Appends a range, merging it with the previous one when they touch: the
 /// normal form in which two representations of the same bytes compare equal.
 pub fn push_merged(out: &mut Vec<PhysRange>, r: PhysRange) {

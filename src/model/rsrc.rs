@@ -5,7 +5,7 @@
 //! first so that a call to a function a patch may replace goes through it;
 //! every other call is direct, as in C.
 
-use super::iov_iter::IovIter;
+use super::iov_iter::{iovec_from_user, IovIter};
 use super::types::*;
 use super::world::PageArray;
 use super::{Errno, World};
@@ -188,7 +188,7 @@ pub fn io_free_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocI
 /// checks of `io_register_rsrc_update()` and `__io_register_rsrc_update()`
 /// that come before it. Returns the number of slots updated, or the error
 /// of the first one when none was.
-/// Divergence: tags are not modelled (no CQEs); `iovec_from_user` cannot fault.
+/// Divergence: tags are not modelled (no CQEs); user memory never faults.
 pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
@@ -216,7 +216,14 @@ pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
     let mut err = Ok(0);
     let mut done = 0u32;
     while done < nr_args {
-        let node = match v.io_sqe_buffer_register(w, &iovecs[done as usize], &mut last_hpage) {
+        let iov = match iovec_from_user(&iovecs[done as usize]) {
+            Ok(iov) => iov,
+            Err(e) => {
+                err = Err(e);
+                break;
+            }
+        };
+        let node = match v.io_sqe_buffer_register(w, &iov, &mut last_hpage) {
             Ok(node) => node,
             Err(e) => {
                 err = Err(e);
@@ -571,7 +578,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 ///
 /// `arg == None` registers a sparse table of `nr_args` empty slots
 /// (IORING_REGISTER_BUFFERS2 with IORING_RSRC_REGISTER_SPARSE).
-/// Divergence: tags are not modelled; `iovec_from_user` cannot fault.
+/// Divergence: tags are not modelled; user memory never faults.
 pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
@@ -596,7 +603,14 @@ pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
     };
     let mut ret = Ok(());
     for i in 0..nr_args as usize {
-        let iov = arg.map_or(empty, |a| a[i]);
+        let iov = match arg.map(|a| iovec_from_user(&a[i])) {
+            None => empty,
+            Some(Ok(iov)) => iov,
+            Some(Err(e)) => {
+                ret = Err(e);
+                break;
+            }
+        };
         let node = match v.io_sqe_buffer_register(w, &iov, &mut last_hpage) {
             Ok(node) => node,
             Err(e) => {
