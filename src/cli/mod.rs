@@ -62,6 +62,13 @@ pub enum Command {
         after_help = "Exit status: 0 every judged scenario agrees, 1 a model-fidelity finding, 2 trouble, 77 skipped (not root, no io_uring, no huge pages)."
     )]
     Live(LiveCmd),
+    /// Time IORING_REGISTER_BUFFERS and IORING_UNREGISTER_BUFFERS of one
+    /// 2 MiB hugetlb buffer on the running kernel (root).
+    LiveBench {
+        /// Register + unregister pairs to time.
+        #[arg(long, value_name = "N", default_value_t = 20000)]
+        rounds: u64,
+    },
     /// Turn a libFuzzer crash artifact into a minimized corpus file.
     #[command(
         after_help = "Exit status: 1 the artifact shows a finding (file written), 0 it shows none, 2 trouble."
@@ -280,6 +287,7 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::List => commands::list(out),
         Command::Fuzz(a) => commands::fuzz(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),
+        Command::LiveBench { rounds } => crate::live::bench::run(*rounds),
         Command::Live(a) => crate::live::run_cli(&crate::live::LiveArgs {
             count: a.count,
             seed: a.seed,

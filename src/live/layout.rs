@@ -62,10 +62,15 @@ impl LiveLayout {
 
     /// Builds the layout of `b` (a scenario built at real geometry).
     pub fn build(s: &Scenario, b: &Built) -> Result<LiveLayout, Skip> {
-        if s.folios.iter().any(|f| f.kind == FolioKindSpec::Mthp) {
-            return Err(Skip::Unsupported(
-                "mTHP folios (the mTHP sysfs knobs are left alone)".into(),
-            ));
+        if let Some(f) = s
+            .folios
+            .iter()
+            .find(|f| f.kind == FolioKindSpec::Mthp && f.order != Some(2))
+        {
+            return Err(Skip::Unsupported(format!(
+                "mTHP of order {:?}: only 16 KiB mTHP is enabled for the run",
+                f.order
+            )));
         }
         let span = b
             .segments
@@ -110,8 +115,8 @@ impl LiveLayout {
                     libc::MFD_HUGETLB | (30 << 26),
                     GIB,
                 )?),
-                FolioKindSpec::Thp => Backing::Thp(me.thp()?),
-                FolioKindSpec::Mthp => unreachable!("rejected above"),
+                FolioKindSpec::Thp => Backing::Thp(me.anon_large(2 << 20)?),
+                FolioKindSpec::Mthp => Backing::Thp(me.anon_large(16 << 10)?),
             });
         }
 
@@ -173,9 +178,10 @@ impl LiveLayout {
         Ok(fd)
     }
 
-    /// A 2 MiB anonymous area under MADV_HUGEPAGE, faulted in.
-    fn thp(&mut self) -> Result<usize, Skip> {
-        let len = 4 << 20;
+    /// An anonymous area of `size` bytes at its alignment under
+    /// MADV_HUGEPAGE, faulted in: a PMD THP, or an mTHP of that size.
+    fn anon_large(&mut self, size: usize) -> Result<usize, Skip> {
+        let len = 2 * size;
         let p = sys::mmap(
             0,
             len,
@@ -184,10 +190,10 @@ impl LiveLayout {
             -1,
             0,
         )
-        .map_err(|e| Skip::NotBacked(format!("mmap for a THP: {e}")))?;
+        .map_err(|e| Skip::NotBacked(format!("mmap for a large folio: {e}")))?;
         self.scratch.push((p, len));
-        let src = p.next_multiple_of(2 << 20);
-        sys::madvise(src, 2 << 20, libc::MADV_HUGEPAGE)
+        let src = p.next_multiple_of(size);
+        sys::madvise(src, size, libc::MADV_HUGEPAGE)
             .map_err(|e| Skip::NotBacked(format!("MADV_HUGEPAGE: {e}")))?;
         // SAFETY: src is inside the area just mapped read-write.
         unsafe { std::ptr::write_volatile(src as *mut u8, 1) };
@@ -243,14 +249,23 @@ impl LiveLayout {
                         "segment {i} does not map folio {fi}'s pages in order"
                     )));
                 }
-                let f = sys::kpageflags(&flags, pfn)
-                    .map_err(|e| Skip::Unsupported(format!("kpageflags: {e}")))?;
+                let kf = |p: u64| {
+                    sys::kpageflags(&flags, p)
+                        .map_err(|e| Skip::Unsupported(format!("kpageflags: {e}")))
+                };
+                let f = kf(pfn)?;
                 let ok = match s.folios[fi as usize].kind {
                     FolioKindSpec::Small => f & (kpf::COMPOUND_HEAD | kpf::COMPOUND_TAIL) == 0,
-                    FolioKindSpec::Thp => f & kpf::THP != 0,
+                    FolioKindSpec::Thp | FolioKindSpec::Mthp => f & kpf::THP != 0,
                     FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud => f & kpf::HUGE != 0,
-                    FolioKindSpec::Mthp => false,
                 };
+                // The folio's order, exactly: a head at its first pfn and no
+                // tail right after its last (kpageflags is indexed by pfn).
+                let n = b.world.phys.folio_nr_pages(FolioId(fi));
+                let ok = ok
+                    && (n == 1
+                        || (kf(folio_base)? & kpf::COMPOUND_HEAD != 0
+                            && kf(folio_base + n)? & kpf::COMPOUND_TAIL == 0));
                 if !ok {
                     return Err(Skip::NotBacked(format!(
                         "segment {i}: folio {fi} is not a {:?} here (kpageflags {f:#x})",

@@ -7,6 +7,7 @@
 //! (`exec`), and compared with the model's upstream prediction. A scenario
 //! the kernel did not back as asked is skipped and counted, not judged.
 
+pub mod bench;
 pub mod exec;
 pub mod layout;
 pub mod sys;
@@ -45,6 +46,38 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// Huge pages reserved for the run; the old pool sizes come back on drop.
 struct Reservation {
     old: Vec<(&'static str, u64)>,
+}
+
+/// The 16 KiB mTHP knob, set to `madvise` for the run and restored.
+const MTHP_16K: &str = "/sys/kernel/mm/transparent_hugepage/hugepages-16kB/enabled";
+
+/// Sets a sysfs knob for the run; the old value comes back on drop.
+struct Knob {
+    path: &'static str,
+    old: Option<String>,
+}
+
+impl Knob {
+    fn set(path: &'static str, value: &str) -> Knob {
+        // The file lists every choice with the current one in brackets.
+        let old = std::fs::read_to_string(path).ok().and_then(|t| {
+            let a = t.find('[')?;
+            let b = t[a..].find(']')?;
+            Some(t[a + 1..a + b].to_string())
+        });
+        if old.is_some() {
+            let _ = std::fs::write(path, value);
+        }
+        Knob { path, old }
+    }
+}
+
+impl Drop for Knob {
+    fn drop(&mut self) {
+        if let Some(v) = &self.old {
+            let _ = std::fs::write(self.path, v);
+        }
+    }
 }
 
 const NR_2M: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
@@ -155,6 +188,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         println!("live: SKIPPED: no 2 MiB huge page could be reserved (memory too fragmented even after compaction)");
         return EXIT_SKIPPED;
     }
+    let mthp = Knob::set(MTHP_16K, "madvise");
     let files = match exec::Files::new() {
         Ok(f) => f,
         Err(e) => {
@@ -273,6 +307,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         report(a, i, &s, &release, &diffs);
     }
     drop(reservation);
+    drop(mthp);
     let pct = |n: u64| {
         if tally.judged == 0 {
             0.0

@@ -145,6 +145,11 @@ fn bad_iovecs_get_efault() {
             -75,
         ),
         ("{ kind = \"null\" }", 0),
+        // iovec_from_user: a length that does not fit in ssize_t.
+        (
+            "{ kind = \"raw\", base = 4096, len = \"0x8000000000000000\" }",
+            -22,
+        ),
     ] {
         let s = scenario(&format!(
             "{ONE_HUGETLB}[[op]]\nop = \"register\"\niovecs = [{iov}]\n"
