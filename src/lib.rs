@@ -8,8 +8,12 @@
 //! - [`scenario`]: the scenario format, and how it becomes a simulated machine;
 //! - [`gen`]: one generator for cargo fuzz (`arbitrary`) and proptest;
 //! - [`oracle`]: named invariants and the differential comparison;
-//! - [`targets`]: the bodies of the fuzz targets;
-//! - [`report`]: findings, explanations, replay commands.
+//! - [`run`]: one scenario on one variant, every invariant after every operation;
+//! - [`campaign`], [`minimize`], [`corpus`]: the fuzz campaign, the structural
+//!   shrinker and the committed regression corpus;
+//! - [`targets`]: the bodies of the cargo-fuzz targets;
+//! - [`live`]: the same scenarios on the running kernel, against the model;
+//! - [`report`], [`cli`]: explanations for reviewers, and the `regbuf-fuzz` command.
 #![deny(missing_docs)]
 #![allow(non_snake_case)] // kernel names such as __io_account_mem
 

@@ -396,6 +396,5 @@ fn check_data(
             });
         }
     }
-    let _ = lay;
     Ok(())
 }

@@ -24,14 +24,17 @@ pub fn run(data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;
     match verdict.findings.first() {
         None => Ok(()),
-        Some(f) => Err(format!(
-            "finding {} after op {} ({}): {}\n\n{}\nTurn the artifact into a minimised corpus file with:\n  regbuf-fuzz import-artifact <artifact> --target differential --variant {} -o corpus/findings/",
-            f.signature(),
-            f.op,
-            f.op_kind,
-            f.detail,
-            s.to_toml(),
-            v.name()
+        Some(f) => Err(super::finding_report(
+            "differential",
+            format!(
+                "finding {} after op {} ({}): {}",
+                f.signature(),
+                f.op,
+                f.op_kind,
+                f.detail
+            ),
+            &s,
+            v,
         )),
     }
 }

@@ -32,13 +32,16 @@ pub fn run(data: &[u8]) -> Result<(), String> {
         check(&s, v, v).map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;
     match verdict.findings.first() {
         None => Ok(()),
-        Some(f) => Err(format!(
-            "finding {} under {:?}: {}\n\n{}\nTurn the artifact into a minimised corpus file with:\n  regbuf-fuzz import-artifact <artifact> --target fault_injection --variant {} -o corpus/findings/",
-            f.signature(),
-            s.faults.points,
-            f.detail,
-            s.to_toml(),
-            v.name()
+        Some(f) => Err(super::finding_report(
+            "fault_injection",
+            format!(
+                "finding {} under {:?}: {}",
+                f.signature(),
+                s.faults.points,
+                f.detail
+            ),
+            &s,
+            v,
         )),
     }
 }

@@ -40,6 +40,21 @@ pub fn scenario_of(target: &str, data: &[u8], v: &dyn Variant) -> Option<Scenari
     }
 }
 
+/// The panic message of a finding: what broke, the scenario, and the one
+/// command that turns the crash artifact into a minimised corpus file.
+pub(crate) fn finding_report(
+    target: &str,
+    headline: String,
+    s: &Scenario,
+    v: &dyn Variant,
+) -> String {
+    format!(
+        "{headline}\n\n{}\nTurn the artifact into a minimised corpus file with:\n  regbuf-fuzz import-artifact <artifact> --target {target} --variant {} -o corpus/findings/",
+        s.to_toml(),
+        v.name()
+    )
+}
+
 /// The names of the targets that draw scenarios.
 pub const SCENARIO_TARGETS: &[&str] = &["differential", "fault_injection"];
 
