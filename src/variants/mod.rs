@@ -11,6 +11,7 @@ use crate::model::world::PageArray;
 use crate::model::{memmap, rsrc, Errno, IoImuFolioData, Iovec, World};
 
 pub mod rfc_v1;
+pub mod rfc_v1_fixed;
 pub mod upstream;
 
 /// The functions a patch to the registration path may change. Every default
@@ -104,7 +105,11 @@ pub trait Variant: Sync + Send {
 }
 
 /// Every variant, by name. One line per patch.
-pub static ALL: &[&dyn Variant] = &[&upstream::Upstream, &rfc_v1::RfcV1];
+pub static ALL: &[&dyn Variant] = &[
+    &upstream::Upstream,
+    &rfc_v1::RfcV1,
+    &rfc_v1_fixed::RfcV1Fixed,
+];
 
 /// The variant called `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn Variant> {
@@ -115,3 +120,6 @@ pub fn by_name(name: &str) -> Option<&'static dyn Variant> {
 pub fn names() -> Vec<&'static str> {
     ALL.iter().map(|v| v.name()).collect()
 }
+
+#[cfg(test)]
+mod tests;

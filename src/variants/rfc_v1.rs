@@ -102,6 +102,18 @@ pub fn io_pin_pages_fast_path(
     uaddr: u64,
     len: u64,
 ) -> Result<(PageArray, u64), Errno> {
+    fast_path(w, uaddr, len, false)
+}
+
+/// The body of [`io_pin_pages_fast_path`]; with `contiguous`, the shortcut is
+/// also required to hold `pages[nr_pages - 1] == pages[0] + nr_pages - 1`
+/// (the one line `rfc-v1-fixed` adds).
+pub(crate) fn fast_path(
+    w: &mut World,
+    uaddr: u64,
+    len: u64,
+    contiguous: bool,
+) -> Result<(PageArray, u64), Errno> {
     let (mut pages, nr_pages) = io_pin_pages_alloc(w, uaddr, len)?;
 
     let ret = pin_user_pages_fast(
@@ -117,10 +129,12 @@ pub fn io_pin_pages_fast_path(
     if ret == Ok(nr_pages) {
         let folio = w.phys.page_folio(pages.pages[0]);
         let last = w.phys.page_folio(pages.pages[nr_pages as usize - 1]);
+        let in_order =
+            !contiguous || pages.pages[nr_pages as usize - 1] == pages.pages[0] + (nr_pages - 1);
 
-        if let Some(folio) =
-            folio.filter(|&f| nr_pages > 1 && w.phys.folio_test_hugetlb(f) && last == Some(f))
-        {
+        if let Some(folio) = folio.filter(|&f| {
+            nr_pages > 1 && w.phys.folio_test_hugetlb(f) && last == Some(f) && in_order
+        }) {
             let Some(huge_id) = w.alloc.kvmalloc(AllocSite::FastPathArray) else {
                 return Ok((pages, nr_pages));
             };
@@ -212,129 +226,143 @@ impl Variant for RfcV1 {
         iov: &Iovec,
         last_hpage: &mut Option<Pfn>,
     ) -> Result<Option<AllocId>, Errno> {
-        let v = self;
-        let mut imu: Option<AllocId> = None;
-        let mut pages: Option<PageArray> = None;
-        let mut nr_pages = 0u64;
-        let mut data = IoImuFolioData::default();
-        let mut coalesced = false;
+        io_sqe_buffer_register(self, w, iov, last_hpage, io_pin_pages_fast_path)
+    }
+}
 
-        if iov.iov_base == 0 {
-            if iov.iov_len != 0 {
-                return Err(Errno::EFAULT);
-            }
-            return Ok(None);
+/// A fast path: `io_pin_pages_fast_path()` as posted, or a corrected one.
+pub type FastPath = fn(&mut World, u64, u64) -> Result<(PageArray, u64), Errno>;
+
+/// The body of RFC v1's `io_sqe_buffer_register()` (doc on the trait method
+/// above), with the fast path it calls as a parameter so that a corrected
+/// fast path reuses it unchanged.
+pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    iov: &Iovec,
+    last_hpage: &mut Option<Pfn>,
+    fast_path: FastPath,
+) -> Result<Option<AllocId>, Errno> {
+    let mut imu: Option<AllocId> = None;
+    let mut pages: Option<PageArray> = None;
+    let mut nr_pages = 0u64;
+    let mut data = IoImuFolioData::default();
+    let mut coalesced = false;
+
+    if iov.iov_base == 0 {
+        if iov.iov_len != 0 {
+            return Err(Errno::EFAULT);
         }
+        return Ok(None);
+    }
 
-        v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
+    v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
 
-        let Some(node) = io_rsrc_node_alloc(w) else {
-            return Err(Errno::ENOMEM);
-        };
+    let Some(node) = io_rsrc_node_alloc(w) else {
+        return Err(Errno::ENOMEM);
+    };
 
-        let mut ret: Result<(), Errno> = Err(Errno::ENOMEM);
-        'done: {
-            // Hunk 1: orig_nr_pages, then the fast path instead of io_pin_pages.
-            let ps = w.geo.page_size();
-            let mut orig_nr_pages =
-                iov.iov_base.wrapping_add(iov.iov_len).wrapping_add(ps - 1) >> w.geo.page_shift;
-            orig_nr_pages -= iov.iov_base >> w.geo.page_shift;
-            match io_pin_pages_fast_path(w, iov.iov_base, iov.iov_len) {
-                Ok((p, n)) => {
-                    pages = Some(p);
-                    nr_pages = n;
-                }
-                Err(e) => {
-                    ret = Err(e);
-                    break 'done;
-                }
+    let mut ret: Result<(), Errno> = Err(Errno::ENOMEM);
+    'done: {
+        // Hunk 1: orig_nr_pages, then the fast path instead of io_pin_pages.
+        let ps = w.geo.page_size();
+        let mut orig_nr_pages =
+            iov.iov_base.wrapping_add(iov.iov_len).wrapping_add(ps - 1) >> w.geo.page_shift;
+        orig_nr_pages -= iov.iov_base >> w.geo.page_shift;
+        match fast_path(w, iov.iov_base, iov.iov_len) {
+            Ok((p, n)) => {
+                pages = Some(p);
+                nr_pages = n;
             }
-            let p = pages.as_mut().expect("set above");
-
-            if nr_pages > 1 && v.io_check_coalesce_buffer(w, &p.pages.clone(), nr_pages, &mut data)
-            {
-                if data.nr_pages_mid != 1 {
-                    coalesced = v.io_coalesce_buffer(w, p, &mut nr_pages, &data);
-                }
-            }
-
-            imu = io_alloc_imu(w, nr_pages);
-            let Some(m) = imu else { break 'done };
-
-            w.imu_mut(m).nr_bvecs = nr_pages as u32;
-            ret = v.io_buffer_account_pin(w, &p.pages.clone(), nr_pages as usize, m, last_hpage);
-            if ret.is_err() {
+            Err(e) => {
+                ret = Err(e);
                 break 'done;
             }
+        }
+        let p = pages.as_mut().expect("set above");
 
-            let mut size = iov.iov_len;
-            let page_shift = w.geo.page_shift;
-            let page_mask = w.geo.page_mask();
-            // Hunk 2: a fast-pathed buffer gets its folio's shift.
-            let fast_shift = w
-                .phys
-                .page_folio(p.pages[0])
-                .map(|f| w.phys.folio_shift(&w.geo, f));
-            let u = w.imu_mut(m);
-            u.ubuf = iov.iov_base;
-            u.len = iov.iov_len;
-            u.folio_shift = page_shift;
-            u.flags = 0;
-            u.dir = IO_IMU_DEST | IO_IMU_SOURCE;
-            if coalesced {
-                u.folio_shift = data.folio_shift;
-            } else if nr_pages == 1 && orig_nr_pages > 1 {
-                u.folio_shift = fast_shift.unwrap_or(page_shift);
-            }
-            u.refs = 1;
-
-            let mut off = iov.iov_base & !page_mask;
-            if coalesced {
-                off += data.first_folio_page_idx << page_shift;
-            }
-
-            w.nodes.get_mut(&node).expect("node allocated above").buf = Some(m);
-            ret = Ok(());
-
-            let u = w.imu_mut(m);
-            for i in 0..nr_pages as usize {
-                let vec_len = size.min((1u64 << u.folio_shift) - off);
-                u.bvec[i] = Some(BioVec {
-                    bv_page: p.pages[i],
-                    bv_len: vec_len,
-                    bv_offset: off,
-                });
-                off = 0;
-                size -= vec_len;
+        if nr_pages > 1 && v.io_check_coalesce_buffer(w, &p.pages.clone(), nr_pages, &mut data) {
+            if data.nr_pages_mid != 1 {
+                coalesced = v.io_coalesce_buffer(w, p, &mut nr_pages, &data);
             }
         }
-        // done:
-        let node = match ret {
-            Ok(()) => Ok(Some(node)),
-            Err(e) => {
-                if let Some(m) = imu {
-                    io_free_imu(w, m);
-                }
-                if let Some(p) = &pages {
-                    for i in 0..nr_pages as usize {
-                        match w.phys.page_folio(p.pages[i]) {
-                            Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
-                            None => {
-                                w.warn_on_once(
-                                    true,
-                                    "io_sqe_buffer_register: unpin of a page outside any folio",
-                                );
-                            }
+
+        imu = io_alloc_imu(w, nr_pages);
+        let Some(m) = imu else { break 'done };
+
+        w.imu_mut(m).nr_bvecs = nr_pages as u32;
+        ret = v.io_buffer_account_pin(w, &p.pages.clone(), nr_pages as usize, m, last_hpage);
+        if ret.is_err() {
+            break 'done;
+        }
+
+        let mut size = iov.iov_len;
+        let page_shift = w.geo.page_shift;
+        let page_mask = w.geo.page_mask();
+        // Hunk 2: a fast-pathed buffer gets its folio's shift.
+        let fast_shift = w
+            .phys
+            .page_folio(p.pages[0])
+            .map(|f| w.phys.folio_shift(&w.geo, f));
+        let u = w.imu_mut(m);
+        u.ubuf = iov.iov_base;
+        u.len = iov.iov_len;
+        u.folio_shift = page_shift;
+        u.flags = 0;
+        u.dir = IO_IMU_DEST | IO_IMU_SOURCE;
+        if coalesced {
+            u.folio_shift = data.folio_shift;
+        } else if nr_pages == 1 && orig_nr_pages > 1 {
+            u.folio_shift = fast_shift.unwrap_or(page_shift);
+        }
+        u.refs = 1;
+
+        let mut off = iov.iov_base & !page_mask;
+        if coalesced {
+            off += data.first_folio_page_idx << page_shift;
+        }
+
+        w.nodes.get_mut(&node).expect("node allocated above").buf = Some(m);
+        ret = Ok(());
+
+        let u = w.imu_mut(m);
+        for i in 0..nr_pages as usize {
+            let vec_len = size.min((1u64 << u.folio_shift) - off);
+            u.bvec[i] = Some(BioVec {
+                bv_page: p.pages[i],
+                bv_len: vec_len,
+                bv_offset: off,
+            });
+            off = 0;
+            size -= vec_len;
+        }
+    }
+    // done:
+    let node = match ret {
+        Ok(()) => Ok(Some(node)),
+        Err(e) => {
+            if let Some(m) = imu {
+                io_free_imu(w, m);
+            }
+            if let Some(p) = &pages {
+                for i in 0..nr_pages as usize {
+                    match w.phys.page_folio(p.pages[i]) {
+                        Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
+                        None => {
+                            w.warn_on_once(
+                                true,
+                                "io_sqe_buffer_register: unpin of a page outside any folio",
+                            );
                         }
                     }
                 }
-                w.io_cache_free(false, node);
-                Err(e)
             }
-        };
-        if let Some(p) = pages {
-            w.alloc.kvfree(p.id);
+            w.io_cache_free(false, node);
+            Err(e)
         }
-        node
+    };
+    if let Some(p) = pages {
+        w.alloc.kvfree(p.id);
     }
+    node
 }
