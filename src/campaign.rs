@@ -9,7 +9,7 @@
 
 use crate::gen::{scenario_from_unstructured, GenConfig};
 use crate::minimize::minimize;
-use crate::oracle::{check, Verdict};
+use crate::oracle::check;
 use crate::scenario::{rescale, GeometryName, Scenario};
 use crate::variants::{self, Variant};
 use rand::rngs::SmallRng;
@@ -435,12 +435,6 @@ fn write_finding(
         ));
     }
     std::fs::write(path, s.to_toml())
-}
-
-/// Verdict of a scenario for a variant against upstream (for targets and tests).
-pub fn verdict(s: &Scenario, v: &dyn Variant) -> Verdict {
-    let up = variants::by_name("upstream").expect("upstream exists");
-    check(s, v, up).map(|(v, _, _)| v).unwrap_or_default()
 }
 
 #[cfg(test)]

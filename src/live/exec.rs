@@ -38,17 +38,13 @@ impl Files {
         let fd = sys::memfd("regbuf-pattern", 0, 0)?;
         // SAFETY: a fresh fd this function owns.
         let mut pattern = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        let bytes: Vec<u8> = (0..PATTERN_BYTES).map(pattern_byte).collect();
+        let bytes: Vec<u8> = (0..PATTERN_BYTES).map(self::pattern).collect();
         pattern.write_all(&bytes)?;
         let fd = sys::memfd("regbuf-sink", 0, 0)?;
         // SAFETY: as above.
         let sink = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         Ok(Files { pattern, sink })
     }
-}
-
-fn pattern_byte(k: usize) -> u8 {
-    pattern(k)
 }
 
 /// One disagreement between the model and the kernel.

@@ -135,8 +135,6 @@ macro_rules! fail {
         Err(Fail::new($aspect, format!($($fmt)*)))
     };
 }
-#[allow(unused_imports)]
-use fail;
 
 /// The aspect of an out-of-bounds event.
 fn event_aspect(e: &Event) -> &'static str {

@@ -16,7 +16,6 @@ pub fn user_range(w: &World, addr: u64, len: u64) -> Vec<PhysRange> {
         return out;
     }
     let shift = w.geo.page_shift;
-    let ps = w.geo.page_size();
     let end = addr + len;
     let first_vpn = addr >> shift;
     let last_vpn = (end - 1) >> shift;
@@ -29,7 +28,6 @@ pub fn user_range(w: &World, addr: u64, len: u64) -> Vec<PhysRange> {
             None => UNMAPPED | run_start,
         };
         push_merged(&mut out, (phys, bytes));
-        let _ = ps;
     }
     out
 }

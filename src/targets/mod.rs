@@ -55,9 +55,6 @@ pub(crate) fn finding_report(
     )
 }
 
-/// The names of the targets that draw scenarios.
-pub const SCENARIO_TARGETS: &[&str] = &["differential", "fault_injection"];
-
 /// Feeds `n` pseudo-random inputs of up to 1 KiB to `f` (smoke tests).
 #[cfg(test)]
 pub(crate) fn smoke(n: u64, f: impl Fn(&[u8]) -> Result<(), String>) -> Vec<String> {
