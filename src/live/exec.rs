@@ -125,12 +125,16 @@ pub fn run(
         let got = match op {
             ConcreteOp::Register { iovecs } => {
                 let v = iovs(iovecs);
-                sys::io_uring_register(
-                    fd,
-                    sys::IORING_REGISTER_BUFFERS,
-                    v.as_ptr().cast(),
-                    v.len() as u32,
-                )
+                // SAFETY: the argument is a live local of the size passed, and the
+                // mappings outlive the ring (the layout is dropped after `run`).
+                unsafe {
+                    sys::io_uring_register(
+                        fd,
+                        sys::IORING_REGISTER_BUFFERS,
+                        v.as_ptr().cast(),
+                        v.len() as u32,
+                    )
+                }
             }
             ConcreteOp::RegisterSparse { nr } => {
                 let rr = sys::RsrcRegister {
@@ -138,12 +142,16 @@ pub fn run(
                     flags: sys::IORING_RSRC_REGISTER_SPARSE,
                     ..Default::default()
                 };
-                sys::io_uring_register(
-                    fd,
-                    sys::IORING_REGISTER_BUFFERS2,
-                    (&rr as *const sys::RsrcRegister).cast(),
-                    std::mem::size_of_val(&rr) as u32,
-                )
+                // SAFETY: the argument is a live local of the size passed, and the
+                // mappings outlive the ring (the layout is dropped after `run`).
+                unsafe {
+                    sys::io_uring_register(
+                        fd,
+                        sys::IORING_REGISTER_BUFFERS2,
+                        (&rr as *const sys::RsrcRegister).cast(),
+                        std::mem::size_of_val(&rr) as u32,
+                    )
+                }
             }
             ConcreteOp::Update { offset, iovecs } => {
                 let v = iovs(iovecs);
@@ -153,15 +161,22 @@ pub fn run(
                     nr: v.len() as u32,
                     ..Default::default()
                 };
-                sys::io_uring_register(
-                    fd,
-                    sys::IORING_REGISTER_BUFFERS_UPDATE,
-                    (&up as *const sys::RsrcUpdate2).cast(),
-                    std::mem::size_of_val(&up) as u32,
-                )
+                // SAFETY: the argument is a live local of the size passed, and the
+                // mappings outlive the ring (the layout is dropped after `run`).
+                unsafe {
+                    sys::io_uring_register(
+                        fd,
+                        sys::IORING_REGISTER_BUFFERS_UPDATE,
+                        (&up as *const sys::RsrcUpdate2).cast(),
+                        std::mem::size_of_val(&up) as u32,
+                    )
+                }
             }
             ConcreteOp::Unregister => {
-                sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0)
+                // SAFETY: UNREGISTER takes no argument.
+                unsafe {
+                    sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0)
+                }
             }
             ConcreteOp::Import {
                 slot,
@@ -252,7 +267,8 @@ pub fn run(
         }
     }
     // Ring exit: unregister synchronously, then close.
-    sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0);
+    // SAFETY: UNREGISTER takes no argument.
+    unsafe { sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0) };
     drop(ring);
     let pin = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
     if pin != pin0 {

@@ -9,9 +9,14 @@ pub fn neg_errno() -> i64 {
 }
 
 /// `io_uring_register(2)`: the raw return value, or `-errno`.
-pub fn io_uring_register(fd: i32, opcode: u32, arg: *const libc::c_void, nr: u32) -> i64 {
-    // SAFETY: the kernel reads `nr` objects (or one struct of `nr` bytes) at
-    // `arg`; every caller passes a live buffer of that size.
+///
+/// # Safety
+///
+/// `arg` must point to what `opcode` expects (`nr` iovecs, or one struct of
+/// `nr` bytes), alive for the call; registered buffers must stay mapped
+/// until they are unregistered or the ring is closed.
+pub unsafe fn io_uring_register(fd: i32, opcode: u32, arg: *const libc::c_void, nr: u32) -> i64 {
+    // SAFETY: the caller's contract above.
     let r = unsafe { libc::syscall(libc::SYS_io_uring_register, fd, opcode, arg, nr) };
     if r < 0 {
         neg_errno()
