@@ -155,6 +155,11 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
             c.folios[f].gap = 0;
             out.push(c);
         }
+        if folio.forked {
+            let mut c = s.clone();
+            c.folios[f].forked = false;
+            out.push(c);
+        }
     }
     // Table sizes and offsets of ops.
     for (i, op) in s.ops.iter().enumerate() {

@@ -117,7 +117,7 @@ pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
 pub fn list(out: &mut dyn Write) -> i32 {
     let mut o = String::from("VARIANTS\n");
     let width = variants::names().iter().map(|n| n.len()).max().unwrap_or(0);
-    for v in variants::ALL {
+    for v in variants::all() {
         o.push_str(&format!("  {:<width$}  {}\n", v.name(), v.summary()));
     }
     o.push_str("\nINVARIANTS (checked on each variant after every operation)\n");

@@ -131,6 +131,7 @@ fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
             kind,
             order,
             gap: pick(rf.gap, &GAPS),
+            forked: matches!(kind, Thp | Mthp) && rf.share % 8 == 0,
         });
     }
     out

@@ -22,6 +22,8 @@ pub struct RawFolio {
     pub order: u8,
     /// Free pages before the folio (mostly none).
     pub gap: u8,
+    /// For THP and mTHP: shared by a fork() whose child has exited (rarely).
+    pub share: u8,
 }
 
 /// One segment of the address space.

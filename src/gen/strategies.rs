@@ -11,7 +11,12 @@ use proptest::prelude::*;
 
 /// A folio's choices.
 pub fn raw_folio() -> impl Strategy<Value = RawFolio> {
-    any::<[u8; 3]>().prop_map(|[kind, order, gap]| RawFolio { kind, order, gap })
+    any::<[u8; 4]>().prop_map(|[kind, order, gap, share]| RawFolio {
+        kind,
+        order,
+        gap,
+        share,
+    })
 }
 
 /// A segment's choices.

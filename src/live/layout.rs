@@ -62,6 +62,18 @@ impl LiveLayout {
 
     /// Builds the layout of `b` (a scenario built at real geometry).
     pub fn build(s: &Scenario, b: &Built) -> Result<LiveLayout, Skip> {
+        // Tried and measured: after fork() and the child's exit, a FOLL_PIN
+        // unshare of an mTHP page on Linux 6.18 sometimes copies the page
+        // (a transient reference makes the folio look shared) and sometimes
+        // reuses it, so VmPin came out 20 kB where reuse gives 16. The model
+        // assumes reuse, which is what matters for the DEBUG_VM check the
+        // forked state exists for; the live check cannot judge it.
+        if s.folios.iter().any(|f| f.forked) {
+            return Err(Skip::Unsupported(
+                "a forked folio: whether the kernel reuses or copies a COW-shared page on unshare depends on transient references"
+                    .into(),
+            ));
+        }
         if let Some(f) = s
             .folios
             .iter()

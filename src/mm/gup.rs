@@ -3,9 +3,10 @@
 //!
 //! Divergences, none of which the registration path can observe: no
 //! migration out of ZONE_MOVABLE/CMA for FOLL_LONGTERM (every simulated folio
-//! is already long-term pinnable), no COW break (hugetlb is mapped
-//! MAP_SHARED, anonymous memory is exclusive), and the fast/slow GUP split is
-//! one walk. A hole or a read-only page ends the walk: the caller gets the
+//! is already long-term pinnable), COW unsharing always reuses the page (the
+//! only non-exclusive anonymous pages are those a fork()ed child shared and
+//! left on exit, so the parent is their only mapper), and the fast/slow GUP
+//! split is one walk. A hole or a read-only page ends the walk: the caller gets the
 //! count pinned so far, or -EFAULT when nothing was pinned.
 
 use super::{AddressSpace, Geometry, Pfn, PhysMem};
@@ -30,12 +31,22 @@ pub fn pin_user_pages_fast(
 ) -> Result<u64, Errno> {
     let vpn = start >> geo.page_shift;
     let mut pinned = 0u64;
-    for (_, backing, n) in aspace.runs(vpn, nr_pages) {
+    for (run_vpn, backing, n) in aspace.runs(vpn, nr_pages) {
         let Some((pfn, writable, folio)) = backing else {
             break;
         };
         if gup_flags & FOLL_WRITE != 0 && !writable {
             break;
+        }
+        if phys.any_not_exclusive() && phys.folio_test_anon(folio) {
+            let f = phys.folio(folio);
+            let pmd_mapped = f.order == geo.pmd_order
+                && aspace.find(run_vpn).is_some_and(|m| {
+                    m.pfn == f.head && m.npages == 1 << f.order && m.vpn % (1 << f.order) == 0
+                });
+            for p in pfn..pfn + n {
+                phys.unshare(p, pmd_mapped);
+            }
         }
         pages.extend(pfn..pfn + n);
         phys.grab_pin(folio, n as i64);
@@ -47,14 +58,62 @@ pub fn pin_user_pages_fast(
     Ok(pinned)
 }
 
+/// Model of `sanity_check_pinned_pages()` — mm/gup.c, 7.1-rc1, as built with
+/// CONFIG_DEBUG_VM: a pinned anonymous page is exclusive, and for a large
+/// non-hugetlb folio either the page or its head carries the flag. The
+/// `VM_BUG_ON_PAGE` is recorded instead of stopping the kernel.
+pub fn sanity_check_pinned_pages(phys: &mut PhysMem, pages: &[Pfn], caller: &str) {
+    for &page in pages {
+        let Some(folio) = phys.page_folio(page) else {
+            continue;
+        };
+        if !phys.folio_test_anon(folio) {
+            continue;
+        }
+        let f = phys.folio(folio);
+        let head = f.head;
+        let bad = if f.order == 0 || phys.folio_test_hugetlb(folio) {
+            !phys.page_anon_exclusive(head)
+        } else {
+            // Either a PTE-mapped or a PMD-mapped THP.
+            !phys.page_anon_exclusive(head) && !phys.page_anon_exclusive(page)
+        };
+        if bad {
+            phys.violations
+                .push(super::phys::MmViolation::UnpinNotExclusive {
+                    pfn: page,
+                    head,
+                    caller: caller.into(),
+                });
+        }
+    }
+}
+
+/// Model of `unpin_user_page(page)`: the sanity check, then one pin off the
+/// page's folio.
+pub fn unpin_user_page(phys: &mut PhysMem, page: Pfn, caller: &str) {
+    sanity_check_pinned_pages(phys, &[page], caller);
+    match phys.page_folio(page) {
+        Some(f) => phys.put_pin(f, 1),
+        None => phys
+            .violations
+            .push(super::phys::MmViolation::NotAFolioPage {
+                pfn: page,
+                caller: caller.into(),
+            }),
+    }
+}
+
 /// Model of `unpin_user_folio(folio, npages)`: drops `npages` pins at once.
 pub fn unpin_user_folio(phys: &mut PhysMem, folio: super::FolioId, npages: u64) {
     phys.put_pin(folio, npages as i64);
 }
 
-/// Model of `unpin_user_pages(pages, npages)`: one pin per entry, on the
-/// folio of each page. A page outside every folio is recorded, not unpinned.
+/// Model of `unpin_user_pages(pages, npages)`: the sanity check, then one pin
+/// per entry, on the folio of each page. A page outside every folio is
+/// recorded, not unpinned.
 pub fn unpin_user_pages(phys: &mut PhysMem, pages: &[Pfn]) {
+    sanity_check_pinned_pages(phys, pages, "unpin_user_pages");
     for &p in pages {
         match phys.page_folio(p) {
             Some(f) => phys.put_pin(f, 1),

@@ -60,6 +60,10 @@ pub enum MmViolation {
     },
     /// A page pointer that lies in no folio was handed to a folio helper.
     NotAFolioPage { pfn: Pfn, caller: String },
+    /// `VM_BUG_ON_PAGE` in `sanity_check_pinned_pages()` (CONFIG_DEBUG_VM):
+    /// an anonymous page was unpinned through a page that, like its head,
+    /// is not `PageAnonExclusive`, so it cannot be a page that was pinned.
+    UnpinNotExclusive { pfn: Pfn, head: Pfn, caller: String },
 }
 
 /// All folios of a scenario, sorted by head pfn.
@@ -68,6 +72,10 @@ pub struct PhysMem {
     folios: Vec<Folio>,
     /// Counters before any pin, to tell an underflow from a legitimate drop.
     baseline: Vec<(i64, i64)>,
+    /// Pages of anonymous folios whose `PageAnonExclusive` is clear. Freshly
+    /// faulted anonymous memory is exclusive, so this is empty unless a
+    /// scenario shares a folio through fork().
+    not_exclusive: std::collections::BTreeSet<Pfn>,
     /// Violations in the order they happened.
     pub violations: Vec<MmViolation>,
 }
@@ -90,6 +98,46 @@ impl PhysMem {
         });
         self.baseline.push((1, 0));
         FolioId(self.folios.len() as u32 - 1)
+    }
+
+    /// The state after fork() and the child's exit: every page of the
+    /// anonymous folio `id` loses `PageAnonExclusive` (copy_present_pte()
+    /// clears it for the COW share, and the child's exit does not restore it).
+    pub fn share_after_fork(&mut self, id: FolioId) {
+        let f = self.folio(id);
+        debug_assert!(self.folio_test_anon(id));
+        let (head, n) = (f.head, 1u64 << f.order);
+        self.not_exclusive.extend(head..head + n);
+    }
+
+    /// `folio_test_anon()`: THP and mTHP are anonymous; small pages are
+    /// shmem and hugetlb pages are memfd file pages in every scenario.
+    pub fn folio_test_anon(&self, id: FolioId) -> bool {
+        matches!(self.folio(id).kind, FolioKind::Thp | FolioKind::Mthp)
+    }
+
+    /// `PageAnonExclusive()`.
+    pub fn page_anon_exclusive(&self, page: Pfn) -> bool {
+        !self.not_exclusive.contains(&page)
+    }
+
+    /// What a FOLL_PIN of a non-exclusive anonymous page leads to
+    /// (gup_must_unshare() → FAULT_FLAG_UNSHARE → wp_can_reuse_anon_folio()):
+    /// the only remaining mapper reuses the page and marks it exclusive. A
+    /// PMD-mapped THP is reused whole, and its flag lives on the head page.
+    pub fn unshare(&mut self, page: Pfn, pmd_mapped: bool) {
+        let target = if pmd_mapped {
+            self.compound_head(page)
+        } else {
+            page
+        };
+        self.not_exclusive.remove(&target);
+    }
+
+    /// Whether any page is non-exclusive (lets the pin walk skip the unshare
+    /// step in the common case).
+    pub fn any_not_exclusive(&self) -> bool {
+        !self.not_exclusive.is_empty()
     }
 
     /// All folios, in pfn order.
@@ -176,6 +224,24 @@ impl PhysMem {
             f.refcount -= refs * GUP_PIN_COUNTING_BIAS;
         }
         if f.pincount < base_pin || f.refcount < base_ref {
+            let v = MmViolation::PinUnderflow {
+                folio,
+                head: f.head,
+                pincount: f.pincount,
+                refcount: f.refcount,
+            };
+            self.violations.push(v);
+        }
+    }
+
+    /// Model of `folio_put_refs(folio, refs)`: drops plain references only,
+    /// leaving `_pincount` as it was. Going below the pre-pin baseline is
+    /// recorded as a violation.
+    pub fn folio_put_refs(&mut self, folio: FolioId, refs: i64) {
+        let (base_ref, _) = self.baseline[folio.0 as usize];
+        let f = &mut self.folios[folio.0 as usize];
+        f.refcount -= refs;
+        if f.refcount < base_ref {
             let v = MmViolation::PinUnderflow {
                 folio,
                 head: f.head,

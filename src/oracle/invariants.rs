@@ -170,7 +170,8 @@ pub static INVARIANTS: &[Invariant] = &[
     Invariant {
         name: "pins",
         rule: "each folio holds exactly as many FOLL_PIN pins as there are bvec entries that will unpin it \
-               (one per entry, io_release_ubuf); no pin count goes below where it started",
+               (one per entry, io_release_ubuf); no pin count goes below where it started; a page handed to \
+               unpin_user_page(s) is one a pin came through (sanity_check_pinned_pages, CONFIG_DEBUG_VM)",
         check: pins,
     },
     Invariant {
@@ -552,6 +553,16 @@ fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {
 }
 
 fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
+    if let Some(MmViolation::UnpinNotExclusive { pfn, head, caller }) = c
+        .mm_violations
+        .iter()
+        .find(|v| matches!(v, MmViolation::UnpinNotExclusive { .. }))
+    {
+        return fail!(
+            "not-exclusive",
+            "{caller} unpinned page {pfn:#x}, which no pin came through: neither it nor its head {head:#x} is PageAnonExclusive (kernel BUG at mm/gup.c, sanity_check_pinned_pages, CONFIG_DEBUG_VM)"
+        );
+    }
     if let Some(MmViolation::PinUnderflow {
         head,
         pincount,

@@ -129,7 +129,16 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         }
         pfn += f.gap as u64;
         pfn = pfn.next_multiple_of(1 << order);
-        world.phys.add_folio(pfn, order, kind);
+        let id = world.phys.add_folio(pfn, order, kind);
+        if f.forked {
+            if !world.phys.folio_test_anon(id) {
+                return err(
+                    format!("folio[{i}].forked"),
+                    "only anonymous folios (thp, mthp) are shared by fork()",
+                );
+            }
+            world.phys.share_after_fork(id);
+        }
         pfn += 1 << order;
         orders.push(order);
     }

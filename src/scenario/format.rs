@@ -95,6 +95,11 @@ pub struct FolioSpec {
     /// adjacent to the previous folio.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub gap: u32,
+    /// The process fork()ed after faulting it in and the child has exited:
+    /// no page is `PageAnonExclusive` until a pin unshares it. THP and mTHP
+    /// only (the anonymous kinds).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub forked: bool,
 }
 
 fn is_zero(x: &u32) -> bool {

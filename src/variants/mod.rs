@@ -10,6 +10,7 @@ use crate::model::iov_iter::IovIter;
 use crate::model::world::PageArray;
 use crate::model::{memmap, rsrc, Errno, IoImuFolioData, Iovec, World};
 
+pub mod history;
 pub mod rfc_v1;
 pub mod rfc_v1_fixed;
 pub mod upstream;
@@ -104,21 +105,27 @@ pub trait Variant: Sync + Send {
     }
 }
 
-/// Every variant, by name. One line per patch.
+/// Every current variant, by name. One line per patch.
 pub static ALL: &[&dyn Variant] = &[
     &upstream::Upstream,
     &rfc_v1::RfcV1,
     &rfc_v1_fixed::RfcV1Fixed,
 ];
 
+/// Every variant: the current ones, then the historical ones
+/// ([`history::HISTORY`]).
+pub fn all() -> impl Iterator<Item = &'static dyn Variant> {
+    ALL.iter().chain(history::HISTORY).copied()
+}
+
 /// The variant called `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn Variant> {
-    ALL.iter().copied().find(|v| v.name() == name)
+    all().find(|v| v.name() == name)
 }
 
 /// The names of all variants, for error messages and `--help`.
 pub fn names() -> Vec<&'static str> {
-    ALL.iter().map(|v| v.name()).collect()
+    all().map(|v| v.name()).collect()
 }
 
 #[cfg(test)]
