@@ -261,6 +261,7 @@ pub fn headpage_already_acct<V: Variant + ?Sized>(
 ) -> bool {
     // check current page array
     for &p in &pages[..nr_pages] {
+        w.work.headpage_scan += 1;
         if !w.phys.page_compound(p) {
             continue;
         }
@@ -278,6 +279,7 @@ pub fn headpage_already_acct<V: Variant + ?Sized>(
             continue;
         };
         for j in 0..w.imu(imu).nr_bvecs as u64 {
+            w.work.headpage_scan += 1;
             let bv = w.read_bvec(imu, j, "headpage_already_acct");
             if !w.phys.page_compound(bv.bv_page) {
                 continue;
@@ -302,6 +304,7 @@ pub fn io_buffer_account_pin<V: Variant + ?Sized>(
 ) -> Result<(), Errno> {
     let mut acct_pages = 0u64;
     for i in 0..nr_pages {
+        w.work.account_pin += 1;
         if !w.phys.page_compound(pages[i]) {
             acct_pages += 1;
         } else {
@@ -349,6 +352,7 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
 
     let mut j = 0u64;
     for i in 0..nr_folios {
+        w.work.coalesce += 1;
         // Only a variant whose folio data disagrees with its page array gets
         // here with j past the end; C would read beyond the array.
         if w.warn_on_once(
@@ -402,6 +406,7 @@ pub fn io_check_coalesce_buffer<V: Variant + ?Sized>(
     data: &mut IoImuFolioData,
 ) -> bool {
     let phys = &w.phys;
+    let work = &mut w.work;
     let Some(mut folio) = phys.page_folio(page_array[0]) else {
         return false;
     };
@@ -414,6 +419,7 @@ pub fn io_check_coalesce_buffer<V: Variant + ?Sized>(
     // Check if pages are contiguous inside a folio, and all folios have
     // the same page count except for the head and tail.
     for i in 1..nr_pages as usize {
+        work.check_coalesce += 1;
         if phys.page_folio(page_array[i]) == Some(folio) && page_array[i] == page_array[i - 1] + 1 {
             count += 1;
             continue;

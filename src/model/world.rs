@@ -57,6 +57,22 @@ pub struct World {
     pub imus: BTreeMap<AllocId, IoMappedUbuf>,
     /// What happened, in order.
     pub events: Vec<Event>,
+    /// Loop iterations over page arrays, to compare what variants cost.
+    pub work: Work,
+}
+
+/// Iterations of the loops that walk a page array or the buffer table. Not
+/// part of any verdict: it lets a report say what work a patch saves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Work {
+    /// `io_check_coalesce_buffer()`: one per page after the first.
+    pub check_coalesce: u64,
+    /// `io_coalesce_buffer()`: one per folio.
+    pub coalesce: u64,
+    /// `io_buffer_account_pin()`: one per page-array entry.
+    pub account_pin: u64,
+    /// `headpage_already_acct()`: one per entry or bvec compared.
+    pub headpage_scan: u64,
 }
 
 impl World {
@@ -93,6 +109,7 @@ impl World {
             nodes: BTreeMap::new(),
             imus: BTreeMap::new(),
             events: vec![],
+            work: Work::default(),
         }
     }
 

@@ -59,6 +59,7 @@ fn io_coalesce_buffer(
 
     let mut j = 0u64;
     for i in 0..nr_folios {
+        w.work.coalesce += 1;
         let p = w.phys.compound_head(page_array[j as usize]);
         let folio = w.phys.page_folio(p);
 

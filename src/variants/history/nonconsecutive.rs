@@ -44,12 +44,13 @@ impl Variant for Pre776617db78c6 {
 /// (in 7.1's form: `page_folio(page_array[i]) == folio &&
 /// page_array[i] == page_array[i-1] + 1` loses its second term).
 fn io_check_coalesce_buffer(
-    w: &World,
+    w: &mut World,
     page_array: &[Pfn],
     nr_pages: u64,
     data: &mut IoImuFolioData,
 ) -> bool {
     let phys = &w.phys;
+    let work = &mut w.work;
     let Some(mut folio) = phys.page_folio(page_array[0]) else {
         return false;
     };
@@ -60,6 +61,7 @@ fn io_check_coalesce_buffer(
     data.first_folio_page_idx = phys.folio_page_idx(folio, page_array[0]);
 
     for i in 1..nr_pages as usize {
+        work.check_coalesce += 1;
         if phys.page_folio(page_array[i]) == Some(folio) {
             count += 1;
             continue;
