@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         eprintln!("usage: proptest_first VARIANT SEED(0-255) [MAX_CASES]");
         return ExitCode::from(2);
     };
-    let max: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let max: u32 = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let Some(v) = by_name(name) else {
         eprintln!("proptest_first: unknown variant `{name}`");
         return ExitCode::from(2);
@@ -41,7 +44,11 @@ fn main() -> ExitCode {
         match verdict.primary() {
             None => Ok(()),
             Some(sig) => {
-                first.set(first.get().or(Some((cases.get(), t0.elapsed().as_secs_f64()))));
+                first.set(
+                    first
+                        .get()
+                        .or(Some((cases.get(), t0.elapsed().as_secs_f64()))),
+                );
                 Err(TestCaseError::fail(sig))
             }
         }
@@ -61,7 +68,9 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         _ => {
-            println!("{{\"variant\":\"{name}\",\"seed\":{seed},\"cases\":{max},\"signature\":null}}");
+            println!(
+                "{{\"variant\":\"{name}\",\"seed\":{seed},\"cases\":{max},\"signature\":null}}"
+            );
             ExitCode::SUCCESS
         }
     }
