@@ -13,6 +13,8 @@
 //!   shrinker and the committed regression corpus;
 //! - [`targets`]: the bodies of the cargo-fuzz targets;
 //! - [`live`]: the same scenarios on the running kernel, against the model;
+//! - [`lab`]: the corpus's reproducers on lab kernels (6.12 and its patched
+//!   variants) under qemu, against the model;
 //! - [`report`], [`cli`]: explanations for reviewers, and the `regbuf-fuzz` command.
 #![deny(missing_docs)]
 #![allow(non_snake_case)] // kernel names such as __io_account_mem
@@ -21,6 +23,7 @@ pub mod campaign;
 pub mod cli;
 pub mod corpus;
 pub mod gen;
+pub mod lab;
 pub mod live;
 pub mod minimize;
 pub mod mm;

@@ -69,6 +69,12 @@ pub enum Command {
         #[arg(long, value_name = "N", default_value_t = 20000)]
         rounds: u64,
     },
+    /// Run each corpus file's C reproducer on lab kernels under qemu (TCG):
+    /// linux-source-6.12 as it is (`base`), with the RFC v1 port
+    /// (`rfc-v1`), with the port and its fix (`rfc-v1-fixed`); print each
+    /// result beside the model's prediction for that variant.
+    #[command(after_help = LAB_HELP)]
+    Lab(LabCmd),
     /// Turn a libFuzzer crash artifact into a minimized corpus file.
     #[command(
         after_help = "Exit status: 1 the artifact shows a finding (file written), 0 it shows none, 2 trouble."
@@ -91,6 +97,65 @@ pub struct LiveCmd {
     /// Where scenarios the kernel and the model disagree on are written.
     #[arg(long, value_name = "DIR", default_value = "live-findings")]
     pub out: PathBuf,
+}
+
+const LAB_HELP: &str = "\
+Installs what it needs from Debian (linux-source-6.12, qemu-system-x86,
+busybox-static, the kernel's build dependencies), unpacks the source once
+into the cache, builds one kernel per variant (tinyconfig + lab/config/,
+KASAN, DEBUG_VM; reused while source, config, patches and compiler are
+unchanged), writes and compiles each file's reproducer (`regbuf-fuzz repro`),
+boots each kernel with an initramfs that runs them, and reads the serial log.
+A reproducer's exit 1, a KASAN report, a BUG, a WARNING, \"Bad page state\", a
+refcount message or a panic while it runs is FAIL; a time-out is HANG.
+
+Exit status: 0 every result agrees with the model, 1 a disagreement, 2
+trouble (a build, a patch, a reproducer, a boot), 77 the lab cannot run here
+(the reason is printed).";
+
+/// Flags of `lab`.
+#[derive(Debug, Args)]
+pub struct LabCmd {
+    /// Corpus files or directories (default: corpus/findings/rfc-v1).
+    #[arg(value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+    /// Lab kernel (repeatable): base, rfc-v1, rfc-v1-fixed (default: all).
+    #[arg(long = "variant", value_name = "V")]
+    pub kernels: Vec<String>,
+    /// Compiler for the kernels: gcc or clang.
+    #[arg(long, value_name = "CC", default_value = "gcc", value_parser = ["gcc", "clang"])]
+    pub cc: String,
+    /// Where the source and the builds are kept (default: $REGBUF_LAB_CACHE,
+    /// else /var/cache/regbuf-lab).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Where serial logs, reproducers, the initramfs and lab.json go.
+    #[arg(long, value_name = "DIR", default_value = "lab-out")]
+    pub out: PathBuf,
+    /// Print the result as one JSON document (also written to OUT/lab.json).
+    #[arg(long)]
+    pub json: bool,
+    /// Do not install missing packages: skip (exit 77) instead.
+    #[arg(long)]
+    pub no_install: bool,
+    /// Parallel jobs of make.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// Memory of the VM in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub memory: u32,
+    /// Seconds one reproducer may run in the VM before it counts as a hang.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub repro_timeout: u32,
+    /// Seconds a boot may take before the first reproducer starts.
+    #[arg(long, value_name = "SECS", default_value_t = 240)]
+    pub boot_timeout: u32,
+    /// 2 MiB huge pages the init reserves.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub hugepages: u32,
+    /// Build kernels, reproducers and the initramfs; boot nothing.
+    #[arg(long)]
+    pub build_only: bool,
 }
 
 /// Flags of `import-artifact`.
@@ -288,6 +353,25 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Fuzz(a) => commands::fuzz(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),
         Command::LiveBench { rounds } => crate::live::bench::run(*rounds),
+        Command::Lab(a) => crate::lab::run_cli(&crate::lab::LabArgs {
+            kernels: a.kernels.clone(),
+            files: a.files.clone(),
+            cache: a
+                .cache_dir
+                .clone()
+                .or_else(|| std::env::var_os("REGBUF_LAB_CACHE").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("/var/cache/regbuf-lab")),
+            out: a.out.clone(),
+            cc: a.cc.clone(),
+            json: a.json,
+            no_install: a.no_install,
+            jobs: a.jobs,
+            memory_mb: a.memory,
+            per_repro_secs: a.repro_timeout,
+            boot_secs: a.boot_timeout,
+            hugepages: a.hugepages,
+            build_only: a.build_only,
+        }),
         Command::Live(a) => crate::live::run_cli(&crate::live::LiveArgs {
             count: a.count,
             seed: a.seed,
