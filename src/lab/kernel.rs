@@ -342,6 +342,33 @@ impl Cache {
     }
 }
 
+/// Gives every file under `dir` that also exists under `like` the
+/// modification time of its counterpart there.
+pub fn backdate_like(dir: &Path, like: &Path) -> Result<(), Trouble> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(_) => return Ok(()),
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let q = like.join(e.file_name());
+        let (Ok(pm), Ok(qm)) = (fs::symlink_metadata(&p), fs::symlink_metadata(&q)) else {
+            continue;
+        };
+        if pm.is_dir() && qm.is_dir() {
+            backdate_like(&p, &q)?;
+        } else if pm.is_file() && qm.is_file() {
+            let t = qm.modified().map_err(|e| Trouble(format!("{}: {e}", q.display())))?;
+            fs::File::options()
+                .write(true)
+                .open(&p)
+                .and_then(|f| f.set_modified(t))
+                .map_err(|e| Trouble(format!("{}: {e}", p.display())))?;
+        }
+    }
+    Ok(())
+}
+
 /// Files a patch touches (`+++ b/PATH` lines).
 pub fn patched_files(patch: &str) -> Vec<String> {
     patch
@@ -470,11 +497,11 @@ pub fn build(
     let t = Instant::now();
     let src = cache.src();
     cache.restore(all_patched)?;
+    let base_dir = cache.build_dir("base", &o.cc);
     let result = (|| {
         for (name, text) in patches {
             apply(&src, name, text)?;
         }
-        let base_dir = cache.build_dir("base", &o.cc);
         if k.name != "base"
             && !dir.join(".config").exists()
             && base_dir.join(".regbuf-key").exists()
@@ -516,6 +543,16 @@ pub fn build(
                 dot.display(),
                 bad.join("\n  ")
             )));
+        }
+        if built.seeded_from_base {
+            // objtool is built by the tools/ build system with absolute
+            // paths, so the copy rebuilds it; every object depends on the
+            // objtool binary, so a new one would recompile the whole
+            // kernel. Build it first, then give its files the base build's
+            // modification times: the same source and flags, only the
+            // directory differs.
+            run_logged(make(&src, &dir, &o.cc).arg("tools/objtool"), Some(&log))?;
+            backdate_like(&dir.join("tools/objtool"), &base_dir.join("tools/objtool"))?;
         }
         run_logged(
             make(&src, &dir, &o.cc)
