@@ -358,7 +358,9 @@ pub fn backdate_like(dir: &Path, like: &Path) -> Result<(), Trouble> {
         if pm.is_dir() && qm.is_dir() {
             backdate_like(&p, &q)?;
         } else if pm.is_file() && qm.is_file() {
-            let t = qm.modified().map_err(|e| Trouble(format!("{}: {e}", q.display())))?;
+            let t = qm
+                .modified()
+                .map_err(|e| Trouble(format!("{}: {e}", q.display())))?;
             fs::File::options()
                 .write(true)
                 .open(&p)
@@ -458,7 +460,33 @@ fn make(src: &Path, dir: &Path, cc: &str) -> Command {
     c
 }
 
+/// The cache key of a kernel with `patches` (name, text).
+pub fn key(
+    patches: &[(String, String)],
+    source_identity: &str,
+    o: &BuildOpts,
+) -> Result<String, Trouble> {
+    let cc_line = cc_version(&o.cc).map_err(Trouble)?;
+    let texts: Vec<String> = patches.iter().map(|(_, t)| t.clone()).collect();
+    Ok(config::cache_key(&KeyParts {
+        source: source_identity,
+        fragment: &o.fragment,
+        patches: &texts,
+        cc: &format!("{} {cc_line}", o.cc),
+        recipe: RECIPE,
+    }))
+}
+
+/// Whether the build directory of `kernel` holds a finished build with `key`.
+pub fn is_current(cache: &Cache, kernel: &str, cc: &str, key: &str) -> bool {
+    let dir = cache.build_dir(kernel, cc);
+    fs::read_to_string(dir.join(".regbuf-key")).ok().as_deref() == Some(key)
+        && dir.join("arch/x86/boot/bzImage").exists()
+}
+
 /// Builds (or reuses) one kernel. `patches` are (name, text) in order.
+/// With `seed_from` (a current base build of the same source, fragment
+/// and compiler), a kernel that needs building starts from a copy of it.
 pub fn build(
     cache: &Cache,
     k: &KernelVariant,
@@ -466,16 +494,9 @@ pub fn build(
     all_patched: &[String],
     source_identity: &str,
     o: &BuildOpts,
+    seed_from: Option<&Path>,
 ) -> Result<Built, Trouble> {
-    let cc_line = cc_version(&o.cc).map_err(Trouble)?;
-    let texts: Vec<String> = patches.iter().map(|(_, t)| t.clone()).collect();
-    let key = config::cache_key(&KeyParts {
-        source: source_identity,
-        fragment: &o.fragment,
-        patches: &texts,
-        cc: &format!("{} {cc_line}", o.cc),
-        recipe: RECIPE,
-    });
+    let key = key(patches, source_identity, o)?;
     let dir = cache.build_dir(k.name, &o.cc);
     let bz = dir.join("arch/x86/boot/bzImage");
     let stamp = dir.join(".regbuf-key");
@@ -497,15 +518,11 @@ pub fn build(
     let t = Instant::now();
     let src = cache.src();
     cache.restore(all_patched)?;
-    let base_dir = cache.build_dir("base", &o.cc);
     let result = (|| {
         for (name, text) in patches {
             apply(&src, name, text)?;
         }
-        if k.name != "base"
-            && !dir.join(".config").exists()
-            && base_dir.join(".regbuf-key").exists()
-        {
+        if let Some(base_dir) = seed_from.filter(|b| *b != dir.as_path()) {
             eprintln!(
                 "lab: {}: starting from a copy of {}",
                 k.name,
@@ -552,7 +569,9 @@ pub fn build(
             // modification times: the same source and flags, only the
             // directory differs.
             run_logged(make(&src, &dir, &o.cc).arg("tools/objtool"), Some(&log))?;
-            backdate_like(&dir.join("tools/objtool"), &base_dir.join("tools/objtool"))?;
+            if let Some(base_dir) = seed_from {
+                backdate_like(&dir.join("tools/objtool"), &base_dir.join("tools/objtool"))?;
+            }
         }
         run_logged(
             make(&src, &dir, &o.cc)

@@ -237,6 +237,43 @@ fn reproducer(file: &Path, dir: &Path, name: &str) -> Result<PathBuf, String> {
     Ok(bin)
 }
 
+/// The VM's size and the kernel command line it needs for the chosen files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Machine {
+    /// Memory in MiB.
+    pub memory_mb: u32,
+    /// Extra kernel command line (leading space), e.g. 1 GiB huge pages,
+    /// which only a boot-time reservation gets reliably (the lab kernel has
+    /// no compaction for a run-time one).
+    pub cmdline: String,
+}
+
+/// The VM for a set of scenarios: `memory_mb` as asked, raised to hold the
+/// 1 GiB hugetlb folios one scenario needs (reserved at boot) plus 1 GiB
+/// for everything else.
+pub fn machine_for(scenarios: &[&Scenario], memory_mb: u32) -> Machine {
+    let need_1g = scenarios
+        .iter()
+        .map(|s| {
+            s.folios
+                .iter()
+                .filter(|f| f.kind == crate::scenario::FolioKindSpec::HugetlbPud)
+                .count() as u32
+        })
+        .max()
+        .unwrap_or(0);
+    if need_1g == 0 {
+        return Machine {
+            memory_mb,
+            cmdline: String::new(),
+        };
+    }
+    Machine {
+        memory_mb: memory_mb.max(1024 * (need_1g + 1) + 512),
+        cmdline: format!(" hugepagesz=1G hugepages={need_1g}"),
+    }
+}
+
 /// One kernel's boots.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct BootReport {
@@ -260,6 +297,7 @@ pub struct BootReport {
 /// progress). Returns, per program name, its judged run.
 fn boot_kernel(
     a: &LabArgs,
+    machine: &Machine,
     built: &kernel::Built,
     initrd: &Path,
     names: &[String],
@@ -281,7 +319,8 @@ fn boot_kernel(
         let limit = a.boot_secs + remaining * (a.per_repro_secs + 5) + 30;
         let append = format!(
             "console=ttyS0 panic=-1 oops=panic softlockup_panic=1 kasan_multi_shot \
-             printk.devkmsg=on regbuf.from={from}"
+             printk.devkmsg=on{} regbuf.from={from}",
+            machine.cmdline
         );
         eprintln!(
             "lab: booting {} (reproducers {}..{}, limit {} s; log {})",
@@ -299,7 +338,7 @@ fn boot_kernel(
                 .arg("qemu-system-x86_64")
                 .args(["-accel", "tcg", "-cpu", "max", "-smp", "1"])
                 .arg("-m")
-                .arg(a.memory_mb.to_string())
+                .arg(machine.memory_mb.to_string())
                 .args(["-nographic", "-no-reboot"])
                 .arg("-kernel")
                 .arg(&built.bzimage)
@@ -590,12 +629,11 @@ fn run(a: &LabArgs) -> Result<i32, Stop> {
     // Base first: the others start from a copy of it.
     let mut order: Vec<&kernel::KernelVariant> = kernels.clone();
     order.sort_by_key(|k| k.name != "base");
-    if order.iter().any(|k| k.name != "base")
-        && !order.iter().any(|k| k.name == "base")
-        && !cache.build_dir("base", &a.cc).join(".regbuf-key").exists()
-    {
-        eprintln!("lab: (no base build yet: patched kernels build from scratch)");
+    if !order.iter().any(|k| k.name == "base") {
+        // The patched kernels start from it: build it too (not booted).
+        order.insert(0, kernel::kernel("base").expect("base exists"));
     }
+    let base_key = kernel::key(&[], &source, &opts)?;
     let mut builds = BTreeMap::new();
     for k in &order {
         let patches: Vec<(String, String)> = k
@@ -603,7 +641,12 @@ fn run(a: &LabArgs) -> Result<i32, Stop> {
             .iter()
             .map(|p| (p.to_string(), all_patch_texts[*p].clone()))
             .collect();
-        let b = kernel::build(&cache, k, &patches, &all_patched, &source, &opts)?;
+        // A patched kernel that needs building starts from the base build
+        // when that is current: only what its patches touch is compiled.
+        let base_dir = cache.build_dir("base", &a.cc);
+        let seed = (k.name != "base" && kernel::is_current(&cache, "base", &a.cc, &base_key))
+            .then_some(base_dir.as_path());
+        let b = kernel::build(&cache, k, &patches, &all_patched, &source, &opts, seed)?;
         builds.insert(k.name, b);
     }
     drop(lock);
@@ -623,6 +666,14 @@ fn run(a: &LabArgs) -> Result<i32, Stop> {
     }
 
     // Boots.
+    let machine = machine_for(
+        &programs
+            .iter()
+            .filter(|p| p.binary.is_ok())
+            .filter_map(|p| p.scenario.as_ref())
+            .collect::<Vec<_>>(),
+        a.memory_mb,
+    );
     let mut cells = Vec::new();
     let mut boots = Vec::new();
     let mut trouble = Vec::new();
@@ -631,7 +682,7 @@ fn run(a: &LabArgs) -> Result<i32, Stop> {
         let (judged, rep) = if names.is_empty() {
             (BTreeMap::new(), BootReport::default())
         } else {
-            boot_kernel(a, b, &initrd, &names)
+            boot_kernel(a, &machine, b, &initrd, &names)
         };
         for o in &rep.outside {
             trouble.push(format!("{}: {o}", k.name));
@@ -859,6 +910,24 @@ pub fn render(r: &Report, kernels: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_gib_pages_get_memory_and_a_boot_reservation() {
+        let load = |p: &str| crate::corpus::load(&project_root().join(p)).unwrap();
+        let small = load("corpus/findings/rfc-v1/rfc-v1--invariant-coverage-length.toml");
+        assert_eq!(
+            machine_for(&[&small], 1024),
+            Machine {
+                memory_mb: 1024,
+                cmdline: String::new()
+            }
+        );
+        let mut big = small.clone();
+        big.folios[0].kind = crate::scenario::FolioKindSpec::HugetlbPud;
+        let m = machine_for(&[&small, &big], 1024);
+        assert_eq!(m.cmdline, " hugepagesz=1G hugepages=1");
+        assert!(m.memory_mb >= 2048 + 512);
+    }
 
     #[test]
     fn agreement_rules() {
