@@ -172,6 +172,9 @@ pub struct Run {
     pub alarms: Vec<(Alarm, String)>,
     /// Its own output lines (for the SKIPPED reason and FAIL details).
     pub output: Vec<String>,
+    /// Its last output line before the first kernel message: what it was
+    /// doing when the kernel complained.
+    pub doing: Option<String>,
 }
 
 /// A serial log read.
@@ -197,6 +200,7 @@ const KEEP_PER_RUN: usize = 12;
 pub fn parse(log: &str) -> Parsed {
     let mut p = Parsed::default();
     let mut current: Option<usize> = None;
+    let mut last_own: Option<String> = None;
     for raw in log.lines() {
         let line = raw.trim_end_matches('\r');
         let m = message(line);
@@ -216,6 +220,7 @@ pub fn parse(log: &str) -> Parsed {
                 ..Run::default()
             });
             current = Some(p.runs.len() - 1);
+            last_own = None;
             continue;
         }
         if let Some(r) = parse_result(line) {
@@ -237,12 +242,21 @@ pub fn parse(log: &str) -> Parsed {
         match (current, alarm) {
             (Some(i), Some(a)) => {
                 let run = &mut p.runs[i];
+                if run.alarms.is_empty() {
+                    run.doing = last_own.clone();
+                }
                 if run.alarms.len() < KEEP_PER_RUN {
                     run.alarms.push((a, m.to_string()));
                 }
             }
             (Some(i), None) => {
                 let run = &mut p.runs[i];
+                // The reproducer's own lines only: kernel lines carry a
+                // timestamp.
+                if m.len() != line.trim().len() {
+                    continue;
+                }
+                last_own = Some(m.to_string());
                 if run.output.len() < 200 {
                     run.output.push(m.to_string());
                 }
@@ -313,6 +327,9 @@ pub fn judge(run: &Run, vm_timed_out: bool) -> Judged {
     alarms.sort();
     alarms.dedup();
     let mut evidence: Vec<String> = run.alarms.iter().map(|(_, l)| l.clone()).collect();
+    if let Some(d) = &run.doing {
+        evidence.push(format!("while: {d}"));
+    }
     let own = |pred: &dyn Fn(&str) -> bool| -> Vec<String> {
         run.output
             .iter()
@@ -380,6 +397,8 @@ REGBUF-START smoke-hugetlb
 PASS: registered and read 2 MiB
 REGBUF-RESULT smoke-hugetlb 0 0.41
 REGBUF-START rfc-v1--invariant-coverage-length
+op 0 (scenario op 0) IORING_REGISTER_BUFFERS: 0
+op 1 (probe after scenario op 0) READ_FIXED slot 0: the whole buffer
 [    4.100001] ==================================================================
 [    4.100002] BUG: KASAN: slab-out-of-bounds in iov_iter_advance+0x1c9/0x1f0
 [    4.100003] Read of size 4 at addr ffff88800355e1b8 by task rfc-v1--invar/61
@@ -411,6 +430,10 @@ REGBUF-DONE
             "BUG: KASAN: slab-out-of-bounds in iov_iter_advance+0x1c9/0x1f0"
         );
         assert!(j.evidence.iter().any(|l| l.starts_with("FAIL: op 3")));
+        assert!(j.evidence.contains(
+            &"while: op 1 (probe after scenario op 0) READ_FIXED slot 0: the whole buffer"
+                .to_string()
+        ));
         assert_eq!(j.exit, Some(1));
         assert!(p.outside.is_empty());
     }
@@ -430,6 +453,7 @@ REGBUF-DONE
         let log = "\
 REGBUF-BOOTED 6.12.117
 REGBUF-START rfc-v1--invariant-pins-underflow
+op 0 (scenario op 0) IORING_REGISTER_BUFFERS: [seg 1 +0x0 .. seg 3 +0x200000): -EFAULT
 [    5.000001] ------------[ cut here ]------------
 [    5.000002] WARNING: CPU: 0 PID: 70 at mm/gup.c:116 gup_put_folio+0x1b4/0x1d0
 [    5.000003] Modules linked in:
@@ -446,8 +470,12 @@ REGBUF-DONE
             j.alarms,
             vec![Alarm::BadPage, Alarm::Bug, Alarm::Warning, Alarm::Refcount]
         );
-        assert_eq!(j.evidence.len(), 4, "{:?}", j.evidence);
+        assert_eq!(j.evidence.len(), 5, "{:?}", j.evidence);
         assert!(j.evidence[0].starts_with("WARNING: CPU: 0 PID: 70 at mm/gup.c"));
+        assert_eq!(
+            j.evidence[4],
+            "while: op 0 (scenario op 0) IORING_REGISTER_BUFFERS: [seg 1 +0x0 .. seg 3 +0x200000): -EFAULT"
+        );
     }
 
     #[test]
