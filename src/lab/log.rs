@@ -328,7 +328,7 @@ pub fn judge(run: &Run, vm_timed_out: bool) -> Judged {
     alarms.dedup();
     let mut evidence: Vec<String> = run.alarms.iter().map(|(_, l)| l.clone()).collect();
     if let Some(d) = &run.doing {
-        evidence.push(format!("while: {d}"));
+        evidence.push(format!("after: {d}"));
     }
     let own = |pred: &dyn Fn(&str) -> bool| -> Vec<String> {
         run.output
@@ -431,7 +431,7 @@ REGBUF-DONE
         );
         assert!(j.evidence.iter().any(|l| l.starts_with("FAIL: op 3")));
         assert!(j.evidence.contains(
-            &"while: op 1 (probe after scenario op 0) READ_FIXED slot 0: the whole buffer"
+            &"after: op 1 (probe after scenario op 0) READ_FIXED slot 0: the whole buffer"
                 .to_string()
         ));
         assert_eq!(j.exit, Some(1));
@@ -474,7 +474,7 @@ REGBUF-DONE
         assert!(j.evidence[0].starts_with("WARNING: CPU: 0 PID: 70 at mm/gup.c"));
         assert_eq!(
             j.evidence[4],
-            "while: op 0 (scenario op 0) IORING_REGISTER_BUFFERS: [seg 1 +0x0 .. seg 3 +0x200000): -EFAULT"
+            "after: op 0 (scenario op 0) IORING_REGISTER_BUFFERS: [seg 1 +0x0 .. seg 3 +0x200000): -EFAULT"
         );
     }
 
