@@ -521,6 +521,23 @@ fn run(a: &LabArgs) -> Result<i32, Stop> {
         let s = crate::corpus::load(f).map_err(|e| Trouble(e.to_string()))?;
         scenarios.push((f.clone(), s));
     }
+    // The reproducers come from `regbuf-fuzz repro`; without it there is
+    // nothing to run.
+    if !scenarios.is_empty() {
+        let ok = Command::new(regbuf_fuzz_bin())
+            .args(["repro", "--help"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return Err(Stop::CannotRun(format!(
+                "{} has no `repro` subcommand to write the reproducers",
+                regbuf_fuzz_bin().display()
+            )));
+        }
+    }
     // Packages and tools.
     let mut pkgs: Vec<&str> = kernel::PACKAGES.to_vec();
     if a.cc == "clang" {
