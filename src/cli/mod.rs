@@ -145,10 +145,10 @@ pub struct LabCmd {
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub memory: u32,
     /// Seconds one reproducer may run in the VM before it counts as a hang.
-    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub repro_timeout: u32,
     /// Seconds a boot may take before the first reproducer starts.
-    #[arg(long, value_name = "SECS", default_value_t = 240)]
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub boot_timeout: u32,
     /// 2 MiB huge pages the init reserves.
     #[arg(long, value_name = "N", default_value_t = 64)]
