@@ -529,7 +529,7 @@ pub fn build(
                 base_dir.display()
             );
             let _ = fs::remove_dir_all(&dir);
-            run_logged(Command::new("cp").arg("-a").arg(&base_dir).arg(&dir), None)?;
+            run_logged(Command::new("cp").arg("-a").arg(base_dir).arg(&dir), None)?;
             let _ = fs::remove_file(&stamp);
             built.seeded_from_base = true;
         }
