@@ -511,7 +511,12 @@ fn run(a: &LabArgs) -> Result<i32, Stop> {
     }
     // Corpus files.
     let paths = if a.files.is_empty() {
-        vec![root.join("corpus/findings/rfc-v1")]
+        let here = std::env::current_dir().ok();
+        if here.as_deref() == Some(root.as_path()) {
+            vec![PathBuf::from("corpus/findings/rfc-v1")]
+        } else {
+            vec![root.join("corpus/findings/rfc-v1")]
+        }
     } else {
         a.files.clone()
     };
