@@ -113,6 +113,44 @@ pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
     }
 }
 
+/// `regbuf-fuzz repro`.
+pub fn repro(a: &super::ReproArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz repro: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let program = match crate::repro::emit(&a.file, &s, v) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("regbuf-fuzz repro: {}: {e}", a.file.display());
+            return EXIT_TROUBLE;
+        }
+    };
+    match &a.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &program.source) {
+                eprintln!("regbuf-fuzz repro: cannot write {}: {e}", path.display());
+                return EXIT_TROUBLE;
+            }
+            let _ = writeln!(
+                out,
+                "{}: {} operations; build and run as root:\n  gcc -Wall -O2 -o repro {} && sudo ./repro",
+                path.display(),
+                program.ops,
+                crate::report::shell_quote(&path.display().to_string())
+            );
+        }
+        None => {
+            let _ = out.write_all(program.source.as_bytes());
+        }
+    }
+    EXIT_CLEAN
+}
+
 /// `regbuf-fuzz list`.
 pub fn list(out: &mut dyn Write) -> i32 {
     let mut o = String::from("VARIANTS\n");

@@ -263,9 +263,7 @@ impl LiveLayout {
         let mut backing: Vec<Object> = Vec::new();
         for f in &plan.folios {
             backing.push(match &f.backing {
-                Backing::Memfd { name, flags, size } => {
-                    Object::Fd(me.memfd(name, *flags, *size)?)
-                }
+                Backing::Memfd { name, flags, size } => Object::Fd(me.memfd(name, *flags, *size)?),
                 Backing::Anon { size } => Object::Thp(me.anon_large(*size)?),
             });
         }
@@ -292,8 +290,8 @@ impl LiveLayout {
                 }
                 Object::Thp(src) => sys::mremap_fixed(src + seg.first_page * PAGE, seg.bytes, at)
                     .map_err(|e| {
-                        Skip::NotBacked(format!("mremap of THP pages into segment {i} failed: {e}"))
-                    })?,
+                    Skip::NotBacked(format!("mremap of THP pages into segment {i} failed: {e}"))
+                })?,
             }
         }
         me.fill(plan);

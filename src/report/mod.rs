@@ -7,6 +7,7 @@
 mod explain;
 
 pub use explain::{explain, explain_with};
+pub(crate) use explain::{folio_kind, hsize, ranges, ret_text, sides, wrap, Buf};
 
 use crate::oracle::{Finding, FindingKind, INVARIANTS};
 use serde::Serialize;
