@@ -100,7 +100,7 @@ pub(super) fn comment(file: &Path, form: &ProgramForm) -> String {
     para(
         &mut t,
         &format!(
-            "What it does: builds the layout below as `regbuf-fuzz live` builds it (hugetlb memfd pages mapped MAP_SHARED|MAP_FIXED, shmem pages, THP and mTHP faulted in under MADV_HUGEPAGE and moved with mremap, holes left PROT_NONE), checks through /proc/self/pagemap and /proc/kpageflags that the kernel backed it so, then runs {} operations on a ring ({} of the scenario, {probes} fixed reads and writes probing each registered buffer). Every mapped byte is filled with a known pattern; after each fixed read from a pattern file it checks every byte of every mapping (only the bytes the model names take the file's bytes, at every alias), after each fixed write the bytes the file received; VmPin after each operation; VmPin and HugePages_Free after teardown. It reserves {} spare 2 MiB hugetlb pages, returns the free pages to the pool in an order that puts the layout's 2 MiB folios next to free ones, and maps those neighbours as guard pages, filled with their own pattern and checked with the rest, so I/O that leaves its folio shows as changed bytes. It reserves the huge pages{} it needs and puts the knobs back on exit.",
+            "What it does: builds the layout below as `regbuf-fuzz live` builds it (hugetlb memfd pages mapped MAP_SHARED|MAP_FIXED, shmem pages, THP and mTHP faulted in under MADV_HUGEPAGE and moved with mremap, holes left PROT_NONE), checks through /proc/self/pagemap and /proc/kpageflags that the kernel backed it so, then runs {} operation(s) on a ring ({} of the scenario, {probes} fixed reads and writes probing each registered buffer). Every mapped byte is filled with a known pattern; after each fixed read from a pattern file it checks every byte of every mapping (only the bytes the model names take the file's bytes, at every alias), after each fixed write the bytes the file received; VmPin after each operation; VmPin and HugePages_Free after teardown. It reserves {} spare 2 MiB hugetlb pages, returns the free pages to the pool in an order that puts the layout's 2 MiB folios next to free ones, and maps those neighbours as guard pages, filled with their own pattern and checked with the rest, so I/O that leaves its folio shows as changed bytes. It reserves the huge pages{} it needs and puts the knobs back on exit.",
             form.built.ops.len(),
             form.built.ops.len() - probes,
             guards(form),
@@ -297,7 +297,8 @@ pub(crate) fn variant_effects(form: &ProgramForm) -> Vec<String> {
         };
         let (up0, cp0) = (prev(&form.upstream), prev(&form.variant_run));
         for (f, (&pu, &pc)) in u.snapshot.pins.iter().zip(&c.snapshot.pins).enumerate() {
-            if pu == pc || (up0[f], cp0[f]) == (pu, pc) {
+            // At ring exit every pin left is told, changed or not.
+            if pu == pc || (i < n && (up0[f], cp0[f]) == (pu, pc)) {
                 continue;
             }
             out.push(pins_text(form, &at, f, pu, pc, i == n));
