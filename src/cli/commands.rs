@@ -151,6 +151,41 @@ pub fn repro(a: &super::ReproArgs, out: &mut dyn Write) -> i32 {
     EXIT_CLEAN
 }
 
+/// `regbuf-fuzz report`.
+pub fn report(a: &super::ReportArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz report: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let up = variant("upstream");
+    let text = match crate::report::mail(&a.file, &s, v) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("regbuf-fuzz report: {}: {e}", a.file.display());
+            return EXIT_TROUBLE;
+        }
+    };
+    if let Some(path) = &a.svg {
+        let written = crate::report::svg(&s, v).and_then(|svg| {
+            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        });
+        if let Err(e) = written {
+            eprintln!("regbuf-fuzz report: {e}");
+            return EXIT_TROUBLE;
+        }
+    }
+    let _ = out.write_all(text.as_bytes());
+    match check(&s, v, up) {
+        Ok((verdict, _, _)) if verdict.is_clean() => EXIT_CLEAN,
+        Ok(_) => EXIT_FINDING,
+        Err(_) => EXIT_TROUBLE,
+    }
+}
+
 /// `regbuf-fuzz list`.
 pub fn list(out: &mut dyn Write) -> i32 {
     let mut o = String::from("VARIANTS\n");

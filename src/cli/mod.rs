@@ -57,6 +57,13 @@ pub enum Command {
     /// every byte and pin counter against the upstream model.
     #[command(after_help = REPRO_HELP)]
     Repro(ReproArgs),
+    /// Write one finding as a plain-text mail for the io_uring list
+    /// (layout, both sides' bvecs and pins, the rule, a suggested fix, the C
+    /// reproducer), and optionally an SVG drawing of it.
+    #[command(
+        after_help = "Exit status: 1 if the variant shows a finding, 0 if not, 2 trouble (a missing or malformed file, an unwritable --svg path)."
+    )]
+    Report(ReportArgs),
     /// List the variants and the invariants.
     List,
     /// Run a fuzzing campaign of one variant against another.
@@ -233,6 +240,21 @@ pub struct ReproArgs {
     pub variant: Option<String>,
 }
 
+/// Flags of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Also draw the layout and both sides' bvecs here.
+    #[arg(long, value_name = "OUT.svg")]
+    pub svg: Option<PathBuf>,
+    /// Variant reported (default: the first variant with findings in the
+    /// file's `expect` table, else rfc-v1).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
+}
+
 /// Flags of `fuzz`.
 #[derive(Debug, Args)]
 pub struct FuzzCmd {
@@ -315,6 +337,7 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Minimize(a) => commands::minimize(a, out),
         Command::Explain(a) => commands::explain(a, out),
         Command::Repro(a) => commands::repro(a, out),
+        Command::Report(a) => commands::report(a, out),
         Command::List => commands::list(out),
         Command::Fuzz(a) => commands::fuzz(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),

@@ -15,7 +15,7 @@
 //! what the variant's model does instead at the same operations.
 
 mod c;
-mod header;
+pub(crate) mod header;
 
 use crate::live::layout::{LayoutPlan, Skip};
 use crate::model::iov_iter::PhysRange;
