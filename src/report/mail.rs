@@ -77,7 +77,7 @@ pub fn mail(path: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<String
     section(&mut o, "Reproducer");
     para(
         &mut o,
-        &format!("The program below builds the same layout on a running kernel (hugetlbfs memfd pages mapped with MAP_FIXED, THP moved with mremap, holes left PROT_NONE), checks through pagemap and kpageflags that the kernel backed it so, runs the operations on a ring with raw io_uring system calls, and checks every byte of every mapping after each fixed read, the bytes of each fixed write, VmPin after each operation, and VmPin and HugePages_Free after teardown, against 7.1-rc1's behaviour. It needs root and gcc alone, exits 0 on PASS, 1 on FAIL and 77 when the machine cannot build the layout. On a kernel without the patch it must pass; on a kernel with it, the model predicts the failures listed in its header."),
+        "The program below builds the same layout on a running kernel (hugetlbfs memfd pages mapped with MAP_FIXED, THP moved with mremap, holes left PROT_NONE), checks through pagemap and kpageflags that the kernel backed it so, runs the operations on a ring with raw io_uring system calls, and checks every byte of every mapping after each fixed read, the bytes of each fixed write, VmPin after each operation, and VmPin and HugePages_Free after teardown, against 7.1-rc1's behaviour. It needs root and gcc alone, exits 0 on PASS, 1 on FAIL and 77 when the machine cannot build the layout. On a kernel without the patch it must pass; on a kernel with it, the model predicts the failures listed in its header.",
     );
     let _ = writeln!(
         o,

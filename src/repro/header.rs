@@ -224,9 +224,11 @@ pub(crate) fn variant_effects(form: &ProgramForm) -> Vec<String> {
         }
         // A difference is told where it appears or changes, not after every operation.
         let prev_slots = |side: &crate::run::Run| {
-            (i > 0)
-                .then(|| side.ops[i - 1].snapshot.slots.clone())
-                .unwrap_or_default()
+            if i > 0 {
+                side.ops[i - 1].snapshot.slots.clone()
+            } else {
+                Vec::new()
+            }
         };
         let (us0, cs0) = (prev_slots(&form.upstream), prev_slots(&form.variant_run));
         let slot = |v: &[Option<SlotView>], k: usize| v.get(k).cloned().flatten();
