@@ -148,9 +148,10 @@ fn coverage_length() {
         "    bv_len adds up to 0x200000; imu->len is 0x400000",
     );
     has(&mail, "  pins on folio 0: upstream 0 -> 2, rfc-v1 0 -> 1");
+    let flat = mail.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        mail.contains("moves nothing where upstream moves 0x100000000+0x1000"),
-        "{mail}"
+        flat.contains("at +0x200000: moves nothing where upstream moves 0x100000000+0x1000"),
+        "the read from offset 2 MiB: {mail}"
     );
     check_svg(&svg, &[("upstream", 2), ("rfc-v1", 1)]);
     assert!(svg.contains("bv_len adds up to 0x200000; imu-&gt;len is 0x400000"));

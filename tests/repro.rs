@@ -178,6 +178,27 @@ fn a_program_told_to_expect_one_wrong_byte_fails_and_says_which() {
 }
 
 #[test]
+fn a_program_run_by_an_ordinary_user_skips_with_the_reason() {
+    if !have_gcc() || !is_root() || Command::new("setpriv").arg("--help").output().is_err() {
+        eprintln!("SKIPPED: needs gcc, root (to drop it) and setpriv");
+        return;
+    }
+    let dir = tmpdir("user");
+    let exe = build(
+        &root().join("corpus/findings/rfc-v1/rfc-v1--invariant-coverage-length.toml"),
+        &dir,
+    );
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(77), "{out}");
+    assert!(out.contains("SKIPPED: not root"), "{out}");
+}
+
+#[test]
 fn bad_input_is_trouble_naming_the_file_and_field() {
     let dir = tmpdir("bad");
     let bin = env!("CARGO_BIN_EXE_regbuf-fuzz");

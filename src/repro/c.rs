@@ -300,6 +300,6 @@ pub(super) fn label(form: &ProgramForm, i: usize) -> String {
     };
     match &form.origins[i] {
         Origin::Scenario(j) => format!("(scenario op {j}) {what}"),
-        Origin::Probe { why, .. } => format!("(probe) {what}: {why}"),
+        Origin::Probe { op, why } => format!("(probe after scenario op {op}) {what}: {why}"),
     }
 }
