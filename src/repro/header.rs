@@ -57,8 +57,11 @@ pub(super) fn comment(file: &Path, form: &ProgramForm) -> String {
     ) {
         let _ = writeln!(t, "{l}");
     }
-    let file_sigs = crate::oracle::check(&form.original, v, up)
-        .map(|(verdict, _, _)| signatures(&verdict))
+    // The file's findings as `regbuf-fuzz explain FILE` shows them.
+    let explained = crate::report::sides(&form.original, v, up).ok();
+    let file_sigs = explained
+        .as_ref()
+        .map(|sd| signatures(&sd.verdict))
         .unwrap_or_default();
     let prog_sigs = signatures(&compare(&form.upstream, &form.variant_run));
     let list = |s: &[String]| {
@@ -82,6 +85,25 @@ pub(super) fn comment(file: &Path, form: &ProgramForm) -> String {
         );
     }
     t.push('\n');
+    if let Some(sd) = &explained {
+        let mut told = Vec::new();
+        for f in &sd.verdict.findings {
+            if told.contains(&f.signature()) || told.len() == 3 {
+                continue;
+            }
+            told.push(f.signature());
+            let seen = f.detail.lines().collect::<Vec<_>>().join("; ");
+            para(
+                &mut t,
+                &format!(
+                    "`regbuf-fuzz explain` on the file, {} after op {} {}: {seen}",
+                    f.signature(),
+                    f.op,
+                    f.op_kind
+                ),
+            );
+        }
+    }
     let mut how = Vec::new();
     if form.original.geometry != crate::scenario::GeometryName::Real {
         how.push("The file is written at the small geometry; this program runs it at the real one (4 KiB pages, 2 MiB and 1 GiB folios), positions moved as `regbuf-fuzz live` moves them.".to_string());
