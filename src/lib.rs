@@ -13,6 +13,7 @@
 //!   shrinker and the committed regression corpus;
 //! - [`targets`]: the bodies of the cargo-fuzz targets;
 //! - [`live`]: the same scenarios on the running kernel, against the model;
+//! - [`repro`]: a scenario as a self-contained C program for the running kernel;
 //! - [`report`], [`cli`]: explanations for reviewers, and the `regbuf-fuzz` command.
 #![deny(missing_docs)]
 #![allow(non_snake_case)] // kernel names such as __io_account_mem
@@ -27,6 +28,7 @@ pub mod mm;
 pub mod model;
 pub mod oracle;
 pub mod report;
+pub mod repro;
 pub mod run;
 pub mod scenario;
 pub mod targets;

@@ -12,13 +12,20 @@ use crate::scenario::{Scenario, ScenarioSize};
 use crate::variants::{self, Variant};
 use std::io::Write;
 
-/// The variant a file is about: the first one with findings in its
-/// `expect` table, else rfc-v1.
+/// The variant a file is about: the one its note starts with (a campaign
+/// writes `variant:kind:name: found by …`), else the first with findings in
+/// its `expect` table in the order of `variants::all()` (current patches
+/// before historical reverts, which share many layouts), else rfc-v1.
 fn default_variant(s: &Scenario) -> &'static str {
-    s.expect
-        .iter()
-        .find(|(n, sigs)| !sigs.is_empty() && variants::by_name(n).is_some())
-        .and_then(|(n, _)| variants::by_name(n))
+    let noted = s
+        .note
+        .as_deref()
+        .and_then(|n| n.split(':').next())
+        .and_then(variants::by_name);
+    noted
+        .or_else(|| {
+            variants::all().find(|v| s.expect.get(v.name()).is_some_and(|sigs| !sigs.is_empty()))
+        })
         .map_or("rfc-v1", |v| v.name())
 }
 
@@ -107,6 +114,79 @@ pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
     let against = variant(&a.against);
     let _ = out.write_all(explain_with(&s, v, against, Some(&a.file)).as_bytes());
     match check(&s, v, against) {
+        Ok((verdict, _, _)) if verdict.is_clean() => EXIT_CLEAN,
+        Ok(_) => EXIT_FINDING,
+        Err(_) => EXIT_TROUBLE,
+    }
+}
+
+/// `regbuf-fuzz repro`.
+pub fn repro(a: &super::ReproArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz repro: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let program = match crate::repro::emit(&a.file, &s, v) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("regbuf-fuzz repro: {}: {e}", a.file.display());
+            return EXIT_TROUBLE;
+        }
+    };
+    match &a.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &program.source) {
+                eprintln!("regbuf-fuzz repro: cannot write {}: {e}", path.display());
+                return EXIT_TROUBLE;
+            }
+            let _ = writeln!(
+                out,
+                "{}: {} operations; build and run as root:\n  gcc -Wall -O2 -o repro {} && sudo ./repro",
+                path.display(),
+                program.ops,
+                crate::report::shell_quote(&path.display().to_string())
+            );
+        }
+        None => {
+            let _ = out.write_all(program.source.as_bytes());
+        }
+    }
+    EXIT_CLEAN
+}
+
+/// `regbuf-fuzz report`.
+pub fn report(a: &super::ReportArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz report: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let up = variant("upstream");
+    let text = match crate::report::mail(&a.file, &s, v) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("regbuf-fuzz report: {}: {e}", a.file.display());
+            return EXIT_TROUBLE;
+        }
+    };
+    if let Some(path) = &a.svg {
+        let written = crate::report::svg(&s, v).and_then(|svg| {
+            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        });
+        if let Err(e) = written {
+            eprintln!("regbuf-fuzz report: {e}");
+            return EXIT_TROUBLE;
+        }
+    }
+    let _ = out.write_all(text.as_bytes());
+    match check(&s, v, up) {
         Ok((verdict, _, _)) if verdict.is_clean() => EXIT_CLEAN,
         Ok(_) => EXIT_FINDING,
         Err(_) => EXIT_TROUBLE,

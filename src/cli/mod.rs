@@ -52,6 +52,18 @@ pub enum Command {
     /// findings with the rules they break.
     #[command(after_help = "Exit status: 1 if the variant shows a finding, 0 if not, 2 trouble.")]
     Explain(ExplainArgs),
+    /// Write a self-contained C program that builds the scenario's layout
+    /// on the running kernel, runs its fixed I/O on a real ring and checks
+    /// every byte and pin counter against the upstream model.
+    #[command(after_help = REPRO_HELP)]
+    Repro(ReproArgs),
+    /// Write one finding as a plain-text mail for the io_uring list
+    /// (layout, both sides' bvecs and pins, the rule, a suggested fix, the C
+    /// reproducer), and optionally an SVG drawing of it.
+    #[command(
+        after_help = "Exit status: 1 if the variant shows a finding, 0 if not, 2 trouble (a missing or malformed file, an unwritable --svg path)."
+    )]
+    Report(ReportArgs),
     /// List the variants and the invariants.
     List,
     /// Run a fuzzing campaign of one variant against another.
@@ -203,6 +215,46 @@ pub struct ExplainArgs {
     pub against: String,
 }
 
+const REPRO_HELP: &str = "\
+The program needs gcc alone (raw io_uring system calls, no liburing):
+  gcc -Wall -O2 -o repro repro.c && sudo ./repro
+It exits 0 PASS, 1 FAIL (printing the byte or counter, expected and
+actual), 77 when this kernel or machine cannot build the layout (with the
+reason), 2 trouble. Its header says what the variant's model does instead.
+
+Exit status of `regbuf-fuzz repro`: 0 written, 2 trouble (a missing or
+malformed file, an unknown variant).";
+
+/// Flags of `repro`.
+#[derive(Debug, Args)]
+pub struct ReproArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Write the C program here (default: standard output).
+    #[arg(short = 'o', long = "out", value_name = "FILE.c")]
+    pub out: Option<PathBuf>,
+    /// Variant the header explains (default: the first variant with
+    /// findings in the file's `expect` table, else rfc-v1).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
+}
+
+/// Flags of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Also draw the layout and both sides' bvecs here.
+    #[arg(long, value_name = "OUT.svg")]
+    pub svg: Option<PathBuf>,
+    /// Variant reported (default: the first variant with findings in the
+    /// file's `expect` table, else rfc-v1).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
+}
+
 /// Flags of `fuzz`.
 #[derive(Debug, Args)]
 pub struct FuzzCmd {
@@ -284,6 +336,8 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Replay(a) => replay::run(a, out),
         Command::Minimize(a) => commands::minimize(a, out),
         Command::Explain(a) => commands::explain(a, out),
+        Command::Repro(a) => commands::repro(a, out),
+        Command::Report(a) => commands::report(a, out),
         Command::List => commands::list(out),
         Command::Fuzz(a) => commands::fuzz(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),

@@ -26,26 +26,63 @@ const MAX_BVECS_SHOWN: usize = 8;
 
 /// One installed buffer with its representation.
 #[derive(Clone, Debug, PartialEq)]
-struct Buf {
-    ubuf: u64,
-    len: u64,
-    nr_bvecs: u32,
-    folio_shift: u32,
-    acct_pages: u64,
-    bvecs: Vec<Option<BioVec>>,
+pub(crate) struct Buf {
+    pub(crate) ubuf: u64,
+    pub(crate) len: u64,
+    pub(crate) nr_bvecs: u32,
+    pub(crate) folio_shift: u32,
+    pub(crate) acct_pages: u64,
+    /// `None`: an entry never written (stale memory of a recycled object).
+    pub(crate) bvecs: Vec<Option<BioVec>>,
 }
 
 /// The state after one operation on one side.
 #[derive(Clone, Debug)]
-struct Step {
-    ret: i64,
-    import: Option<Vec<PhysRange>>,
-    table_nr: usize,
-    slots: Vec<Option<Buf>>,
-    pins: Vec<i64>,
-    locked_vm: Option<u64>,
-    pinned_vm: u64,
-    faults: Vec<AllocSite>,
+pub(crate) struct Step {
+    pub(crate) ret: i64,
+    pub(crate) import: Option<Vec<PhysRange>>,
+    pub(crate) table_nr: usize,
+    pub(crate) slots: Vec<Option<Buf>>,
+    pub(crate) pins: Vec<i64>,
+    pub(crate) locked_vm: Option<u64>,
+    pub(crate) pinned_vm: u64,
+    pub(crate) faults: Vec<AllocSite>,
+}
+
+/// One scenario run on both sides with every buffer's representation kept:
+/// what `explain`, the mail report, its SVG and the C reproducer's header
+/// all draw from, so they cannot disagree.
+#[derive(Clone, Debug)]
+pub(crate) struct Sides {
+    /// The scenario as built.
+    pub(crate) built: Built,
+    /// The oracle's verdict for `v` against `against`.
+    pub(crate) verdict: Verdict,
+    /// `[against, v]`, or `[v]` when they are the same variant.
+    pub(crate) names: Vec<&'static str>,
+    /// Per side: the state before any operation, after each, after ring exit.
+    pub(crate) traces: Vec<Vec<Step>>,
+}
+
+/// Builds `s` and traces it on both sides.
+pub(crate) fn sides(
+    s: &Scenario,
+    v: &dyn Variant,
+    against: &dyn Variant,
+) -> Result<Sides, crate::scenario::ScenarioError> {
+    let built = build(s)?;
+    let (verdict, _, _) = check(s, v, against)?;
+    let sides: Vec<&dyn Variant> = if v.name() == against.name() {
+        vec![v]
+    } else {
+        vec![against, v]
+    };
+    Ok(Sides {
+        traces: sides.iter().map(|x| trace(*x, &built)).collect(),
+        names: sides.iter().map(|x| x.name()).collect(),
+        built,
+        verdict,
+    })
 }
 
 impl Step {
@@ -171,17 +208,19 @@ pub fn explain_with(
             let _ = writeln!(o, "note: {l}");
         }
     }
-    let (b, verdict) = match (build(s), check(s, v, against)) {
-        (Ok(b), Ok((verdict, _, _))) => (b, verdict),
-        (Err(e), _) | (_, Err(e)) => {
+    let Sides {
+        built: b,
+        verdict,
+        names,
+        traces,
+    } = match sides(s, v, against) {
+        Ok(x) => x,
+        Err(e) => {
             let _ = writeln!(o, "\nThe scenario does not build: {e}");
             let _ = writeln!(o, "\n{}", replay_command(path, v.name(), against.name()));
             return o;
         }
     };
-    let sides: Vec<&dyn Variant> = if same { vec![v] } else { vec![against, v] };
-    let traces: Vec<Vec<Step>> = sides.iter().map(|x| trace(*x, &b)).collect();
-    let names: Vec<&str> = sides.iter().map(|x| x.name()).collect();
     let w = &b.world;
     let geo = w.geo;
 
@@ -647,7 +686,7 @@ fn findings(o: &mut String, v: &Verdict) {
     }
 }
 
-fn folio_kind(s: &Scenario, i: usize) -> String {
+pub(crate) fn folio_kind(s: &Scenario, i: usize) -> String {
     match s.folios.get(i) {
         Some(f) => match f.kind {
             FolioKindSpec::Small => "small".into(),
@@ -660,7 +699,7 @@ fn folio_kind(s: &Scenario, i: usize) -> String {
     }
 }
 
-fn ret_text(r: i64) -> String {
+pub(crate) fn ret_text(r: i64) -> String {
     if r >= 0 {
         return r.to_string();
     }
@@ -672,7 +711,7 @@ fn ret_text(r: i64) -> String {
 
 /// Physical ranges as `folio F page P +len`, which a reviewer can match
 /// against the layout.
-fn ranges(w: &World, r: &[PhysRange]) -> String {
+pub(crate) fn ranges(w: &World, r: &[PhysRange]) -> String {
     if r.is_empty() {
         return "nothing".into();
     }
@@ -709,7 +748,7 @@ fn ranges(w: &World, r: &[PhysRange]) -> String {
 }
 
 /// `4 KiB`, `2 MiB`, or the byte count in hex.
-fn hsize(b: u64) -> String {
+pub(crate) fn hsize(b: u64) -> String {
     for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
         if b >= unit && b % unit == 0 {
             return format!("{} {name}", b / unit);
@@ -718,7 +757,7 @@ fn hsize(b: u64) -> String {
     format!("{b:#x} bytes")
 }
 
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for word in text.split_whitespace() {

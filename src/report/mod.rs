@@ -2,11 +2,18 @@
 //! JSON result lines for scripts, the replay command that reproduces a
 //! result, and [`explain`], a terminal drawing of one scenario for a kernel
 //! reviewer (layout, bvecs of each side, pins, and each finding with the
-//! rule it breaks in the reviewer's words).
+//! rule it breaks in the reviewer's words); [`mail`], the same finding as a
+//! mail to the io_uring list with its C reproducer, and [`svg`], a drawing
+//! of its layout and both sides' bvecs.
 
 mod explain;
+mod mail;
+mod svg;
 
 pub use explain::{explain, explain_with};
+pub(crate) use explain::{folio_kind, hsize, ranges, ret_text, sides, wrap, Buf, Sides, Step};
+pub use mail::mail;
+pub use svg::svg;
 
 use crate::oracle::{Finding, FindingKind, INVARIANTS};
 use serde::Serialize;

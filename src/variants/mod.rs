@@ -23,6 +23,11 @@ pub trait Variant: Sync + Send {
     fn name(&self) -> &'static str;
     /// One line: which patch or commit this is.
     fn summary(&self) -> &'static str;
+    /// For a variant that corrects another one: the correction, which
+    /// reports on that variant's findings suggest.
+    fn fix_of(&self) -> Option<Fix> {
+        None
+    }
 
     fn io_validate_user_buf_range(
         &self,
@@ -103,6 +108,17 @@ pub trait Variant: Sync + Send {
     ) -> Result<IovIter, Errno> {
         rsrc::io_vec_fill_bvec(self, w, ddir, imu, iovec, capacity)
     }
+}
+
+/// A change on top of another variant that removes its findings.
+#[derive(Clone, Copy, Debug)]
+pub struct Fix {
+    /// The variant it corrects.
+    pub of: &'static str,
+    /// Why it is right, in a sentence or two.
+    pub why: &'static str,
+    /// The change on top of that variant, as a diff hunk.
+    pub hunk: &'static str,
 }
 
 /// Every current variant, by name. One line per patch.
