@@ -78,23 +78,6 @@ pub struct Bound {
 }
 
 impl Bound {
-    /// The default bound: a full run of rfc-v1 against upstream takes
-    /// about a minute on two cores.
-    pub fn default_bound() -> Bound {
-        Bound {
-            chunks: 3,
-            folios: 2,
-            kinds: Kind::ALL.to_vec(),
-            cuts: space::CUTS.to_vec(),
-            max_len_pages: 3 * CHUNK,
-            offsets: Offsets::Edge,
-            buffers: 2,
-            pair_spans: PairSpans::Chunk,
-            faults: true,
-            reduce: true,
-        }
-    }
-
     /// The flags that give this bound.
     pub fn flags(&self) -> String {
         let kinds: Vec<&str> = self.kinds.iter().map(|k| k.name()).collect();
@@ -418,6 +401,7 @@ pub fn run(cfg: &Config) -> Report {
         b
     });
     let next = AtomicU64::new(0);
+    let runs = AtomicU64::new(0);
     let stop_at = AtomicU64::new(u64::MAX);
     let total_units = p.units.len() as u64;
     const BATCH: u64 = 8;
@@ -457,12 +441,11 @@ pub fn run(cfg: &Config) -> Report {
                                 }
                             }
                             if let Some(b) = &bar {
+                                let n =
+                                    runs.fetch_add(local.executed - before_x, Ordering::Relaxed);
                                 b.inc(cfg.bound.cases_count(u.program, u.a));
                                 if ui % 64 == 0 {
-                                    b.set_message(format!(
-                                        "({} runs on this worker)",
-                                        local.executed
-                                    ));
+                                    b.set_message(format!("({n} runs with fault plans)"));
                                 }
                             }
                         }
@@ -484,8 +467,7 @@ pub fn run(cfg: &Config) -> Report {
     let mut found: BTreeMap<String, Seen> = BTreeMap::new();
     for l in locals {
         if cfg.stop_on_first {
-            for &(ui, x, f) in l.per_unit.iter().filter(|e| e.0 <= last) {
-                debug_assert!(ui <= last);
+            for &(_, x, f) in l.per_unit.iter().filter(|e| e.0 <= last) {
                 executed += x;
                 fault_free += f;
             }
