@@ -445,7 +445,10 @@ pub fn run(cfg: &Config) -> Report {
                                     runs.fetch_add(local.executed - before_x, Ordering::Relaxed);
                                 b.inc(cfg.bound.cases_count(u.program, u.a));
                                 if ui % 64 == 0 {
-                                    b.set_message(format!("({n} runs with fault plans)"));
+                                    b.set_message(format!(
+                                        "({} runs with fault plans)",
+                                        thousands(n)
+                                    ));
                                 }
                             }
                         }
