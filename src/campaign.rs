@@ -346,7 +346,11 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             .as_deref()
             .map(|d| d.join(file_name(variant.name(), &f.signature)));
         if let Some(p) = &path {
-            if let Err(e) = write_finding(p, &min, &f.signature, a.seed, f.iteration) {
+            let note = format!(
+                "{}: found by `regbuf-fuzz fuzz --seed {}` at iteration {}, minimised.",
+                f.signature, a.seed, f.iteration
+            );
+            if let Err(e) = write_finding(p, &min, note) {
                 eprintln!("regbuf-fuzz fuzz: cannot write {}: {e}", p.display());
                 return 2;
             }
@@ -420,18 +424,12 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
     i32::from(!report.found.is_empty())
 }
 
-fn write_finding(
-    path: &Path,
-    s: &Scenario,
-    sig: &str,
-    seed: u64,
-    iteration: u64,
-) -> std::io::Result<()> {
+/// Writes a minimised finding as a corpus file, with `note` (how it was
+/// found) unless the scenario already has one.
+pub fn write_finding(path: &Path, s: &Scenario, note: String) -> std::io::Result<()> {
     let mut s = s.clone();
     if s.note.is_none() {
-        s.note = Some(format!(
-            "{sig}: found by `regbuf-fuzz fuzz --seed {seed}` at iteration {iteration}, minimised."
-        ));
+        s.note = Some(note);
     }
     std::fs::write(path, s.to_toml())
 }

@@ -11,6 +11,7 @@
 //! - [`run`]: one scenario on one variant, every invariant after every operation;
 //! - [`campaign`], [`minimize`], [`corpus`]: the fuzz campaign, the structural
 //!   shrinker and the committed regression corpus;
+//! - [`exhaust`]: bounded exhaustive search of a small space of scenarios;
 //! - [`targets`]: the bodies of the cargo-fuzz targets;
 //! - [`live`]: the same scenarios on the running kernel, against the model;
 //! - [`repro`]: a scenario as a self-contained C program for the running kernel;
@@ -21,6 +22,7 @@
 pub mod campaign;
 pub mod cli;
 pub mod corpus;
+pub mod exhaust;
 pub mod gen;
 pub mod live;
 pub mod minimize;

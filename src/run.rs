@@ -105,6 +105,10 @@ pub struct Run {
     pub ops: Vec<OpRecord>,
     /// Allocation calls made.
     pub alloc_calls: u32,
+    /// The site of every allocation call, in order: the single-fault plans
+    /// of a scenario are read from this.
+    #[serde(skip)]
+    pub alloc_sites: Vec<AllocSite>,
 }
 
 fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
@@ -218,6 +222,7 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
         variant: v.name(),
         ops,
         alloc_calls: w.alloc.calls(),
+        alloc_sites: w.alloc.log.iter().map(|&(site, _)| site).collect(),
     }
 }
 

@@ -4,7 +4,9 @@
 //! Each returns its exit code (0 no finding, 1 finding, 2 trouble) and
 //! writes to the `out` it is given, so a closed pipe is not a panic.
 
-use super::{ExplainArgs, FuzzCmd, MinimizeArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
+use super::{
+    ExhaustCmd, ExplainArgs, FuzzCmd, MinimizeArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE,
+};
 use crate::corpus;
 use crate::oracle::{check, INVARIANTS};
 use crate::report::{explain_with, replay_command};
@@ -243,6 +245,47 @@ pub fn fuzz(a: &FuzzCmd) -> i32 {
         stop_on_first: a.stop_on_first,
     };
     crate::campaign::run_cli(&args)
+}
+
+/// `regbuf-fuzz exhaust`: hands the flags to the exhaustive search.
+pub fn exhaust(a: &ExhaustCmd) -> i32 {
+    use crate::exhaust::{space::Offsets, Bound, ExhaustArgs, PairSpans};
+    // Kinds in one fixed order, so the same set is the same bound.
+    let kinds = crate::exhaust::space::Kind::ALL
+        .into_iter()
+        .filter(|k| a.kinds.contains(k))
+        .collect();
+    let bound = Bound {
+        chunks: a.chunks,
+        folios: a.folios,
+        kinds,
+        cuts: a.cuts.0.clone(),
+        max_len_pages: a
+            .max_len_pages
+            .unwrap_or(a.chunks * crate::exhaust::space::CHUNK),
+        offsets: if a.offsets == "page" {
+            Offsets::Page
+        } else {
+            Offsets::Edge
+        },
+        buffers: a.buffers,
+        pair_spans: if a.pair_spans == "page" {
+            PairSpans::Page
+        } else {
+            PairSpans::Chunk
+        },
+        faults: a.faults == "single",
+        reduce: !a.no_symmetry,
+    };
+    crate::exhaust::run_cli(&ExhaustArgs {
+        variant: a.variant.clone(),
+        against: a.against.clone(),
+        bound,
+        jobs: a.jobs,
+        out: a.out.clone(),
+        json: a.json,
+        stop_on_first: a.stop_on_first,
+    })
 }
 
 /// `regbuf-fuzz import-artifact`.
