@@ -62,7 +62,7 @@ for v in "${variants[@]}"; do
     line=$("$bin" exhaust --variant "$v" --stop-on-first --json 2>/dev/null | tail -1 || true)
     ex=$(python3 -c 'import json,sys
 try:
-    d=json.loads(sys.argv[1]); print(f"{d[\"executed\"]} / {d[\"seconds\"]:.3g} s" if d.get("findings") else "none in bound")
+    d=json.loads(sys.argv[1]); print(f"{d[\"executed\"]} / {d[\"seconds\"]:.3g} s" if d.get("distinct_findings") else "none in bound")
 except Exception: print("-")' "$line")
   fi
   echo "| \`$v\` | $(cell c_n c_t) | $fz | $(cell p_n p_t) | $ex | \`$sig\` |" | tee -a "$out"
