@@ -59,7 +59,7 @@ for v in "${variants[@]}"; do
   fz="not run (no cargo-fuzz)"; [ "$have_fuzz" = 1 ] && fz=$(cell f_n f_t)
   ex="not run"
   if [ "$have_exhaust" = 1 ]; then
-    line=$("$bin" exhaust --variant "$v" --stop-on-first --json 2>/dev/null | tail -1 || true)
+    line=$("$bin" exhaust --variant "$v" --stop-on-first --json --out "$work/e-$v" 2>/dev/null | tail -1 || true)
     ex=$(python3 -c 'import json,sys
 try:
     d=json.loads(sys.argv[1]); print(f"{d[\"executed\"]} / {d[\"seconds\"]:.3g} s" if d.get("distinct_findings") else "none in bound")
