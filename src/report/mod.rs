@@ -27,8 +27,11 @@ pub fn finding_summary(f: &Finding) -> String {
     } else {
         detail
     };
+    let known = f
+        .known
+        .map_or_else(String::new, |k| format!(" [known bug, fixed by {}]", k.fixed_by));
     format!(
-        "{}  after op {} ({}): {detail}",
+        "{}{known}  after op {} ({}): {detail}",
         f.signature(),
         f.op,
         f.op_kind
@@ -105,6 +108,9 @@ pub struct ResultLine {
     pub matches: Option<bool>,
     /// Every finding, earliest first.
     pub findings: Vec<Finding>,
+    /// Known bugs of the variants, set aside (counted only with `--known`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<Finding>,
     /// The command that reproduces this result.
     pub replay: String,
 }
@@ -163,6 +169,7 @@ mod tests {
             op: 2,
             op_kind: "import",
             detail: "upstream: a\nrfc-v1: b".into(),
+            known: None,
         };
         let s = finding_summary(&f);
         assert_eq!(

@@ -171,6 +171,10 @@ impl Variant for RfcV1 {
     fn summary(&self) -> &'static str {
         "[RFC v1] io_uring/rsrc: add fast path huge page handling in buffer registration (2026-06-08)"
     }
+    /// 7.1's RLIMIT_MEMLOCK bypass, fixed in 7.2.
+    fn known_bugs(&self) -> &'static [super::KnownBug] {
+        &[super::RLIMIT_BYPASS_7_1]
+    }
 
     /// Model of the refactored `io_pin_pages()` — io_uring/memmap.c, RFC v1:
     /// `io_pin_pages_alloc()` then the unchanged pin. Same behaviour as 7.1.

@@ -53,6 +53,10 @@ impl Variant for RfcV1Fixed {
     fn summary(&self) -> &'static str {
         "RFC v1 plus a contiguity check on the fast path (pages[nr_pages - 1] == pages[0] + nr_pages - 1)"
     }
+    /// 7.1's RLIMIT_MEMLOCK bypass, fixed in 7.2.
+    fn known_bugs(&self) -> &'static [super::KnownBug] {
+        &[super::RLIMIT_BYPASS_7_1]
+    }
 
     /// RFC v1's `io_sqe_buffer_register()`, calling the corrected fast path.
     fn io_sqe_buffer_register(
