@@ -109,7 +109,9 @@ pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
     let against = variant(&a.against);
     let _ = out.write_all(explain_with(&s, v, against, Some(&a.file)).as_bytes());
     match check(&s, v, against) {
-        Ok((verdict, _, _)) if a.known && verdict.known.is_empty() && verdict.is_clean() => EXIT_CLEAN,
+        Ok((verdict, _, _)) if a.known && verdict.known.is_empty() && verdict.is_clean() => {
+            EXIT_CLEAN
+        }
         Ok((verdict, _, _)) if !a.known && verdict.is_clean() => EXIT_CLEAN,
         Ok(_) => EXIT_FINDING,
         Err(_) => EXIT_TROUBLE,

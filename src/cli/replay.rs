@@ -73,7 +73,8 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                     }
                     let mut replays = Vec::new();
                     for r in &results {
-                        finding |= !r.verdict.is_clean() || (a.known && !r.verdict.known.is_empty());
+                        finding |=
+                            !r.verdict.is_clean() || (a.known && !r.verdict.known.is_empty());
                         print_expected(a, out, file, r);
                         if !r.verdict.is_clean() || !r.verdict.known.is_empty() {
                             replays.push(replay_command(Some(file), &r.variant, "upstream"));
@@ -140,12 +141,7 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                 Some(_) => " (DIFFERS from expected)",
                 None => "",
             };
-            let _ = writeln!(
-                out,
-                "{}: {who}: {}{vs}",
-                file.display(),
-                count(&verdict)
-            );
+            let _ = writeln!(out, "{}: {who}: {}{vs}", file.display(), count(&verdict));
             if let (Some(e), true) = (&expected, vs.contains("DIFFERS")) {
                 print_diff(out, e, &got);
             }
@@ -175,7 +171,10 @@ fn count(v: &Verdict) -> String {
     };
     match v.known.len() {
         0 => n,
-        k => format!("{n}, {k} known bug{} set aside", if k == 1 { "" } else { "s" }),
+        k => format!(
+            "{n}, {k} known bug{} set aside",
+            if k == 1 { "" } else { "s" }
+        ),
     }
 }
 

@@ -208,8 +208,7 @@ fn known_bug(f: &Finding, base: &Run, cand: &Run) -> Option<KnownBug> {
             .and_then(|v| v.known_bugs().iter().find(|k| k.aspect == key).copied())
     };
     let bug = listed(f.variant)?;
-    if f.variant == cand.variant && base.variant != cand.variant && listed(base.variant).is_some()
-    {
+    if f.variant == cand.variant && base.variant != cand.variant && listed(base.variant).is_some() {
         let base_too = base.ops.get(f.op).is_some_and(|r| {
             r.violations
                 .iter()

@@ -36,7 +36,12 @@ impl Before {
             locked_vm: w.ctx.user.map(|u| u.locked_vm),
             pinned_vm: w.ctx.pinned_vm,
             live_uncached: live_uncached(w),
-            hpage_refs: w.ctx.hpage_acct.iter().map(|(&h, e)| (h, e.count)).collect(),
+            hpage_refs: w
+                .ctx
+                .hpage_acct
+                .iter()
+                .map(|(&h, e)| (h, e.count))
+                .collect(),
         }
     }
 }

@@ -243,10 +243,22 @@ fn upstream_leaves_a_pinned_huge_page_uncharged_after_the_bypass() {
     let r = run(&Upstream, &b);
     let snap = |i: usize| (r.ops[i].snapshot.locked_vm, r.ops[i].snapshot.pinned_vm);
     assert_eq!(snap(1), (Some(2 + 512), 512), "slot 0 charges the page");
-    assert_eq!(snap(2), (Some(2 + 512), 512), "slot 1 shares it for nothing");
+    assert_eq!(
+        snap(2),
+        (Some(2 + 512), 512),
+        "slot 1 shares it for nothing"
+    );
     assert_eq!(snap(3), (Some(2), 0), "clearing slot 0 uncharges it");
-    assert_eq!(r.ops[3].snapshot.pins, vec![1], "while slot 1 still pins it");
-    let v: Vec<_> = r.ops[3].violations.iter().map(|v| (v.invariant, v.aspect.as_str())).collect();
+    assert_eq!(
+        r.ops[3].snapshot.pins,
+        vec![1],
+        "while slot 1 still pins it"
+    );
+    let v: Vec<_> = r.ops[3]
+        .violations
+        .iter()
+        .map(|v| (v.invariant, v.aspect.as_str()))
+        .collect();
     assert_eq!(v, vec![("accounting", "uncharged-pins")]);
     assert!(r.ops[..3].iter().all(|o| o.violations.is_empty()));
 }
@@ -258,16 +270,26 @@ fn known_bugs_are_set_aside_and_reported_on_request() {
     assert!(v.is_clean(), "{:#?}", v.findings);
     assert_eq!(v.known.len(), 1);
     let k = &v.known[0];
-    assert_eq!(k.signature(), "upstream:invariant:accounting/uncharged-pins");
+    assert_eq!(
+        k.signature(),
+        "upstream:invariant:accounting/uncharged-pins"
+    );
     assert_eq!(k.known.unwrap().fixed_by, "df0a52537c0f (7.2)");
     let sigs: Vec<_> = v.signatures().into_iter().collect();
-    assert_eq!(sigs, vec!["upstream:invariant:accounting/uncharged-pins (known)"]);
+    assert_eq!(
+        sigs,
+        vec!["upstream:invariant:accounting/uncharged-pins (known)"]
+    );
     let shown = v.clone().with_known();
     assert_eq!(
         shown.primary().as_deref(),
         Some("upstream:invariant:accounting/uncharged-pins")
     );
-    assert_eq!(shown.signatures(), v.signatures(), "recorded the same either way");
+    assert_eq!(
+        shown.signatures(),
+        v.signatures(),
+        "recorded the same either way"
+    );
     // RFC v1 is 7.1 plus a patch: both sides show the bug after the same
     // operation, so both are known.
     let r = verdict(&s, &RfcV1);

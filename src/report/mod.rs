@@ -27,9 +27,9 @@ pub fn finding_summary(f: &Finding) -> String {
     } else {
         detail
     };
-    let known = f
-        .known
-        .map_or_else(String::new, |k| format!(" [known bug, fixed by {}]", k.fixed_by));
+    let known = f.known.map_or_else(String::new, |k| {
+        format!(" [known bug, fixed by {}]", k.fixed_by)
+    });
     format!(
         "{}{known}  after op {} ({}): {detail}",
         f.signature(),

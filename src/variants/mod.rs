@@ -13,6 +13,7 @@ use crate::model::{memmap, rsrc, Errno, IoImuFolioData, Iovec, World};
 pub mod rfc_v1;
 pub mod rfc_v1_fixed;
 pub mod upstream;
+pub mod v7_2;
 
 /// A bug a variant is known to have, fixed elsewhere: findings of this
 /// signature on that variant are reported as known and kept out of the
@@ -165,6 +166,7 @@ pub static ALL: &[&dyn Variant] = &[
     &upstream::Upstream,
     &rfc_v1::RfcV1,
     &rfc_v1_fixed::RfcV1Fixed,
+    &v7_2::V72,
 ];
 
 /// The variant called `name`.
