@@ -92,6 +92,10 @@ pub struct OpRecord {
     pub snapshot: Snapshot,
     /// Allocation sites that failed during it.
     pub faults_fired: Vec<AllocSite>,
+    /// Each failed allocation as its site and its place among this
+    /// operation's calls at that site: which allocation of the operation was
+    /// lost, whatever the earlier operations allocated.
+    pub fault_calls: Vec<(AllocSite, u32)>,
     /// Invariants that did not hold after it.
     pub violations: Vec<Violation>,
 }
@@ -184,6 +188,13 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             .filter(|(_, f)| *f)
             .map(|(s, _)| *s)
             .collect();
+        let log = &w.alloc.log[calls..];
+        let fault_calls: Vec<(AllocSite, u32)> = log
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, f))| *f)
+            .map(|(i, (s, _))| (*s, log[..i].iter().filter(|(t, _)| t == s).count() as u32))
+            .collect();
         let events = w.events[ev..].to_vec();
         let mm_violations = w.phys.violations[mm..].to_vec();
         let alloc_violations = w.alloc.violations[al..].to_vec();
@@ -213,6 +224,7 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             import,
             snapshot: Snapshot::of(v, &w),
             faults_fired,
+            fault_calls,
             violations,
         });
     }

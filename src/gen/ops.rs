@@ -107,13 +107,16 @@ fn iovec(lay: &Layout, it: &RawItem, table: &[(u32, Iov)]) -> (IovSpec, Option<(
             (IovSpec::Null { len }, None)
         }
         Iov::Sized => {
-            // Over, at and under the (scaled) 1 GiB limit, and folio-sized.
+            // Over, at and under the (scaled) 1 GiB limit of 7.1, folio-sized,
+            // and over and at the 1 TiB limit of 7.2 (1024 PUD folios).
             let lens = [
                 (3, size(1, 0, 0, 1)),
                 (2, size(1, 0, 0, 0)),
                 (1, size(1, 0, 0, -1)),
                 (1, size(0, 1, 0, 0)),
                 (1, size(0, 1, 0, 1)),
+                (1, size(1024, 0, 0, 1)),
+                (1, size(1024, 0, 0, 0)),
             ];
             let start = start_in(lay, &it.start, whole(lay));
             (

@@ -135,10 +135,12 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
         for (i, (b, c)) in base.ops.iter().zip(&cand.ops).enumerate() {
             // Once the two sides have lost different allocations (a site one
             // of them never reaches, such as a bigger imu for an uncoalesced
-            // buffer), their outcomes may differ legitimately: the
-            // comparison is poisoned from here on, as in wasmtime's
-            // DiffEqResult. Each side's invariants still apply in full.
-            if b.faults_fired != c.faults_fired {
+            // buffer, or the same site at a different call of the operation
+            // because an earlier operation allocated there on one side
+            // only), their outcomes may differ legitimately: the comparison
+            // is poisoned from here on, as in wasmtime's DiffEqResult. Each
+            // side's invariants still apply in full.
+            if b.faults_fired != c.faults_fired || b.fault_calls != c.fault_calls {
                 break;
             }
             let mut diff = |name: &'static str, detail: String| {
@@ -275,9 +277,13 @@ fn compare_snapshots(
             ),
         );
     }
+    // What RLIMIT_MEMLOCK is checked against (locked_vm) is `accounting`; a
+    // difference in mm->pinned_vm alone, such as a version that stops
+    // charging rings without a user, is `pinned_vm`.
     if (b.locked_vm, b.pinned_vm) != (c.locked_vm, c.pinned_vm) {
+        let locked = b.locked_vm != c.locked_vm;
         diff(
-            "accounting",
+            if locked { "accounting" } else { "pinned_vm" },
             format!(
                 "{bn}: locked_vm {:?} pinned_vm {}; {cn}: locked_vm {:?} pinned_vm {}",
                 b.locked_vm, b.pinned_vm, c.locked_vm, c.pinned_vm

@@ -467,7 +467,14 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
         let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
         let truth = user_range(w, ubuf, len);
         let pts = probe_points(w, imu, &truth);
-        let probes = probes(&pts, len, w.geo.page_size());
+        // One import moves at most MAX_RW_COUNT bytes (validate_fixed_range
+        // refuses more, and io_vec_fill_bvec a longer total): a buffer over
+        // 2 GiB, which 7.2 allows, is probed in pieces no longer than that.
+        let max = w.geo.max_rw_count();
+        let probes: Vec<(u64, u64)> = probes(&pts, len, w.geo.page_size())
+            .into_iter()
+            .map(|(o, l)| (o, l.min(max)))
+            .collect();
         for (k, &(off, l)) in probes.iter().enumerate() {
             let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
             let mark = w.events.len();
@@ -501,11 +508,9 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
             }
         }
         // Vectored: neighbouring probes together, two iovecs per call.
-        for pair in probes
-            .chunks(2)
-            .take(12)
-            .filter(|p| p.iter().all(|&(_, l)| l > 0))
-        {
+        for pair in probes.chunks(2).take(12).filter(|p| {
+            p.iter().all(|&(_, l)| l > 0) && p.iter().map(|&(_, l)| l).sum::<u64>() <= max
+        }) {
             let iovs: Vec<Iovec> = pair
                 .iter()
                 .map(|&(o, l)| Iovec {

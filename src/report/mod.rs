@@ -57,6 +57,11 @@ pub fn kind_meaning(kind: &FindingKind) -> String {
                     .into()
             }
             "accounting" => "the versions charge a different number of pages to locked_vm / pinned_vm (acct_pages)".into(),
+            "pinned_vm" => {
+                "the versions charge the same to locked_vm (or the ring has no user) but a different number of pages to \
+                 mm->pinned_vm (VmPin in /proc/PID/status)"
+                    .into()
+            }
             "pinned_folios" => "different folios stay pinned on the two versions".into(),
             other => format!("the versions differ in `{other}`"),
         },

@@ -348,6 +348,21 @@ mod v7_2 {
             ((1 << 30) + 4096, 262_145, None)
         );
         clean(&new);
+        // A 1 GiB hugetlb page mapped twice, registered as one 2 GiB buffer:
+        // two bvecs, and imports of it capped at MAX_RW_COUNT.
+        let two_gib = s(
+            "[[folio]]\nkind = \"hugetlb-pud\"\n[[segment]]\nfolio = 0\n[[segment]]\nfolio = 0\n\
+             [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 1, off = 1073741824 } }]\n",
+        );
+        assert_eq!(go(up(), &two_gib).ops[0].ret, -14);
+        let new = go(v72(), &two_gib);
+        let slot = new.ops[0].snapshot.slots[0].as_ref().unwrap();
+        assert_eq!(
+            (slot.len, slot.nr_bvecs, slot.folio_shift),
+            (2 << 30, 2, 30)
+        );
+        assert_eq!(new.ops[0].snapshot.pins, vec![2]);
+        clean(&new);
         for (len, old, new) in [
             ("{ pud = 1024 }", -14, -14),
             ("{ pud = 1024, bytes = 1 }", -14, -22),
