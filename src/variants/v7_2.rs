@@ -13,11 +13,14 @@
 //!   (`hpage_acct_unref()`). Modelled from "[PATCH v4] io_uring/rsrc: add
 //!   huge page accounting for registered buffers" (2026-05-05,
 //!   Message-Id <9c0097c2-d1de-493a-b193-7afc2200b5a6@kernel.dk>), the last
-//!   version posted before the branch took the commit; v3 (2026-05-01,
+//!   version posted. The 7.2 `rsrc.c` itself is not in the stored index
+//!   (its `torvalds/linux` copy is 7.1), so which version landed cannot be
+//!   checked byte for byte; v3 (2026-05-01,
 //!   <d377141e-064e-48a2-9a76-8477a90e8655@kernel.dk>) differs only in how
 //!   `hpage_acct_ref()`/`hpage_acct_unref()` are written, not in what they
-//!   do, so the model is the same for either. The 7.2 `rsrc.c` itself is
-//!   not in the stored index (its `torvalds/linux` copy is 7.1).
+//!   do, and v1 (2026-01-24, a test patch in the thread of Yuhao Jiang's
+//!   fix) had no error path for `xa_reserve()`; the model is v3 and v4
+//!   alike.
 //! - ca76b56a2a2a "io_uring/rsrc: bump struct io_mapped_ubuf length field
 //!   to size_t": `imu->len` is a `u64` in the model already; with 7.1's
 //!   1 GiB limit it never exceeded `unsigned int`, with 7.2's it would have.
