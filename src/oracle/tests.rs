@@ -193,10 +193,10 @@ const BYPASS: &str = "memlock = { pmd = 1, pages = 2 }\n[[folio]]\nkind = \"huge
 #[test]
 fn uncharged_pins_fires_on_a_state_that_pins_more_than_it_charges() {
     // One 2 MiB hugetlb buffer installed on a ring with a user.
-    let s = scenario(&format!(
-        "memlock = {{ pmd = 4 }}\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n\
-         [[op]]\nop = \"register\"\niovecs = [{{ kind = \"range\", start = {{ seg = 0, off = 0 }}, end = {{ seg = 0, off = 8192 }} }}]\n"
-    ));
+    let s = scenario(
+        "memlock = { pmd = 4 }\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n\
+         [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 0, off = 8192 } }]\n",
+    );
     let b = build(&s).unwrap();
     let mut w = b.world.clone();
     let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else {

@@ -265,10 +265,10 @@ mod v7_2 {
     fn an_xa_reserve_failure_unwinds_every_reference_and_leaks_nothing() {
         // One buffer over F and G (coalesced to two head pages): G's
         // xa_reserve fails after F's reference was taken.
-        let mut sc = s(&format!(
-            "memlock = {{ pmd = 8 }}\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
-             [[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n[[op]]\nop = \"register\"\niovecs = [{{ kind = \"range\", start = {{ seg = 0, off = 0 }}, end = {{ seg = 1, off = 4096 }} }}]\n"
-        ));
+        let mut sc = s(
+            "memlock = { pmd = 8 }\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
+             [[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n[[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 1, off = 4096 } }]\n",
+        );
         sc.faults = FaultPlan {
             points: vec![FaultPoint::Site {
                 site: AllocSite::XaReserve,
