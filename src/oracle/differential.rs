@@ -183,11 +183,16 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
     // Earliest first; within an operation, invariants in the order of
     // INVARIANTS (the most basic rule first), then the differences they cause.
     all.sort_by_key(|f| (f.op, rank(&f.kind)));
+    // Known or not is decided per occurrence, before keeping the earliest
+    // of each: a known bug at one operation does not hide the same rule
+    // broken by a new route at a later one.
+    for f in &mut all {
+        f.known = known_bug(f, base, cand);
+    }
     let mut seen = BTreeSet::new();
-    all.retain(|f| seen.insert(f.signature()));
+    all.retain(|f| seen.insert(f.recorded_signature()));
     let (mut findings, mut known) = (Vec::new(), Vec::new());
-    for mut f in all {
-        f.known = known_bug(&f, base, cand);
+    for f in all {
         if f.known.is_some() {
             known.push(f);
         } else {

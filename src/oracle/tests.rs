@@ -315,5 +315,15 @@ fn a_known_bug_reached_by_a_new_route_on_the_candidate_is_reported() {
         "{verdict:#?}"
     );
     assert_eq!(verdict.findings[0].op, 2);
-    assert!(verdict.known.iter().all(|k| k.variant == "upstream"));
+    // Its occurrence after op 3, where the base broke the rule too, is
+    // still the known bug: the file records both.
+    let known: Vec<_> = verdict.known.iter().map(|k| (k.variant, k.op)).collect();
+    assert_eq!(known, vec![("upstream", 3), ("rfc-v1", 3)]);
+    assert!(verdict.signatures().is_superset(
+        &[
+            "rfc-v1:invariant:accounting/uncharged-pins".to_string(),
+            "rfc-v1:invariant:accounting/uncharged-pins (known)".to_string()
+        ]
+        .into()
+    ));
 }
