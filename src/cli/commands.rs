@@ -26,7 +26,11 @@ fn default_variant(s: &Scenario) -> &'static str {
         .and_then(variants::by_name);
     noted
         .or_else(|| {
-            variants::all().find(|v| s.expect.get(v.name()).is_some_and(|sigs| !sigs.is_empty()))
+            variants::all().find(|v| {
+                s.expect
+                    .get(v.name())
+                    .is_some_and(|sigs| sigs.iter().any(|g| !g.ends_with(" (known)")))
+            })
         })
         .map_or("rfc-v1", |v| v.name())
 }
@@ -35,10 +39,10 @@ fn variant(name: &str) -> &'static dyn Variant {
     variants::by_name(name).expect("checked by the argument parser")
 }
 
-fn primary(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> Option<String> {
+fn primary(s: &Scenario, v: &dyn Variant, against: &dyn Variant, known: bool) -> Option<String> {
     check(s, v, against)
         .ok()
-        .and_then(|(verdict, _, _)| verdict.primary())
+        .and_then(|(verdict, _, _)| verdict.show_known(known).primary())
 }
 
 fn size_text(z: &ScenarioSize) -> String {
@@ -59,7 +63,7 @@ pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
     };
     let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
     let against = variant(&a.against);
-    let Some(want) = primary(&s, v, against) else {
+    let Some(want) = primary(&s, v, against, a.known) else {
         eprintln!(
             "regbuf-fuzz minimize: {} shows no finding for {} against {}: nothing to keep",
             a.file.display(),
@@ -70,7 +74,7 @@ pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
     };
     // The same steps as the campaign's: minimize, real geometry when the
     // finding survives it, `expect` for every variant.
-    let (small, is_real) = crate::campaign::minimise_finding(&s, v, against);
+    let (small, is_real) = crate::campaign::minimise_finding(&s, v, against, a.known);
     let geometry_note = if is_real {
         String::new()
     } else {
@@ -116,7 +120,10 @@ pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
     let against = variant(&a.against);
     let _ = out.write_all(explain_with(&s, v, against, Some(&a.file)).as_bytes());
     match check(&s, v, against) {
-        Ok((verdict, _, _)) if verdict.is_clean() => EXIT_CLEAN,
+        Ok((verdict, _, _)) if a.known && verdict.known.is_empty() && verdict.is_clean() => {
+            EXIT_CLEAN
+        }
+        Ok((verdict, _, _)) if !a.known && verdict.is_clean() => EXIT_CLEAN,
         Ok(_) => EXIT_FINDING,
         Err(_) => EXIT_TROUBLE,
     }
@@ -201,6 +208,12 @@ pub fn list(out: &mut dyn Write) -> i32 {
     let width = variants::names().iter().map(|n| n.len()).max().unwrap_or(0);
     for v in variants::all() {
         o.push_str(&format!("  {:<width$}  {}\n", v.name(), v.summary()));
+        for k in v.known_bugs() {
+            o.push_str(&format!(
+                "  {:<width$}    known bug {}: {} (fixed by {}); set aside unless --known\n",
+                "", k.aspect, k.summary, k.fixed_by
+            ));
+        }
     }
     o.push_str("\nINVARIANTS (checked on each variant after every operation)\n");
     for i in INVARIANTS {
@@ -243,6 +256,7 @@ pub fn fuzz(a: &FuzzCmd) -> i32 {
         json: a.json,
         faults: !a.no_faults,
         stop_on_first: a.stop_on_first,
+        known: a.known,
     };
     crate::campaign::run_cli(&args)
 }
@@ -316,7 +330,7 @@ pub fn import_artifact(a: &super::ImportArtifactArgs, out: &mut dyn Write) -> i3
         eprintln!("regbuf-fuzz import-artifact: unknown target `{}`", a.target);
         return EXIT_TROUBLE;
     };
-    let Some(sig) = primary(&s, v, against) else {
+    let Some(sig) = primary(&s, v, against, false) else {
         let _ = writeln!(
             out,
             "{}: no finding for {} against {} (is --variant what the target ran?)",
@@ -326,7 +340,7 @@ pub fn import_artifact(a: &super::ImportArtifactArgs, out: &mut dyn Write) -> i3
         );
         return EXIT_CLEAN;
     };
-    let (mut min, is_real) = crate::campaign::minimise_finding(&s, v, against);
+    let (mut min, is_real) = crate::campaign::minimise_finding(&s, v, against, false);
     let name = crate::campaign::file_name(v.name(), &sig);
     let path = if a.out.is_dir() {
         a.out.join(name)

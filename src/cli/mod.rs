@@ -137,6 +137,9 @@ reported as \"matches expected\" or \"DIFFERS from expected\". A file without
 an `expect` table is trouble. With --variant, the named variants run against
 --against, whatever the file expects.
 
+Known bugs of a variant (`regbuf-fuzz list`) are recorded in `expect` with
+the marker \" (known)\" and shown, but count as findings only with --known.
+
 Exit status: 1 if any replayed variant shows any finding (expected or not),
 2 if any file cannot be replayed (this wins over 1), 0 otherwise. A changed
 verdict alone does not change the status: `cargo test --test corpus` is the
@@ -184,6 +187,10 @@ pub struct ReplayArgs {
     /// change to the model). The file is re-rendered: use `note` for prose.
     #[arg(long, conflicts_with_all = ["variants", "json"])]
     pub bless: bool,
+    /// Report the variants' known bugs as findings, marked as known,
+    /// instead of setting them aside.
+    #[arg(long)]
+    pub known: bool,
 }
 
 /// Flags of `minimize`.
@@ -202,6 +209,9 @@ pub struct MinimizeArgs {
     /// Write the minimized scenario here (default: standard output).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     pub out: Option<PathBuf>,
+    /// Known bugs count as findings (to minimise one).
+    #[arg(long)]
+    pub known: bool,
 }
 
 /// Flags of `explain`.
@@ -217,6 +227,10 @@ pub struct ExplainArgs {
     /// What the variant is compared with.
     #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
     pub against: String,
+    /// Count known bugs as findings (for the exit status); the report
+    /// shows them either way.
+    #[arg(long)]
+    pub known: bool,
 }
 
 const REPRO_HELP: &str = "\
@@ -292,6 +306,10 @@ pub struct FuzzCmd {
     /// Stop at the first finding (within --runs or --time).
     #[arg(long)]
     pub stop_on_first: bool,
+    /// Report the variants' known bugs (`regbuf-fuzz list` names them) as
+    /// findings, marked as known, instead of setting them aside.
+    #[arg(long)]
+    pub known: bool,
 }
 
 const EXHAUST_HELP: &str = "\

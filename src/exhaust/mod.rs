@@ -653,7 +653,7 @@ pub fn run_cli(a: &ExhaustArgs) -> i32 {
             "the scenario file of a finding shows another verdict: {}",
             f.description
         );
-        let (min, is_real) = minimise_finding(&f.scenario, variant, against);
+        let (min, is_real) = minimise_finding(&f.scenario, variant, against, false);
         let path = a.out.join(file_name(variant.name(), &f.signature));
         let note = format!(
             "{}: found by `{command}` (first of {} scenarios showing it: {}), minimised.",

@@ -31,9 +31,20 @@ pub(crate) struct Buf {
     pub(crate) len: u64,
     pub(crate) nr_bvecs: u32,
     pub(crate) folio_shift: u32,
-    pub(crate) acct_pages: u64,
+    /// `None` in a version without per-buffer accounting (7.2).
+    pub(crate) acct_pages: Option<u64>,
     /// `None`: an entry never written (stale memory of a recycled object).
     pub(crate) bvecs: Vec<Option<BioVec>>,
+}
+
+impl Buf {
+    /// `acct_pages N`, or what stands in its place in a version without it.
+    pub(crate) fn acct(&self) -> String {
+        match self.acct_pages {
+            Some(n) => format!("acct_pages {n}"),
+            None => "no acct_pages (accounted per ring)".to_string(),
+        }
+    }
 }
 
 /// The state after one operation on one side.
@@ -86,7 +97,13 @@ pub(crate) fn sides(
 }
 
 impl Step {
-    fn of(w: &World, ret: i64, import: Option<Vec<PhysRange>>, faults: Vec<AllocSite>) -> Step {
+    fn of(
+        v: &dyn Variant,
+        w: &World,
+        ret: i64,
+        import: Option<Vec<PhysRange>>,
+        faults: Vec<AllocSite>,
+    ) -> Step {
         let mut slots = vec![None; w.ctx.buf_table.nr()];
         for (slot, imu) in installed(w) {
             let m = w.imu(imu);
@@ -95,7 +112,7 @@ impl Step {
                 len: m.len,
                 nr_bvecs: m.nr_bvecs,
                 folio_shift: m.folio_shift,
-                acct_pages: m.acct_pages,
+                acct_pages: v.imu_acct_pages(w, imu),
                 bvecs: m.bvecs().collect(),
             });
         }
@@ -122,7 +139,7 @@ fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
 /// step is the state before any operation; the last is ring exit.
 fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
     let mut w = b.world.clone();
-    let mut out = vec![Step::of(&w, 0, None, vec![])];
+    let mut out = vec![Step::of(v, &w, 0, None, vec![])];
     for op in b.ops.iter().map(Some).chain([None]) {
         let calls = w.alloc.log.len();
         let (ret, import) = match op {
@@ -161,20 +178,14 @@ fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
                     Err(e) => (e.neg() as i64, None),
                 }
             }
-            None => {
-                if w.ctx.buf_table.nr() != 0 {
-                    let _ = io_sqe_buffers_unregister(v, &mut w);
-                }
-                w.io_rsrc_cache_free();
-                (0, None)
-            }
+            None => (crate::run::ring_exit(v, &mut w), None),
         };
         let faults = w.alloc.log[calls..]
             .iter()
             .filter(|(_, f)| *f)
             .map(|(s, _)| *s)
             .collect();
-        out.push(Step::of(&w, ret, import, faults));
+        out.push(Step::of(v, &w, ret, import, faults));
     }
     out
 }
@@ -602,10 +613,11 @@ fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
     } else {
         format!("  <- bv_len sum {sum:#x}, imu->len {:#x}", buf.len)
     };
+    let acct = buf.acct();
     let _ = writeln!(
         o,
-        "      {side}: nr_bvecs {}, folio_shift {}, acct_pages {}{check}",
-        buf.nr_bvecs, buf.folio_shift, buf.acct_pages
+        "      {side}: nr_bvecs {}, folio_shift {}, {acct}{check}",
+        buf.nr_bvecs, buf.folio_shift
     );
     let n = buf.bvecs.len();
     let shown: Vec<usize> = if n <= MAX_BVECS_SHOWN {
@@ -649,39 +661,59 @@ fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
     }
 }
 
-/// Each finding with the rule it breaks.
+/// Each finding with the rule it breaks, then the known bugs set aside.
 fn findings(o: &mut String, v: &Verdict) {
     if v.is_clean() {
         let _ = writeln!(o, "\nFINDINGS: none");
-        return;
-    }
-    let _ = writeln!(
-        o,
-        "\nFINDINGS ({}; the first is the primary one)",
-        v.findings.len()
-    );
-    for (k, f) in v.findings.iter().enumerate() {
-        let what = match f.kind {
-            crate::oracle::FindingKind::Invariant(..) => format!("broken on {}", f.variant),
-            crate::oracle::FindingKind::Diff(_) => format!("{} differs", f.variant),
-        };
+    } else {
         let _ = writeln!(
             o,
-            "\n  {}. {}  ({what}, after op {} {})",
-            k + 1,
-            f.signature(),
-            f.op,
-            f.op_kind
+            "\nFINDINGS ({}; the first is the primary one)",
+            v.findings.len()
         );
-        let label = match f.kind {
-            crate::oracle::FindingKind::Invariant(..) => "rule:",
-            crate::oracle::FindingKind::Diff(_) => "what:",
-        };
-        for (j, l) in wrap(&kind_meaning(&f.kind), 92).iter().enumerate() {
-            let _ = writeln!(o, "     {} {l}", if j == 0 { label } else { "     " });
+    }
+    for (k, f) in v.findings.iter().enumerate() {
+        finding(o, k, f);
+    }
+    if !v.known.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nKNOWN BUGS ({}; set aside, not counted as findings unless --known)",
+            v.known.len()
+        );
+        for (k, f) in v.known.iter().enumerate() {
+            finding(o, k, f);
         }
-        for (j, l) in f.detail.lines().enumerate() {
-            let _ = writeln!(o, "     {} {l}", if j == 0 { "seen:" } else { "     " });
+    }
+}
+
+fn finding(o: &mut String, k: usize, f: &crate::oracle::Finding) {
+    let what = match f.kind {
+        crate::oracle::FindingKind::Invariant(..) => format!("broken on {}", f.variant),
+        crate::oracle::FindingKind::Diff(_) => format!("{} differs", f.variant),
+    };
+    let _ = writeln!(
+        o,
+        "\n  {}. {}  ({what}, after op {} {})",
+        k + 1,
+        f.signature(),
+        f.op,
+        f.op_kind
+    );
+    let label = match f.kind {
+        crate::oracle::FindingKind::Invariant(..) => "rule:",
+        crate::oracle::FindingKind::Diff(_) => "what:",
+    };
+    for (j, l) in wrap(&kind_meaning(&f.kind), 92).iter().enumerate() {
+        let _ = writeln!(o, "     {} {l}", if j == 0 { label } else { "     " });
+    }
+    for (j, l) in f.detail.lines().enumerate() {
+        let _ = writeln!(o, "     {} {l}", if j == 0 { "seen:" } else { "     " });
+    }
+    if let Some(b) = f.known {
+        let text = format!("{} (fixed by {})", b.summary, b.fixed_by);
+        for (j, l) in wrap(&text, 92).iter().enumerate() {
+            let _ = writeln!(o, "     {} {l}", if j == 0 { "known:" } else { "      " });
         }
     }
 }

@@ -394,8 +394,10 @@ fn operations(o: &mut String, s: &Scenario, sd: &Sides) {
 fn buf(o: &mut String, w: &crate::model::World, slot: usize, name: &str, b: &Buf) {
     let _ = writeln!(
         o,
-        "  slot {slot}, {name}: nr_bvecs {}, folio_shift {}, acct_pages {}",
-        b.nr_bvecs, b.folio_shift, b.acct_pages
+        "  slot {slot}, {name}: nr_bvecs {}, folio_shift {}, {}",
+        b.nr_bvecs,
+        b.folio_shift,
+        b.acct()
     );
     let n = b.bvecs.len();
     for (i, bv) in b.bvecs.iter().enumerate() {

@@ -34,8 +34,11 @@ pub fn finding_summary(f: &Finding) -> String {
     } else {
         detail
     };
+    let known = f.known.map_or_else(String::new, |k| {
+        format!(" [known bug, fixed by {}]", k.fixed_by)
+    });
     format!(
-        "{}  after op {} ({}): {detail}",
+        "{}{known}  after op {} ({}): {detail}",
         f.signature(),
         f.op,
         f.op_kind
@@ -61,6 +64,11 @@ pub fn kind_meaning(kind: &FindingKind) -> String {
                     .into()
             }
             "accounting" => "the versions charge a different number of pages to locked_vm / pinned_vm (acct_pages)".into(),
+            "pinned_vm" => {
+                "the versions charge the same to locked_vm (or the ring has no user) but a different number of pages to \
+                 mm->pinned_vm (VmPin in /proc/PID/status)"
+                    .into()
+            }
             "pinned_folios" => "different folios stay pinned on the two versions".into(),
             other => format!("the versions differ in `{other}`"),
         },
@@ -112,6 +120,9 @@ pub struct ResultLine {
     pub matches: Option<bool>,
     /// Every finding, earliest first.
     pub findings: Vec<Finding>,
+    /// Known bugs of the variants, set aside (counted only with `--known`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<Finding>,
     /// The command that reproduces this result.
     pub replay: String,
 }
@@ -170,6 +181,7 @@ mod tests {
             op: 2,
             op_kind: "import",
             detail: "upstream: a\nrfc-v1: b".into(),
+            known: None,
         };
         let s = finding_summary(&f);
         assert_eq!(

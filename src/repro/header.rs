@@ -349,11 +349,14 @@ fn slot_text(
                 format!(" ({sum:#x} bytes for a {:#x}-byte buffer)", s.len)
             };
             format!(
-                "gives it {} bvec{}, folio_shift {}, acct_pages {}, naming {}{short}",
+                "gives it {} bvec{}, folio_shift {}, {}, naming {}{short}",
                 s.nr_bvecs,
                 if s.nr_bvecs == 1 { "" } else { "s" },
                 s.folio_shift,
-                s.acct_pages,
+                s.acct_pages
+                    .map_or("no acct_pages (accounted per ring)".into(), |n| format!(
+                        "acct_pages {n}"
+                    )),
                 ranges(w, &s.bytes)
             )
         }
