@@ -72,8 +72,10 @@ for item in "${variants[@]}"; do
     line=$("$bin" exhaust --variant "$v" --stop-on-first --json --out "$work/e-$v" 2>/dev/null | tail -1 || true)
     ex=$(python3 -c 'import json,sys
 try:
-    d=json.loads(sys.argv[1]); print(f"{d[\"executed\"]} / {d[\"seconds\"]:.3g} s" if d.get("distinct_findings") else "none in bound")
-except Exception: print("-")' "$line")
+    d = json.loads(sys.argv[1])
+    print("%d / %.3g s" % (d["executed"], d["seconds"]) if d.get("distinct_findings") else "none in bound")
+except Exception:
+    print("-")' "$line")
   fi
   echo "| \`$v${known:+ $known}\` | $(cell c_n c_t) | $fz | $(cell p_n p_t) | $ex | \`$sig\` |" | tee -a "$out"
 done
