@@ -2,7 +2,8 @@
 //! until `VARIANT` shows a finding against upstream, and the signature of
 //! the shrunk counterexample. One JSON line; used by bench/rediscovery.sh.
 //!
-//! Usage: cargo run --release --example proptest_first -- VARIANT SEED [MAX_CASES]
+//! Usage: cargo run --release --example proptest_first -- VARIANT SEED [MAX_CASES] [--known]
+//! (`--known`: the variant's known bugs count as findings, as with `fuzz --known`).
 
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use regbuf_fuzz::gen::{scenario_strategy, GenConfig};
@@ -13,10 +14,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let known = args.iter().any(|a| a == "--known");
+    args.retain(|a| a != "--known");
     let (Some(name), Some(seed)) = (args.first(), args.get(1).and_then(|s| s.parse::<u8>().ok()))
     else {
-        eprintln!("usage: proptest_first VARIANT SEED(0-255) [MAX_CASES]");
+        eprintln!("usage: proptest_first VARIANT SEED(0-255) [MAX_CASES] [--known]");
         return ExitCode::from(2);
     };
     let max: u32 = args
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
     let result = runner.run(&scenario_strategy(GenConfig::default()), |s| {
         cases.set(cases.get() + 1);
         let (verdict, _, _) = check(&s, v, up).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        match verdict.primary() {
+        match verdict.show_known(known).primary() {
             None => Ok(()),
             Some(sig) => {
                 first.set(

@@ -11,7 +11,7 @@ use crate::gen::{scenario_from_unstructured, GenConfig};
 use crate::minimize::minimize;
 use crate::oracle::check;
 use crate::scenario::{rescale, GeometryName, Scenario};
-use crate::variants::{self, Variant};
+use crate::variants::{self, KnownBug, Variant};
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use std::collections::BTreeMap;
@@ -43,6 +43,9 @@ pub struct FuzzArgs {
     pub faults: bool,
     /// Stop at the first finding.
     pub stop_on_first: bool,
+    /// Report the variants' known bugs as findings instead of setting
+    /// them aside.
+    pub known: bool,
 }
 
 /// When a campaign stops.
@@ -73,6 +76,8 @@ pub struct Config {
     pub faults: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Report known bugs as findings (`--known`).
+    pub known: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -102,6 +107,19 @@ pub struct Found {
     pub elapsed: Duration,
     /// The scenario as drawn.
     pub scenario: Scenario,
+    /// The known bug it is (only with `--known`).
+    pub known: Option<KnownBug>,
+}
+
+/// Known-bug findings a campaign set aside: one signature, in how many runs.
+#[derive(Clone, Debug)]
+pub struct SetAside {
+    /// The finding's signature.
+    pub signature: String,
+    /// Runs that showed it.
+    pub runs: u64,
+    /// The bug.
+    pub bug: KnownBug,
 }
 
 /// What a campaign did.
@@ -113,6 +131,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Distinct findings, lowest iteration first.
     pub found: Vec<Found>,
+    /// Known-bug findings set aside (none with `--known`), by signature.
+    pub set_aside: Vec<SetAside>,
 }
 
 /// The scenario of iteration `i` of seed `seed`.
@@ -136,6 +156,7 @@ pub fn run(cfg: &Config) -> Report {
     let execs = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let found: Mutex<BTreeMap<String, Found>> = Mutex::new(BTreeMap::new());
+    let set_aside: Mutex<BTreeMap<String, SetAside>> = Mutex::new(BTreeMap::new());
     let start = Instant::now();
     let bar = cfg.progress.then(|| {
         let b = indicatif::ProgressBar::new_spinner();
@@ -161,13 +182,27 @@ pub fn run(cfg: &Config) -> Report {
                 }
                 let s = draw(cfg.seed, i, &gen);
                 let verdict = match check(&s, cfg.variant, cfg.against) {
-                    Ok((v, _, _)) => v,
+                    Ok((v, _, _)) => v.show_known(cfg.known),
                     Err(e) => panic!(
                         "generator produced an unbuildable scenario (seed {} iteration {i}): {e}",
                         cfg.seed
                     ),
                 };
                 let n = execs.fetch_add(1, Ordering::Relaxed) + 1;
+                if !verdict.known.is_empty() {
+                    let mut a = set_aside.lock().expect("no worker panics holding it");
+                    for k in &verdict.known {
+                        let sig = k.signature();
+                        let bug = k.known.expect("set aside as known");
+                        a.entry(sig.clone())
+                            .or_insert(SetAside {
+                                signature: sig,
+                                runs: 0,
+                                bug,
+                            })
+                            .runs += 1;
+                    }
+                }
                 if let Some(sig) = verdict.primary() {
                     let mut f = found.lock().expect("no worker panics holding it");
                     let better = f.get(&sig).map_or(true, |old| i < old.iteration);
@@ -181,6 +216,7 @@ pub fn run(cfg: &Config) -> Report {
                                 execs_at: n,
                                 elapsed: start.elapsed(),
                                 scenario: s,
+                                known: verdict.findings[0].known,
                             },
                         );
                         if new {
@@ -225,22 +261,28 @@ pub fn run(cfg: &Config) -> Report {
         execs: execs.into_inner(),
         elapsed: start.elapsed(),
         found,
+        set_aside: set_aside
+            .into_inner()
+            .expect("workers joined")
+            .into_values()
+            .collect(),
     }
 }
 
-/// Minimises a finding's scenario keeping its primary signature, moves it
-/// to real geometry when the verdict is the same there, and records the
-/// expected verdict of every variant. Returns the scenario and whether it
-/// is at real geometry.
+/// Minimises a finding's scenario keeping its primary signature (known
+/// bugs count as findings with `known`), moves it to real geometry when the
+/// verdict is the same there, and records the expected verdict of every
+/// variant. Returns the scenario and whether it is at real geometry.
 pub fn minimise_finding(
     s: &Scenario,
     variant: &dyn Variant,
     against: &dyn Variant,
+    known: bool,
 ) -> (Scenario, bool) {
     let primary = |s: &Scenario| {
         check(s, variant, against)
             .ok()
-            .and_then(|(v, _, _)| v.primary())
+            .and_then(|(v, _, _)| v.show_known(known).primary())
     };
     let want = primary(s);
     let small = minimize(s, &mut |c| primary(c) == want);
@@ -254,7 +296,8 @@ pub fn minimise_finding(
     (out, is_real)
 }
 
-/// The verdict signatures of every variant against upstream.
+/// The verdict signatures of every variant against upstream, known bugs
+/// included with their ` (known)` marker.
 pub fn expectations(s: &Scenario) -> BTreeMap<String, Vec<String>> {
     let up = variants::by_name("upstream").expect("upstream exists");
     variants::all()
@@ -328,6 +371,7 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         jobs,
         faults: a.faults,
         progress,
+        known: a.known,
     };
     let report = run(&cfg);
     if let Some(dir) = &a.out {
@@ -340,13 +384,17 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         }
     }
     for f in &report.found {
-        let (min, is_real) = minimise_finding(&f.scenario, variant, against);
+        let (min, is_real) = minimise_finding(&f.scenario, variant, against, a.known);
         let path = a
             .out
             .as_deref()
             .map(|d| d.join(file_name(variant.name(), &f.signature)));
         if let Some(p) = &path {
-            if let Err(e) = write_finding(p, &min, &f.signature, a.seed, f.iteration) {
+            let note = format!(
+                "{}: found by `regbuf-fuzz fuzz --seed {}` at iteration {}, minimised.",
+                f.signature, a.seed, f.iteration
+            );
+            if let Err(e) = write_finding(p, &min, note) {
                 eprintln!("regbuf-fuzz fuzz: cannot write {}: {e}", p.display());
                 return 2;
             }
@@ -371,11 +419,17 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
                 "signature": f.signature, "variant": variant.name(), "against": against.name(), "seed": a.seed,
                 "iteration": f.iteration, "execs_at": f.execs_at, "seconds": f.elapsed.as_secs_f64(),
                 "size_drawn": f.scenario.size(), "size_minimised": min.size(), "real_geometry": is_real,
-                "file": path.as_ref().map(|p| p.display().to_string()), "replay": replay,
+                "file": path.as_ref().map(|p| p.display().to_string()), "replay": replay, "known": f.known,
             });
             println!("{j}");
         } else {
-            println!("finding: {}", f.signature);
+            match &f.known {
+                Some(k) => println!(
+                    "finding: {} (known bug, fixed by {}: {})",
+                    f.signature, k.fixed_by, k.summary
+                ),
+                None => println!("finding: {}", f.signature),
+            }
             println!(
                 "  first seen: iteration {} after {} execs, {:.2} s",
                 f.iteration,
@@ -400,10 +454,16 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         }
     }
     let secs = report.elapsed.as_secs_f64().max(1e-9);
+    let set_aside: u64 = report.set_aside.iter().map(|k| k.runs).sum();
     if a.json {
+        let known: Vec<_> = report
+            .set_aside
+            .iter()
+            .map(|k| serde_json::json!({"signature": k.signature, "runs": k.runs, "fixed_by": k.bug.fixed_by, "summary": k.bug.summary}))
+            .collect();
         println!(
             "{}",
-            serde_json::json!({"summary": true, "execs": report.execs, "seconds": secs, "execs_per_sec": report.execs as f64 / secs, "distinct_findings": report.found.len()})
+            serde_json::json!({"summary": true, "execs": report.execs, "seconds": secs, "execs_per_sec": report.execs as f64 / secs, "distinct_findings": report.found.len(), "known_suppressed": set_aside, "known": known})
         );
     } else {
         println!(
@@ -416,22 +476,63 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             against.name(),
             a.seed
         );
+        if let Some(line) = known_line(&report.set_aside, variant, against, a.known) {
+            println!("{line}");
+        }
     }
     i32::from(!report.found.is_empty())
 }
 
-fn write_finding(
-    path: &Path,
-    s: &Scenario,
-    sig: &str,
-    seed: u64,
-    iteration: u64,
-) -> std::io::Result<()> {
+/// The summary's line on known bugs: how many findings were set aside and
+/// which bugs they are, whenever either variant lists a known bug, so that
+/// the suppression is never silent; `None` when neither lists one.
+pub fn known_line(
+    set_aside: &[SetAside],
+    variant: &dyn Variant,
+    against: &dyn Variant,
+    shown: bool,
+) -> Option<String> {
+    let mut bugs: Vec<KnownBug> = Vec::new();
+    for k in variant.known_bugs().iter().chain(against.known_bugs()) {
+        if !bugs.contains(k) {
+            bugs.push(*k);
+        }
+    }
+    if bugs.is_empty() {
+        return None;
+    }
+    let what: Vec<String> = bugs
+        .iter()
+        .map(|b| format!("{}: {}, fixed by {}", b.aspect, b.summary, b.fixed_by))
+        .collect();
+    if shown {
+        return Some(format!(
+            "known bugs reported as findings (--known): {}",
+            what.join("; ")
+        ));
+    }
+    let n: u64 = set_aside.iter().map(|k| k.runs).sum();
+    let per: Vec<String> = set_aside
+        .iter()
+        .map(|k| format!("{} in {} runs", k.signature, k.runs))
+        .collect();
+    Some(format!(
+        "{n} known-bug findings suppressed ({}){}; --known reports them",
+        what.join("; "),
+        if per.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", per.join(", "))
+        }
+    ))
+}
+
+/// Writes a minimised finding as a corpus file, with `note` (how it was
+/// found) unless the scenario already has one.
+pub fn write_finding(path: &Path, s: &Scenario, note: String) -> std::io::Result<()> {
     let mut s = s.clone();
     if s.note.is_none() {
-        s.note = Some(format!(
-            "{sig}: found by `regbuf-fuzz fuzz --seed {seed}` at iteration {iteration}, minimised."
-        ));
+        s.note = Some(note);
     }
     std::fs::write(path, s.to_toml())
 }
@@ -449,6 +550,7 @@ mod tests {
             jobs,
             faults: true,
             progress: false,
+            known: false,
         }
     }
 

@@ -11,8 +11,10 @@
 //! - [`run`]: one scenario on one variant, every invariant after every operation;
 //! - [`campaign`], [`minimize`], [`corpus`]: the fuzz campaign, the structural
 //!   shrinker and the committed regression corpus;
+//! - [`exhaust`]: bounded exhaustive search of a small space of scenarios;
 //! - [`targets`]: the bodies of the cargo-fuzz targets;
 //! - [`live`]: the same scenarios on the running kernel, against the model;
+//! - [`repro`]: a scenario as a self-contained C program for the running kernel;
 //! - [`lab`]: the corpus's reproducers on lab kernels (6.12 and its patched
 //!   variants) under qemu, against the model;
 //! - [`report`], [`cli`]: explanations for reviewers, and the `regbuf-fuzz` command.
@@ -22,6 +24,7 @@
 pub mod campaign;
 pub mod cli;
 pub mod corpus;
+pub mod exhaust;
 pub mod gen;
 pub mod lab;
 pub mod live;
@@ -30,6 +33,7 @@ pub mod mm;
 pub mod model;
 pub mod oracle;
 pub mod report;
+pub mod repro;
 pub mod run;
 pub mod scenario;
 pub mod targets;

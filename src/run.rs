@@ -24,8 +24,8 @@ pub struct SlotView {
     pub len: u64,
     /// The physical bytes the bvecs name, merged.
     pub bytes: Vec<PhysRange>,
-    /// `imu->acct_pages`.
-    pub acct_pages: u64,
+    /// `imu->acct_pages`; `None` in a version without it (7.2).
+    pub acct_pages: Option<u64>,
     /// `imu->nr_bvecs` (representation: reported, not compared).
     pub nr_bvecs: u32,
     /// `imu->folio_shift` (representation: reported, not compared).
@@ -48,8 +48,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Captures `w`.
-    pub fn of(w: &World) -> Self {
+    /// Captures `w` as `v` left it.
+    pub fn of(v: &dyn Variant, w: &World) -> Self {
         let mut slots = vec![None; w.ctx.buf_table.nr()];
         for (slot, imu) in installed(w) {
             let m = w.imu(imu);
@@ -61,7 +61,7 @@ impl Snapshot {
                 ubuf: m.ubuf,
                 len: m.len,
                 bytes,
-                acct_pages: m.acct_pages,
+                acct_pages: v.imu_acct_pages(w, imu),
                 nr_bvecs: m.nr_bvecs,
                 folio_shift: m.folio_shift,
             });
@@ -92,6 +92,10 @@ pub struct OpRecord {
     pub snapshot: Snapshot,
     /// Allocation sites that failed during it.
     pub faults_fired: Vec<AllocSite>,
+    /// Each failed allocation as its site and its place among this
+    /// operation's calls at that site: which allocation of the operation was
+    /// lost, whatever the earlier operations allocated.
+    pub fault_calls: Vec<(AllocSite, u32)>,
     /// Invariants that did not hold after it.
     pub violations: Vec<Violation>,
 }
@@ -105,6 +109,10 @@ pub struct Run {
     pub ops: Vec<OpRecord>,
     /// Allocation calls made.
     pub alloc_calls: u32,
+    /// The site of every allocation call, in order: the single-fault plans
+    /// of a scenario are read from this.
+    #[serde(skip)]
+    pub alloc_sites: Vec<AllocSite>,
 }
 
 fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
@@ -151,12 +159,14 @@ fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<Ph
     }
 }
 
-/// `io_ring_ctx_free()`'s part in this path: unregister, then free the caches.
-fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
+/// `io_ring_ctx_free()`'s part in this path: unregister, free the caches
+/// and the `hpage_acct` xarray (7.2), give back the ring's own regions.
+pub fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
     if w.ctx.buf_table.nr() != 0 {
         let _ = io_sqe_buffers_unregister(v, w);
     }
     w.io_rsrc_cache_free();
+    w.xa_destroy_hpage_acct();
     w.io_free_ring_regions();
     0
 }
@@ -181,6 +191,13 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             .iter()
             .filter(|(_, f)| *f)
             .map(|(s, _)| *s)
+            .collect();
+        let log = &w.alloc.log[calls..];
+        let fault_calls: Vec<(AllocSite, u32)> = log
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, f))| *f)
+            .map(|(i, (s, _))| (*s, log[..i].iter().filter(|(t, _)| t == s).count() as u32))
             .collect();
         let events = w.events[ev..].to_vec();
         let mm_violations = w.phys.violations[mm..].to_vec();
@@ -209,8 +226,9 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             kind: op.map_or("ring_exit", op_kind),
             ret,
             import,
-            snapshot: Snapshot::of(&w),
+            snapshot: Snapshot::of(v, &w),
             faults_fired,
+            fault_calls,
             violations,
         });
     }
@@ -218,6 +236,7 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
         variant: v.name(),
         ops,
         alloc_calls: w.alloc.calls(),
+        alloc_sites: w.alloc.log.iter().map(|&(site, _)| site).collect(),
     }
 }
 

@@ -4,7 +4,9 @@
 //! Each returns its exit code (0 no finding, 1 finding, 2 trouble) and
 //! writes to the `out` it is given, so a closed pipe is not a panic.
 
-use super::{ExplainArgs, FuzzCmd, MinimizeArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
+use super::{
+    ExhaustCmd, ExplainArgs, FuzzCmd, MinimizeArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE,
+};
 use crate::corpus;
 use crate::oracle::{check, INVARIANTS};
 use crate::report::{explain_with, replay_command};
@@ -12,13 +14,24 @@ use crate::scenario::{Scenario, ScenarioSize};
 use crate::variants::{self, Variant};
 use std::io::Write;
 
-/// The variant a file is about: the first one with findings in its
-/// `expect` table, else rfc-v1.
+/// The variant a file is about: the one its note starts with (a campaign
+/// writes `variant:kind:name: found by …`), else the first with findings in
+/// its `expect` table in the order of `variants::all()` (current patches
+/// before historical reverts, which share many layouts), else rfc-v1.
 fn default_variant(s: &Scenario) -> &'static str {
-    s.expect
-        .iter()
-        .find(|(n, sigs)| !sigs.is_empty() && variants::by_name(n).is_some())
-        .and_then(|(n, _)| variants::by_name(n))
+    let noted = s
+        .note
+        .as_deref()
+        .and_then(|n| n.split(':').next())
+        .and_then(variants::by_name);
+    noted
+        .or_else(|| {
+            variants::all().find(|v| {
+                s.expect
+                    .get(v.name())
+                    .is_some_and(|sigs| sigs.iter().any(|g| !g.ends_with(" (known)")))
+            })
+        })
         .map_or("rfc-v1", |v| v.name())
 }
 
@@ -26,10 +39,10 @@ fn variant(name: &str) -> &'static dyn Variant {
     variants::by_name(name).expect("checked by the argument parser")
 }
 
-fn primary(s: &Scenario, v: &dyn Variant, against: &dyn Variant) -> Option<String> {
+fn primary(s: &Scenario, v: &dyn Variant, against: &dyn Variant, known: bool) -> Option<String> {
     check(s, v, against)
         .ok()
-        .and_then(|(verdict, _, _)| verdict.primary())
+        .and_then(|(verdict, _, _)| verdict.show_known(known).primary())
 }
 
 fn size_text(z: &ScenarioSize) -> String {
@@ -50,7 +63,7 @@ pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
     };
     let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
     let against = variant(&a.against);
-    let Some(want) = primary(&s, v, against) else {
+    let Some(want) = primary(&s, v, against, a.known) else {
         eprintln!(
             "regbuf-fuzz minimize: {} shows no finding for {} against {}: nothing to keep",
             a.file.display(),
@@ -61,7 +74,7 @@ pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
     };
     // The same steps as the campaign's: minimize, real geometry when the
     // finding survives it, `expect` for every variant.
-    let (small, is_real) = crate::campaign::minimise_finding(&s, v, against);
+    let (small, is_real) = crate::campaign::minimise_finding(&s, v, against, a.known);
     let geometry_note = if is_real {
         String::new()
     } else {
@@ -107,6 +120,82 @@ pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
     let against = variant(&a.against);
     let _ = out.write_all(explain_with(&s, v, against, Some(&a.file)).as_bytes());
     match check(&s, v, against) {
+        Ok((verdict, _, _)) if a.known && verdict.known.is_empty() && verdict.is_clean() => {
+            EXIT_CLEAN
+        }
+        Ok((verdict, _, _)) if !a.known && verdict.is_clean() => EXIT_CLEAN,
+        Ok(_) => EXIT_FINDING,
+        Err(_) => EXIT_TROUBLE,
+    }
+}
+
+/// `regbuf-fuzz repro`.
+pub fn repro(a: &super::ReproArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz repro: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let program = match crate::repro::emit(&a.file, &s, v) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("regbuf-fuzz repro: {}: {e}", a.file.display());
+            return EXIT_TROUBLE;
+        }
+    };
+    match &a.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &program.source) {
+                eprintln!("regbuf-fuzz repro: cannot write {}: {e}", path.display());
+                return EXIT_TROUBLE;
+            }
+            let _ = writeln!(
+                out,
+                "{}: {} operations; build and run as root:\n  gcc -Wall -O2 -o repro {} && sudo ./repro",
+                path.display(),
+                program.ops,
+                crate::report::shell_quote(&path.display().to_string())
+            );
+        }
+        None => {
+            let _ = out.write_all(program.source.as_bytes());
+        }
+    }
+    EXIT_CLEAN
+}
+
+/// `regbuf-fuzz report`.
+pub fn report(a: &super::ReportArgs, out: &mut dyn Write) -> i32 {
+    let s = match corpus::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("regbuf-fuzz report: {e}");
+            return EXIT_TROUBLE;
+        }
+    };
+    let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
+    let up = variant("upstream");
+    let text = match crate::report::mail(&a.file, &s, v) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("regbuf-fuzz report: {}: {e}", a.file.display());
+            return EXIT_TROUBLE;
+        }
+    };
+    if let Some(path) = &a.svg {
+        let written = crate::report::svg(&s, v).and_then(|svg| {
+            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        });
+        if let Err(e) = written {
+            eprintln!("regbuf-fuzz report: {e}");
+            return EXIT_TROUBLE;
+        }
+    }
+    let _ = out.write_all(text.as_bytes());
+    match check(&s, v, up) {
         Ok((verdict, _, _)) if verdict.is_clean() => EXIT_CLEAN,
         Ok(_) => EXIT_FINDING,
         Err(_) => EXIT_TROUBLE,
@@ -119,6 +208,12 @@ pub fn list(out: &mut dyn Write) -> i32 {
     let width = variants::names().iter().map(|n| n.len()).max().unwrap_or(0);
     for v in variants::all() {
         o.push_str(&format!("  {:<width$}  {}\n", v.name(), v.summary()));
+        for k in v.known_bugs() {
+            o.push_str(&format!(
+                "  {:<width$}    known bug {}: {} (fixed by {}); set aside unless --known\n",
+                "", k.aspect, k.summary, k.fixed_by
+            ));
+        }
     }
     o.push_str("\nINVARIANTS (checked on each variant after every operation)\n");
     for i in INVARIANTS {
@@ -161,8 +256,50 @@ pub fn fuzz(a: &FuzzCmd) -> i32 {
         json: a.json,
         faults: !a.no_faults,
         stop_on_first: a.stop_on_first,
+        known: a.known,
     };
     crate::campaign::run_cli(&args)
+}
+
+/// `regbuf-fuzz exhaust`: hands the flags to the exhaustive search.
+pub fn exhaust(a: &ExhaustCmd) -> i32 {
+    use crate::exhaust::{space::Offsets, Bound, ExhaustArgs, PairSpans};
+    // Kinds in one fixed order, so the same set is the same bound.
+    let kinds = crate::exhaust::space::Kind::ALL
+        .into_iter()
+        .filter(|k| a.kinds.contains(k))
+        .collect();
+    let bound = Bound {
+        chunks: a.chunks,
+        folios: a.folios,
+        kinds,
+        cuts: a.cuts.0.clone(),
+        max_len_pages: a
+            .max_len_pages
+            .unwrap_or(a.chunks * crate::exhaust::space::CHUNK),
+        offsets: if a.offsets == "page" {
+            Offsets::Page
+        } else {
+            Offsets::Edge
+        },
+        buffers: a.buffers,
+        pair_spans: if a.pair_spans == "page" {
+            PairSpans::Page
+        } else {
+            PairSpans::Chunk
+        },
+        faults: a.faults == "single",
+        reduce: !a.no_symmetry,
+    };
+    crate::exhaust::run_cli(&ExhaustArgs {
+        variant: a.variant.clone(),
+        against: a.against.clone(),
+        bound,
+        jobs: a.jobs,
+        out: a.out.clone(),
+        json: a.json,
+        stop_on_first: a.stop_on_first,
+    })
 }
 
 /// `regbuf-fuzz import-artifact`.
@@ -193,7 +330,7 @@ pub fn import_artifact(a: &super::ImportArtifactArgs, out: &mut dyn Write) -> i3
         eprintln!("regbuf-fuzz import-artifact: unknown target `{}`", a.target);
         return EXIT_TROUBLE;
     };
-    let Some(sig) = primary(&s, v, against) else {
+    let Some(sig) = primary(&s, v, against, false) else {
         let _ = writeln!(
             out,
             "{}: no finding for {} against {} (is --variant what the target ran?)",
@@ -203,7 +340,7 @@ pub fn import_artifact(a: &super::ImportArtifactArgs, out: &mut dyn Write) -> i3
         );
         return EXIT_CLEAN;
     };
-    let (mut min, is_real) = crate::campaign::minimise_finding(&s, v, against);
+    let (mut min, is_real) = crate::campaign::minimise_finding(&s, v, against, false);
     let name = crate::campaign::file_name(v.name(), &sig);
     let path = if a.out.is_dir() {
         a.out.join(name)

@@ -52,10 +52,26 @@ pub enum Command {
     /// findings with the rules they break.
     #[command(after_help = "Exit status: 1 if the variant shows a finding, 0 if not, 2 trouble.")]
     Explain(ExplainArgs),
+    /// Write a self-contained C program that builds the scenario's layout
+    /// on the running kernel, runs its fixed I/O on a real ring and checks
+    /// every byte and pin counter against the upstream model.
+    #[command(after_help = REPRO_HELP)]
+    Repro(ReproArgs),
+    /// Write one finding as a plain-text mail for the io_uring list
+    /// (layout, both sides' bvecs and pins, the rule, a suggested fix, the C
+    /// reproducer), and optionally an SVG drawing of it.
+    #[command(
+        after_help = "Exit status: 1 if the variant shows a finding, 0 if not, 2 trouble (a missing or malformed file, an unwritable --svg path)."
+    )]
+    Report(ReportArgs),
     /// List the variants and the invariants.
     List,
     /// Run a fuzzing campaign of one variant against another.
     Fuzz(FuzzCmd),
+    /// Run every scenario within a bound (small geometry) on one variant
+    /// against another.
+    #[command(after_help = EXHAUST_HELP)]
+    Exhaust(ExhaustCmd),
     /// Hold the upstream model against the running kernel (root; reserves
     /// huge pages and gives them back).
     #[command(
@@ -186,6 +202,9 @@ reported as \"matches expected\" or \"DIFFERS from expected\". A file without
 an `expect` table is trouble. With --variant, the named variants run against
 --against, whatever the file expects.
 
+Known bugs of a variant (`regbuf-fuzz list`) are recorded in `expect` with
+the marker \" (known)\" and shown, but count as findings only with --known.
+
 Exit status: 1 if any replayed variant shows any finding (expected or not),
 2 if any file cannot be replayed (this wins over 1), 0 otherwise. A changed
 verdict alone does not change the status: `cargo test --test corpus` is the
@@ -233,6 +252,10 @@ pub struct ReplayArgs {
     /// change to the model). The file is re-rendered: use `note` for prose.
     #[arg(long, conflicts_with_all = ["variants", "json"])]
     pub bless: bool,
+    /// Report the variants' known bugs as findings, marked as known,
+    /// instead of setting them aside.
+    #[arg(long)]
+    pub known: bool,
 }
 
 /// Flags of `minimize`.
@@ -251,6 +274,9 @@ pub struct MinimizeArgs {
     /// Write the minimized scenario here (default: standard output).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     pub out: Option<PathBuf>,
+    /// Known bugs count as findings (to minimise one).
+    #[arg(long)]
+    pub known: bool,
 }
 
 /// Flags of `explain`.
@@ -266,6 +292,50 @@ pub struct ExplainArgs {
     /// What the variant is compared with.
     #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
     pub against: String,
+    /// Count known bugs as findings (for the exit status); the report
+    /// shows them either way.
+    #[arg(long)]
+    pub known: bool,
+}
+
+const REPRO_HELP: &str = "\
+The program needs gcc alone (raw io_uring system calls, no liburing):
+  gcc -Wall -O2 -o repro repro.c && sudo ./repro
+It exits 0 PASS, 1 FAIL (printing the byte or counter, expected and
+actual), 77 when this kernel or machine cannot build the layout (with the
+reason), 2 trouble. Its header says what the variant's model does instead.
+
+Exit status of `regbuf-fuzz repro`: 0 written, 2 trouble (a missing or
+malformed file, an unknown variant).";
+
+/// Flags of `repro`.
+#[derive(Debug, Args)]
+pub struct ReproArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Write the C program here (default: standard output).
+    #[arg(short = 'o', long = "out", value_name = "FILE.c")]
+    pub out: Option<PathBuf>,
+    /// Variant the header explains (default: the first variant with
+    /// findings in the file's `expect` table, else rfc-v1).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
+}
+
+/// Flags of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Also draw the layout and both sides' bvecs here.
+    #[arg(long, value_name = "OUT.svg")]
+    pub svg: Option<PathBuf>,
+    /// Variant reported (default: the first variant with findings in the
+    /// file's `expect` table, else rfc-v1).
+    #[arg(long, value_name = "V", value_parser = variant_name)]
+    pub variant: Option<String>,
 }
 
 /// Flags of `fuzz`.
@@ -299,6 +369,129 @@ pub struct FuzzCmd {
     #[arg(long)]
     pub no_faults: bool,
     /// Stop at the first finding (within --runs or --time).
+    #[arg(long)]
+    pub stop_on_first: bool,
+    /// Report the variants' known bugs (`regbuf-fuzz list` names them) as
+    /// findings, marked as known, instead of setting them aside.
+    #[arg(long)]
+    pub known: bool,
+}
+
+const EXHAUST_HELP: &str = "\
+The address space is --chunks chunks of one PMD (8 pages at small
+geometry). Each chunk is a hole; a whole hugetlb page or THP at its
+alignment, or one shmem page at all 8 pages; or cut after a page of --cuts
+into two pieces, each a hole, the first or the last pages of a THP, a whole
+mTHP (a 4-page piece) or one shmem page at every page of the piece. Up to
+--folios folios of --kinds, each mapped any number of times where user
+space can (anonymous pages once). Programs: `register [A]`; with
+--buffers 2 also `register [A, B]`, `register [A]; update 0 [B]` and
+`register [A, NULL]; update 1 [B]`. A runs over every span of up to
+--max-len-pages pages at every --offsets pair; two-buffer programs use
+page-aligned --pair-spans. With --faults single every scenario runs once
+more for each allocation call its fault-free run made, that call failing.
+Symmetry reductions (folio relabelling, translation by chunks, pages outside
+the buffers' window) run one scenario per class; --no-symmetry runs all.
+
+Findings are minimised and written to --out as the campaign writes them;
+each report ends with the command that replays it. Standard output is the
+same byte for byte for the same bound whatever --jobs is; wall time and
+rate go to standard error.
+
+Exit status: 0 no finding, 1 at least one finding, 2 trouble (a bad flag:
+the message names it and why).";
+
+/// A folio kind of `exhaust --kinds`.
+fn kind_name(s: &str) -> Result<crate::exhaust::space::Kind, String> {
+    use crate::exhaust::space::Kind;
+    Kind::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown kind `{s}`; kinds: {}", names.join(", "))
+    })
+}
+
+/// `exhaust --cuts`: pages a chunk may be cut after.
+#[derive(Clone, Debug)]
+pub struct Cuts(pub Vec<u8>);
+
+fn cuts(s: &str) -> Result<Cuts, String> {
+    if s == "none" {
+        return Ok(Cuts(vec![]));
+    }
+    let chunk = crate::exhaust::space::CHUNK;
+    let mut v = s
+        .split(',')
+        .map(|c| match c.trim().parse::<u8>() {
+            Ok(n) if (1..chunk).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "`{c}` is not a page from 1 to {} (a chunk is {chunk} pages), nor `none`",
+                chunk - 1
+            )),
+        })
+        .collect::<Result<Vec<u8>, String>>()?;
+    v.sort_unstable();
+    v.dedup();
+    Ok(Cuts(v))
+}
+
+/// Flags of `exhaust`.
+#[derive(Debug, Args)]
+pub struct ExhaustCmd {
+    /// Variant under test.
+    #[arg(long, value_name = "V", default_value = "rfc-v1", value_parser = variant_name)]
+    pub variant: String,
+    /// What it is compared with.
+    #[arg(long, value_name = "V", default_value = "upstream", value_parser = variant_name)]
+    pub against: String,
+    /// Chunks of one PMD (8 pages) in the address space.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u8).range(1..=crate::exhaust::MAX_CHUNKS as i64))]
+    pub chunks: u8,
+    /// Most distinct folios in a layout.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(1..=crate::exhaust::MAX_FOLIOS as i64))]
+    pub folios: u8,
+    /// Folio kinds drawn from (comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',',
+          default_value = "hugetlb,thp,mthp,small", value_parser = kind_name)]
+    pub kinds: Vec<crate::exhaust::space::Kind>,
+    /// Pages after which a chunk may be cut into two pieces (comma-separated,
+    /// 1 to 7), or `none` for whole chunks only.
+    #[arg(long, value_name = "LIST", default_value = "1,4,7", value_parser = cuts)]
+    pub cuts: Cuts,
+    /// Longest buffer in pages (default: the whole address space).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..))]
+    pub max_len_pages: Option<u8>,
+    /// Sub-page offsets of one-buffer programs: `edge` starts 0, 1 or
+    /// page-1 bytes into the first page and uses all, all but one or one
+    /// byte of the last; `page` is page-aligned only.
+    #[arg(long, value_name = "SET", default_value = "edge", value_parser = ["edge", "page"])]
+    pub offsets: String,
+    /// Most buffers in a program: 1 (`register [A]`) or 2 (also register
+    /// [A, B], and an update of B next to or in place of A).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub buffers: u8,
+    /// Buffers of two-buffer programs: `chunk` (whole chunks) or `page`
+    /// (every page-aligned span).
+    #[arg(long, value_name = "GRAIN", default_value = "chunk", value_parser = ["chunk", "page"])]
+    pub pair_spans: String,
+    /// `single`: also every single-fault plan the fault-free run can meet;
+    /// `none`: fault-free runs only.
+    #[arg(long, value_name = "PLAN", default_value = "single", value_parser = ["single", "none"])]
+    pub faults: String,
+    /// Run every scenario of the bound, without symmetry reduction.
+    #[arg(long)]
+    pub no_symmetry: bool,
+    /// Worker threads (0: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub jobs: usize,
+    /// Write each minimized finding as a corpus file in this directory.
+    #[arg(long, value_name = "DIR", default_value = "exhaust-findings")]
+    pub out: PathBuf,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop at the first finding in enumeration order.
     #[arg(long)]
     pub stop_on_first: bool,
 }
@@ -349,8 +542,11 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Replay(a) => replay::run(a, out),
         Command::Minimize(a) => commands::minimize(a, out),
         Command::Explain(a) => commands::explain(a, out),
+        Command::Repro(a) => commands::repro(a, out),
+        Command::Report(a) => commands::report(a, out),
         Command::List => commands::list(out),
         Command::Fuzz(a) => commands::fuzz(a),
+        Command::Exhaust(a) => commands::exhaust(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),
         Command::LiveBench { rounds } => crate::live::bench::run(*rounds),
         Command::Lab(a) => crate::lab::run_cli(&crate::lab::LabArgs {

@@ -6,7 +6,7 @@
 
 use super::{ReplayArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
 use crate::corpus::{self, CorpusError, Replayed};
-use crate::oracle::{check, Finding};
+use crate::oracle::{check, Verdict};
 use crate::report::{finding_summary, replay_command, ErrorLine, ResultLine};
 use crate::variants;
 use std::io::Write;
@@ -52,7 +52,7 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
             }
             let _ = writeln!(out, "{}: expect table written", file.display());
             for (v, sigs) in &blessed.expect {
-                finding |= !sigs.is_empty();
+                finding |= sigs.iter().any(|g| a.known || !g.ends_with(" (known)"));
                 let _ = writeln!(
                     out,
                     "  {v:<10} {}",
@@ -73,9 +73,10 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                     }
                     let mut replays = Vec::new();
                     for r in &results {
-                        finding |= !r.got.is_empty();
+                        finding |=
+                            !r.verdict.is_clean() || (a.known && !r.verdict.known.is_empty());
                         print_expected(a, out, file, r);
-                        if !r.verdict.is_clean() {
+                        if !r.verdict.is_clean() || !r.verdict.known.is_empty() {
                             replays.push(replay_command(Some(file), &r.variant, "upstream"));
                         }
                     }
@@ -102,7 +103,7 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                     continue;
                 }
             };
-            finding |= !verdict.is_clean();
+            finding |= !verdict.is_clean() || (a.known && !verdict.known.is_empty());
             let got: Vec<String> = verdict.signatures().into_iter().collect();
             // The file's expectation applies when it was recorded the same way.
             let expected = (a.against == "upstream")
@@ -124,6 +125,7 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                     expected,
                     got,
                     findings: verdict.findings.clone(),
+                    known: verdict.known.clone(),
                     replay,
                 };
                 json_line(out, &line);
@@ -139,17 +141,12 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                 Some(_) => " (DIFFERS from expected)",
                 None => "",
             };
-            let _ = writeln!(
-                out,
-                "{}: {who}: {}{vs}",
-                file.display(),
-                count(verdict.findings.len())
-            );
+            let _ = writeln!(out, "{}: {who}: {}{vs}", file.display(), count(&verdict));
             if let (Some(e), true) = (&expected, vs.contains("DIFFERS")) {
                 print_diff(out, e, &got);
             }
-            print_findings(out, &verdict.findings);
-            if !verdict.is_clean() {
+            print_findings(out, &verdict);
+            if !verdict.is_clean() || !verdict.known.is_empty() {
                 replays.push(replay);
             }
         }
@@ -166,11 +163,18 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
     }
 }
 
-fn count(n: usize) -> String {
-    match n {
+fn count(v: &Verdict) -> String {
+    let n = match v.findings.len() {
         0 => "no finding".into(),
         1 => "1 finding".into(),
         n => format!("{n} findings"),
+    };
+    match v.known.len() {
+        0 => n,
+        k => format!(
+            "{n}, {k} known bug{} set aside",
+            if k == 1 { "" } else { "s" }
+        ),
     }
 }
 
@@ -185,6 +189,7 @@ fn print_expected(a: &ReplayArgs, out: &mut dyn Write, file: &Path, r: &Replayed
             got: r.got.clone(),
             matches: Some(r.matches()),
             findings: r.verdict.findings.clone(),
+            known: r.verdict.known.clone(),
             replay,
         };
         json_line(out, &line);
@@ -195,16 +200,11 @@ fn print_expected(a: &ReplayArgs, out: &mut dyn Write, file: &Path, r: &Replayed
     } else {
         "DIFFERS from expected"
     };
-    let _ = writeln!(
-        out,
-        "  {:<10} {state}: {}",
-        r.variant,
-        count(r.verdict.findings.len())
-    );
+    let _ = writeln!(out, "  {:<10} {state}: {}", r.variant, count(&r.verdict));
     if !r.matches() {
         print_diff(out, &r.expected, &r.got);
     }
-    print_findings(out, &r.verdict.findings);
+    print_findings(out, &r.verdict);
 }
 
 fn print_diff(out: &mut dyn Write, expected: &[String], got: &[String]) {
@@ -220,8 +220,9 @@ fn print_diff(out: &mut dyn Write, expected: &[String], got: &[String]) {
     }
 }
 
-fn print_findings(out: &mut dyn Write, findings: &[Finding]) {
-    for f in findings {
+/// Every finding, then every known bug set aside (marked as such).
+fn print_findings(out: &mut dyn Write, v: &Verdict) {
+    for f in v.findings.iter().chain(&v.known) {
         let _ = writeln!(out, "    {}", finding_summary(f));
     }
 }

@@ -195,7 +195,13 @@ fn lower_faults(raw: &[RawFault]) -> FaultPlan {
         if !pick(rf.on, &[(1, true), (3, false)]) {
             continue;
         }
-        let site = AllocSite::ALL[rf.site as usize % AllocSite::ALL.len()];
+        // The sites 7.1 has take 248 of the 256 choices, as they did before
+        // 7.2's xa_reserve was added, which takes the other 8: the draws of
+        // every other site stay what they were.
+        let site = match rf.site {
+            248.. => AllocSite::XaReserve,
+            c => AllocSite::ALL[c as usize % (AllocSite::ALL.len() - 1)],
+        };
         let p = FaultPoint::Site {
             site,
             nth: rf.nth as u32 % 3,

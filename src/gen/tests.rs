@@ -170,3 +170,20 @@ fn generation_is_deterministic() {
         );
     }
 }
+
+#[test]
+fn every_allocation_site_is_drawn_as_a_fault_point() {
+    let cfg = GenConfig::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..3000 {
+        for p in crate::campaign::draw(1, i, &cfg).faults.points {
+            if let crate::mm::FaultPoint::Site { site, .. } = p {
+                seen.insert(site);
+            }
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        crate::mm::AllocSite::ALL.to_vec()
+    );
+}

@@ -5,6 +5,11 @@
 //! it meets an unmapped page (-EFAULT) and nothing else of the process can
 //! appear there. Physical placement is the kernel's: the comparison works on
 //! folio-relative positions, which is all the upstream code can observe.
+//!
+//! The layout is computed once as a [`LayoutPlan`] (pure data: backing
+//! objects, where each segment goes, which pages of which folio it maps), so
+//! that `regbuf-fuzz repro` writes C that builds exactly what
+//! [`LiveLayout::build`] builds here.
 
 use super::sys::{self, kpf};
 use crate::mm::{FolioId, USER_VA_BASE};
@@ -20,6 +25,186 @@ pub enum Skip {
     Unsupported(String),
     /// The kernel did not back it as asked (no THP, a huge page missing).
     NotBacked(String),
+}
+
+/// `MFD_HUGETLB` with a 2 MiB page size (`21 << MFD_HUGE_SHIFT`).
+pub const MFD_HUGE_2MB: u32 = libc::MFD_HUGETLB | (21 << 26);
+/// `MFD_HUGETLB` with a 1 GiB page size.
+pub const MFD_HUGE_1GB: u32 = libc::MFD_HUGETLB | (30 << 26);
+
+/// What backs one folio of the scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// A memfd of `size` bytes (shmem, or hugetlb with `flags`), mapped
+    /// `MAP_SHARED` wherever the folio appears: the way to map a page twice.
+    Memfd {
+        /// `memfd_create` name.
+        name: String,
+        /// `memfd_create` flags.
+        flags: u32,
+        /// `ftruncate` size.
+        size: usize,
+    },
+    /// Anonymous memory of `size` bytes at its alignment under
+    /// `MADV_HUGEPAGE`, faulted in (a THP or an mTHP of that size), whose
+    /// pages are then moved into place with `mremap`.
+    Anon {
+        /// Folio size.
+        size: usize,
+    },
+}
+
+/// One folio: its kind, size and backing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FolioPlan {
+    /// What the scenario asks for.
+    pub kind: FolioKindSpec,
+    /// Pages in the folio.
+    pub nr_pages: usize,
+    /// How it is obtained.
+    pub backing: Backing,
+}
+
+/// One segment, placed relative to the base of the reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentPlan {
+    /// Byte offset from the base (the model's `USER_VA_BASE`).
+    pub offset: usize,
+    /// Length in bytes.
+    pub bytes: usize,
+    /// The folio mapped here; `None` for a hole.
+    pub folio: Option<u32>,
+    /// First page of the folio mapped here.
+    pub first_page: usize,
+    /// Mapped `PROT_READ` only (after the fill).
+    pub readonly: bool,
+}
+
+/// Everything needed to build a scenario's address space, computed from
+/// the scenario alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutPlan {
+    /// Bytes of `PROT_NONE` address space to reserve; the base is the first
+    /// 1 GiB boundary at least 1 GiB into it, so every alignment holds.
+    pub reserve: usize,
+    /// Per folio, in scenario order.
+    pub folios: Vec<FolioPlan>,
+    /// Per segment, in address order.
+    pub segments: Vec<SegmentPlan>,
+}
+
+/// A model address as seen by the process that builds the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// This many bytes from the base.
+    Base(u64),
+    /// A literal address (overflow cases far from the scenario area).
+    Literal(u64),
+}
+
+impl LayoutPlan {
+    /// The plan for `b` (a scenario built at real geometry).
+    pub fn new(s: &Scenario, b: &Built) -> Result<LayoutPlan, Skip> {
+        // Tried and measured: after fork() and the child's exit, a FOLL_PIN
+        // unshare of an mTHP page on Linux 6.18 sometimes copies the page
+        // (a transient reference makes the folio look shared) and sometimes
+        // reuses it, so VmPin came out 20 kB where reuse gives 16. The model
+        // assumes reuse, which is what matters for the DEBUG_VM check the
+        // forked state exists for; the live check cannot judge it.
+        if s.folios.iter().any(|f| f.forked) {
+            return Err(Skip::Unsupported(
+                "a forked folio: whether the kernel reuses or copies a COW-shared page on unshare depends on transient references"
+                    .into(),
+            ));
+        }
+        if let Some(f) = s
+            .folios
+            .iter()
+            .find(|f| f.kind == FolioKindSpec::Mthp && f.order != Some(2))
+        {
+            return Err(Skip::Unsupported(format!(
+                "mTHP of order {:?}: only 16 KiB mTHP is enabled for the run",
+                f.order
+            )));
+        }
+        let span = b
+            .segments
+            .last()
+            .map_or(0, |&(a, l)| (a + l - USER_VA_BASE) as usize);
+        let folios = s
+            .folios
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let nr_pages = b.world.phys.folio_nr_pages(FolioId(i as u32)) as usize;
+                let backing = match f.kind {
+                    FolioKindSpec::Small => Backing::Memfd {
+                        name: format!("regbuf-small-{i}"),
+                        flags: 0,
+                        size: PAGE,
+                    },
+                    FolioKindSpec::HugetlbPmd => Backing::Memfd {
+                        name: "regbuf-hugetlb-2m".into(),
+                        flags: MFD_HUGE_2MB,
+                        size: 2 << 20,
+                    },
+                    FolioKindSpec::HugetlbPud => Backing::Memfd {
+                        name: "regbuf-hugetlb-1g".into(),
+                        flags: MFD_HUGE_1GB,
+                        size: GIB,
+                    },
+                    FolioKindSpec::Thp => Backing::Anon { size: 2 << 20 },
+                    FolioKindSpec::Mthp => Backing::Anon { size: 16 << 10 },
+                };
+                FolioPlan {
+                    kind: f.kind,
+                    nr_pages,
+                    backing,
+                }
+            })
+            .collect();
+        let mut segments = Vec::with_capacity(s.segments.len());
+        for (i, seg) in s.segments.iter().enumerate() {
+            let (va, bytes) = b.segments[i];
+            let first_page = match seg.folio {
+                None => 0,
+                Some(fi) => {
+                    let m = b
+                        .world
+                        .aspace
+                        .mappings()
+                        .iter()
+                        .find(|m| m.vpn << 12 == va)
+                        .ok_or_else(|| {
+                            Skip::Unsupported(format!("segment {i} has no mapping in the model"))
+                        })?;
+                    (m.pfn - b.world.phys.folio(FolioId(fi)).head) as usize
+                }
+            };
+            segments.push(SegmentPlan {
+                offset: (va - USER_VA_BASE) as usize,
+                bytes: bytes as usize,
+                folio: seg.folio,
+                first_page,
+                readonly: seg.readonly && seg.folio.is_some(),
+            });
+        }
+        Ok(LayoutPlan {
+            reserve: span + 3 * GIB,
+            folios,
+            segments,
+        })
+    }
+
+    /// Where a model address lies: addresses near the scenario area move
+    /// with it; literal addresses far from it (overflow cases) stay as they are.
+    pub fn place(model: u64) -> Place {
+        if model >= USER_VA_BASE - GIB as u64 && model < USER_VA_BASE + (64 * GIB) as u64 {
+            Place::Base(model.wrapping_sub(USER_VA_BASE))
+        } else {
+            Place::Literal(model)
+        }
+    }
 }
 
 /// The built address space. Dropping it unmaps and closes everything.
@@ -51,44 +236,20 @@ impl Drop for LiveLayout {
 impl LiveLayout {
     /// A model address in this process.
     pub fn translate(&self, model: u64) -> u64 {
-        // Addresses near the scenario area move with it; literal addresses
-        // far from it (overflow cases) stay as they are.
-        if model >= USER_VA_BASE - GIB as u64 && model < USER_VA_BASE + (64 * GIB) as u64 {
-            model - USER_VA_BASE + self.base as u64
-        } else {
-            model
+        match LayoutPlan::place(model) {
+            Place::Base(off) => self.base as u64 + off,
+            Place::Literal(a) => a,
         }
     }
 
     /// Builds the layout of `b` (a scenario built at real geometry).
     pub fn build(s: &Scenario, b: &Built) -> Result<LiveLayout, Skip> {
-        // Tried and measured: after fork() and the child's exit, a FOLL_PIN
-        // unshare of an mTHP page on Linux 6.18 sometimes copies the page
-        // (a transient reference makes the folio look shared) and sometimes
-        // reuses it, so VmPin came out 20 kB where reuse gives 16. The model
-        // assumes reuse, which is what matters for the DEBUG_VM check the
-        // forked state exists for; the live check cannot judge it.
-        if s.folios.iter().any(|f| f.forked) {
-            return Err(Skip::Unsupported(
-                "a forked folio: whether the kernel reuses or copies a COW-shared page on unshare depends on transient references"
-                    .into(),
-            ));
-        }
-        if let Some(f) = s
-            .folios
-            .iter()
-            .find(|f| f.kind == FolioKindSpec::Mthp && f.order != Some(2))
-        {
-            return Err(Skip::Unsupported(format!(
-                "mTHP of order {:?}: only 16 KiB mTHP is enabled for the run",
-                f.order
-            )));
-        }
-        let span = b
-            .segments
-            .last()
-            .map_or(0, |&(a, l)| (a + l - USER_VA_BASE) as usize);
-        let len = span + 3 * GIB;
+        Self::from_plan(&LayoutPlan::new(s, b)?)
+    }
+
+    /// Builds `plan` in this process.
+    pub fn from_plan(plan: &LayoutPlan) -> Result<LiveLayout, Skip> {
+        let len = plan.reserve;
         let area = sys::mmap(
             0,
             len,
@@ -111,75 +272,49 @@ impl LiveLayout {
         };
 
         // Backing objects: a memfd per shared folio, a faulted-in THP per anonymous one.
-        let mut backing: Vec<Backing> = Vec::new();
-        for (i, f) in s.folios.iter().enumerate() {
-            backing.push(match f.kind {
-                FolioKindSpec::Small => {
-                    Backing::Fd(me.memfd(&format!("regbuf-small-{i}"), 0, PAGE)?)
-                }
-                FolioKindSpec::HugetlbPmd => Backing::Fd(me.memfd(
-                    "regbuf-hugetlb-2m",
-                    libc::MFD_HUGETLB | (21 << 26),
-                    2 << 20,
-                )?),
-                FolioKindSpec::HugetlbPud => Backing::Fd(me.memfd(
-                    "regbuf-hugetlb-1g",
-                    libc::MFD_HUGETLB | (30 << 26),
-                    GIB,
-                )?),
-                FolioKindSpec::Thp => Backing::Thp(me.anon_large(2 << 20)?),
-                FolioKindSpec::Mthp => Backing::Thp(me.anon_large(16 << 10)?),
+        let mut backing: Vec<Object> = Vec::new();
+        for f in &plan.folios {
+            backing.push(match &f.backing {
+                Backing::Memfd { name, flags, size } => Object::Fd(me.memfd(name, *flags, *size)?),
+                Backing::Anon { size } => Object::Thp(me.anon_large(*size)?),
             });
         }
 
-        let mapping_of = |seg: usize| {
-            b.world
-                .aspace
-                .mappings()
-                .iter()
-                .find(|m| m.vpn << 12 == b.segments[seg].0)
-                .cloned()
-        };
-        for (i, seg) in s.segments.iter().enumerate() {
-            let (va, bytes) = b.segments[i];
-            let at = me.translate(va) as usize;
-            me.segments.push((at, bytes as usize));
+        for (i, seg) in plan.segments.iter().enumerate() {
+            let at = base + seg.offset;
+            me.segments.push((at, seg.bytes));
             me.mapped.push(seg.folio.is_some());
             let Some(fi) = seg.folio else { continue };
-            let m = mapping_of(i).ok_or_else(|| {
-                Skip::Unsupported(format!("segment {i} has no mapping in the model"))
-            })?;
-            let first = (m.pfn - b.world.phys.folio(FolioId(fi)).head) as usize;
             let rw = libc::PROT_READ | libc::PROT_WRITE;
             match backing[fi as usize] {
-                Backing::Fd(fd) => {
+                Object::Fd(fd) => {
                     sys::mmap(
                         at,
-                        bytes as usize,
+                        seg.bytes,
                         rw,
                         libc::MAP_SHARED | libc::MAP_FIXED,
                         fd,
-                        (first * PAGE) as i64,
+                        (seg.first_page * PAGE) as i64,
                     )
                     .map_err(|e| {
                         Skip::NotBacked(format!("mmap of segment {i} (folio {fi}) failed: {e}"))
                     })?;
                 }
-                Backing::Thp(src) => sys::mremap_fixed(src + first * PAGE, bytes as usize, at)
+                Object::Thp(src) => sys::mremap_fixed(src + seg.first_page * PAGE, seg.bytes, at)
                     .map_err(|e| {
-                        Skip::NotBacked(format!("mremap of THP pages into segment {i} failed: {e}"))
-                    })?,
+                    Skip::NotBacked(format!("mremap of THP pages into segment {i} failed: {e}"))
+                })?,
             }
         }
-        me.fill(s, b)?;
-        for (i, seg) in s.segments.iter().enumerate() {
-            if seg.readonly && seg.folio.is_some() {
+        me.fill(plan);
+        for (i, seg) in plan.segments.iter().enumerate() {
+            if seg.readonly {
                 let (a, l) = me.segments[i];
                 sys::mprotect(a, l, libc::PROT_READ)
                     .map_err(|e| Skip::Unsupported(format!("mprotect: {e}")))?;
             }
         }
-        me.verify(s, b)?;
+        me.verify(plan)?;
         Ok(me)
     }
 
@@ -214,48 +349,36 @@ impl LiveLayout {
 
     /// Writes every mapped byte with a value that depends only on the folio
     /// page and offset behind it, so aliases agree.
-    fn fill(&self, s: &Scenario, b: &Built) -> Result<(), Skip> {
-        for (i, seg) in s.segments.iter().enumerate() {
+    fn fill(&self, plan: &LayoutPlan) {
+        for (i, seg) in plan.segments.iter().enumerate() {
             let Some(fi) = seg.folio else { continue };
             let (at, len) = self.segments[i];
-            let first = (b
-                .world
-                .aspace
-                .find(b.segments[i].0 >> 12)
-                .map_or(0, |m| m.pfn)
-                - b.world.phys.folio(FolioId(fi)).head) as usize;
             // SAFETY: the segment is mapped read-write (mprotect comes after).
             let mem = unsafe { std::slice::from_raw_parts_mut(at as *mut u8, len) };
             for (k, byte) in mem.iter_mut().enumerate() {
-                *byte = fill_value(fi, first * PAGE + k);
+                *byte = fill_value(fi, seg.first_page * PAGE + k);
             }
         }
-        Ok(())
     }
 
     /// Checks through pagemap and kpageflags that each segment is backed by
     /// the kind of folio the scenario names, and that all mappings of one
     /// folio see the same physical pages in the same order.
-    fn verify(&self, s: &Scenario, b: &Built) -> Result<(), Skip> {
+    fn verify(&self, plan: &LayoutPlan) -> Result<(), Skip> {
         let open = |p| std::fs::File::open(p).map_err(|e| Skip::Unsupported(format!("{p}: {e}")));
         let (pagemap, flags) = (open("/proc/self/pagemap")?, open("/proc/kpageflags")?);
-        let mut base: Vec<Option<u64>> = vec![None; s.folios.len()];
-        for (i, seg) in s.segments.iter().enumerate() {
+        let mut base: Vec<Option<u64>> = vec![None; plan.folios.len()];
+        for (i, seg) in plan.segments.iter().enumerate() {
             let Some(fi) = seg.folio else { continue };
+            let folio = &plan.folios[fi as usize];
             let (at, len) = self.segments[i];
-            let m = b
-                .world
-                .aspace
-                .find(b.segments[i].0 >> 12)
-                .expect("mapped segment");
-            let first = m.pfn - b.world.phys.folio(FolioId(fi)).head;
             for k in [0, len / PAGE - 1] {
                 let pfn = sys::pfn_of(&pagemap, at + k * PAGE)
                     .map_err(|e| Skip::Unsupported(format!("pagemap: {e}")))?
                     .ok_or_else(|| {
                         Skip::NotBacked(format!("segment {i} page {k} is not present"))
                     })?;
-                let folio_base = pfn - first - k as u64;
+                let folio_base = pfn - (seg.first_page + k) as u64;
                 if *base[fi as usize].get_or_insert(folio_base) != folio_base {
                     return Err(Skip::NotBacked(format!(
                         "segment {i} does not map folio {fi}'s pages in order"
@@ -266,14 +389,14 @@ impl LiveLayout {
                         .map_err(|e| Skip::Unsupported(format!("kpageflags: {e}")))
                 };
                 let f = kf(pfn)?;
-                let ok = match s.folios[fi as usize].kind {
+                let ok = match folio.kind {
                     FolioKindSpec::Small => f & (kpf::COMPOUND_HEAD | kpf::COMPOUND_TAIL) == 0,
                     FolioKindSpec::Thp | FolioKindSpec::Mthp => f & kpf::THP != 0,
                     FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud => f & kpf::HUGE != 0,
                 };
                 // The folio's order, exactly: a head at its first pfn and no
                 // tail right after its last (kpageflags is indexed by pfn).
-                let n = b.world.phys.folio_nr_pages(FolioId(fi));
+                let n = folio.nr_pages as u64;
                 let ok = ok
                     && (n == 1
                         || (kf(folio_base)? & kpf::COMPOUND_HEAD != 0
@@ -281,7 +404,7 @@ impl LiveLayout {
                 if !ok {
                     return Err(Skip::NotBacked(format!(
                         "segment {i}: folio {fi} is not a {:?} here (kpageflags {f:#x})",
-                        s.folios[fi as usize].kind
+                        folio.kind
                     )));
                 }
             }
@@ -305,7 +428,7 @@ impl LiveLayout {
     }
 }
 
-enum Backing {
+enum Object {
     Fd(i32),
     Thp(usize),
 }

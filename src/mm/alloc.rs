@@ -28,11 +28,14 @@ pub enum AllocSite {
     ImuCache,
     /// `io_alloc_imu()` for more than 32 bvecs (`kvmalloc_flex`).
     ImuKvmalloc,
+    /// 7.2 `hpage_acct_ref()`: `xa_reserve()` of a huge page's slot in
+    /// `ctx->hpage_acct`, on its first reference.
+    XaReserve,
 }
 
 impl AllocSite {
     /// Every site, in the order the registration path reaches them.
-    pub const ALL: [AllocSite; 7] = [
+    pub const ALL: [AllocSite; 8] = [
         AllocSite::RsrcDataAlloc,
         AllocSite::RsrcNodeAlloc,
         AllocSite::PinPagesArray,
@@ -40,6 +43,7 @@ impl AllocSite {
         AllocSite::CoalesceNewArray,
         AllocSite::ImuCache,
         AllocSite::ImuKvmalloc,
+        AllocSite::XaReserve,
     ];
 
     /// Whether the kernel survives a failure here without returning an error
@@ -59,6 +63,7 @@ impl fmt::Display for AllocSite {
             AllocSite::CoalesceNewArray => "io_coalesce_buffer: kvmalloc_objs",
             AllocSite::ImuCache => "io_alloc_imu: io_cache_alloc",
             AllocSite::ImuKvmalloc => "io_alloc_imu: kvmalloc_flex",
+            AllocSite::XaReserve => "hpage_acct_ref: xa_reserve",
         })
     }
 }

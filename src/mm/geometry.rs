@@ -50,6 +50,13 @@ impl Geometry {
     pub fn sz_1g(&self) -> u64 {
         1 << (self.page_shift + self.pud_order)
     }
+    /// `SZ_1T`, the registration length limit of 7.2 (b4e41050b212), scaled
+    /// as [`Geometry::sz_1g`] is: 1024 PUD folios, 1 TiB at the real
+    /// geometry and 16 GiB at the small one, so a length is over both
+    /// limits, between them, or under both at either geometry.
+    pub fn sz_1t(&self) -> u64 {
+        self.sz_1g() << 10
+    }
     /// `MAX_RW_COUNT` (`INT_MAX & PAGE_MASK`). Not scaled: no generated buffer
     /// comes near it at either geometry.
     pub fn max_rw_count(&self) -> u64 {
@@ -109,5 +116,7 @@ mod tests {
         assert_eq!(g.folio_bytes(g.pmd_order), 2 << 20);
         assert_eq!(g.folio_bytes(g.pud_order), 1 << 30);
         assert_eq!(g.sz_1g(), 1 << 30);
+        assert_eq!(g.sz_1t(), 1 << 40);
+        assert_eq!(Geometry::SMALL.sz_1t(), 1024 * Geometry::SMALL.sz_1g());
     }
 }

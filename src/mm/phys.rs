@@ -215,7 +215,6 @@ impl PhysMem {
     /// The undo of [`PhysMem::grab_pin`] (`gup_put_folio(folio, refs, FOLL_PIN)`).
     /// Going below the pre-pin baseline is recorded as a violation.
     pub fn put_pin(&mut self, folio: FolioId, refs: i64) {
-        let (base_ref, base_pin) = self.baseline[folio.0 as usize];
         let f = &mut self.folios[folio.0 as usize];
         if f.order > 0 {
             f.pincount -= refs;
@@ -223,25 +222,23 @@ impl PhysMem {
         } else {
             f.refcount -= refs * GUP_PIN_COUNTING_BIAS;
         }
-        if f.pincount < base_pin || f.refcount < base_ref {
-            let v = MmViolation::PinUnderflow {
-                folio,
-                head: f.head,
-                pincount: f.pincount,
-                refcount: f.refcount,
-            };
-            self.violations.push(v);
-        }
+        self.check_underflow(folio);
     }
 
     /// Model of `folio_put_refs(folio, refs)`: drops plain references only,
     /// leaving `_pincount` as it was. Going below the pre-pin baseline is
     /// recorded as a violation.
     pub fn folio_put_refs(&mut self, folio: FolioId, refs: i64) {
-        let (base_ref, _) = self.baseline[folio.0 as usize];
-        let f = &mut self.folios[folio.0 as usize];
-        f.refcount -= refs;
-        if f.refcount < base_ref {
+        self.folios[folio.0 as usize].refcount -= refs;
+        self.check_underflow(folio);
+    }
+
+    /// Records a [`MmViolation::PinUnderflow`] if either counter of `folio`
+    /// is below its value before any pin.
+    fn check_underflow(&mut self, folio: FolioId) {
+        let (base_ref, base_pin) = self.baseline[folio.0 as usize];
+        let f = &self.folios[folio.0 as usize];
+        if f.pincount < base_pin || f.refcount < base_ref {
             let v = MmViolation::PinUnderflow {
                 folio,
                 head: f.head,

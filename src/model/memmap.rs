@@ -5,6 +5,10 @@ use super::{Errno, World};
 use crate::mm::gup::{pin_user_pages_fast, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::AllocSite;
 
+/// Entries reserved up front for a page array. Only a harness matter: a 7.2
+/// buffer may name 2^28 pages, of which GUP returns what is mapped.
+pub const PREALLOC_PAGES: u64 = 1 << 16;
+
 /// Model of `io_pin_pages()` — io_uring/memmap.c, Linux 7.1-rc1 (blob 4f9b439319c4).
 ///
 /// Returns the page array and `*npages`.
@@ -37,7 +41,7 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
     };
     let mut pages = PageArray {
         id,
-        pages: Vec::with_capacity(nr_pages as usize),
+        pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
     };
 
     let ret = pin_user_pages_fast(

@@ -179,7 +179,7 @@ pub fn io_reset_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, index: usiz
 /// tags post a CQE, which is not modelled).
 pub fn io_free_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocId) {
     if let Some(imu) = w.nodes[&node].buf {
-        io_buffer_unmap(v, w, imu);
+        v.io_buffer_unmap(w, imu);
     }
     w.io_cache_free(false, node);
 }

@@ -2,6 +2,7 @@
 //! of `struct io_ring_ctx` the registration path touches.
 
 use crate::mm::{AllocId, AllocSite, Pfn};
+use std::collections::BTreeMap;
 
 /// `IO_CACHED_BVECS_SEGS`: imus with at most this many bvecs come from the cache.
 pub const IO_CACHED_BVECS_SEGS: usize = 32;
@@ -166,4 +167,18 @@ pub struct IoRingCtx {
     pub node_cache: IoAllocCache,
     /// `imu_cache`.
     pub imu_cache: IoAllocCache,
+    /// `hpage_acct` (Linux 7.2, df0a52537c0f): the per-ring xarray from a
+    /// huge page's head to the number of buffer references that hold its
+    /// charge. Only the `v7.2` variant uses it; under 7.1 it stays empty.
+    pub hpage_acct: BTreeMap<Pfn, HpageAcct>,
+}
+
+/// One `ctx->hpage_acct` entry: `xa_mk_value(count)` in the slot
+/// `xa_reserve()` allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HpageAcct {
+    /// References (`xa_to_value(entry)`).
+    pub count: u64,
+    /// The ledger id of the slot, freed by `xa_erase()` or `xa_destroy()`.
+    pub slot: AllocId,
 }

@@ -105,6 +105,7 @@ impl World {
                     entries: vec![],
                     site: AllocSite::ImuCache,
                 },
+                hpage_acct: BTreeMap::new(),
             },
             nodes: BTreeMap::new(),
             imus: BTreeMap::new(),
@@ -212,6 +213,15 @@ impl World {
             u.locked_vm = u.locked_vm.wrapping_sub(self.ctx.region_pages);
         }
         self.ctx.region_pages = 0;
+    }
+
+    /// `xa_destroy(&ctx->hpage_acct)` in `io_ring_ctx_free()` (7.2): frees
+    /// whatever slots are left. Under 7.1 the xarray does not exist and this
+    /// does nothing.
+    pub fn xa_destroy_hpage_acct(&mut self) {
+        for (_, e) in std::mem::take(&mut self.ctx.hpage_acct) {
+            self.alloc.kvfree(e.slot);
+        }
     }
 
     /// `io_rsrc_cache_free()` and the table teardown of `io_ring_ctx_free()`:

@@ -1,8 +1,16 @@
 //! The differential oracle (wasmtime's `DiffEqResult` shape): run the same
 //! scenario on two variants, report every invariant either side breaks, and
 //! every normalised outcome on which they differ.
+//!
+//! A broken invariant that the variant lists among its known bugs
+//! ([`crate::variants::Variant::known_bugs`]) is set aside as known rather
+//! than reported: [`Verdict::known`], shown with `--known`. On the candidate
+//! side of a comparison between two versions that both have the bug, it is
+//! known only where the base shows it after the same operation, so that a
+//! patch reaching the same broken rule by a new route is still reported.
 
 use crate::run::{Run, Snapshot};
+use crate::variants::KnownBug;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -30,6 +38,9 @@ pub struct Finding {
     pub op_kind: &'static str,
     /// What each side said.
     pub detail: String,
+    /// The known bug this is, when the variant lists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known: Option<KnownBug>,
 }
 
 impl Finding {
@@ -40,6 +51,15 @@ impl Finding {
             FindingKind::Diff(n) => format!("{}:diff:{n}", self.variant),
         }
     }
+
+    /// The signature as corpus files record it: a known bug's carries the
+    /// marker ` (known)`.
+    pub fn recorded_signature(&self) -> String {
+        match self.known {
+            Some(_) => format!("{} (known)", self.signature()),
+            None => self.signature(),
+        }
+    }
 }
 
 /// The outcome of one differential run.
@@ -47,16 +67,40 @@ impl Finding {
 pub struct Verdict {
     /// Findings, earliest operation first; one per signature.
     pub findings: Vec<Finding>,
+    /// Known bugs of the variants, set aside (earliest first, one per
+    /// signature); [`Verdict::with_known`] reports them as findings.
+    pub known: Vec<Finding>,
 }
 
 impl Verdict {
-    /// No finding.
+    /// No finding (known bugs set aside do not count).
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
     }
-    /// The set of signatures: what a corpus file records and replays.
+    /// The set of signatures, known bugs included with their marker: what
+    /// a corpus file records and replays. The same with or without
+    /// [`Verdict::with_known`].
     pub fn signatures(&self) -> BTreeSet<String> {
-        self.findings.iter().map(Finding::signature).collect()
+        self.findings
+            .iter()
+            .chain(&self.known)
+            .map(Finding::recorded_signature)
+            .collect()
+    }
+    /// This verdict with its known bugs reported as findings (`--known`),
+    /// each still marked as known.
+    pub fn with_known(mut self) -> Verdict {
+        self.findings.append(&mut self.known);
+        self.findings.sort_by_key(|f| (f.op, rank(&f.kind)));
+        self
+    }
+    /// [`Verdict::with_known`] when `show` is set, else the verdict as it is.
+    pub fn show_known(self, show: bool) -> Verdict {
+        if show {
+            self.with_known()
+        } else {
+            self
+        }
     }
     /// The first finding's signature: what tells one finding from another.
     pub fn primary(&self) -> Option<String> {
@@ -82,6 +126,7 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
                     op: i,
                     op_kind: rec.kind,
                     detail: v.detail.clone(),
+                    known: None,
                 });
             }
         }
@@ -90,10 +135,12 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
         for (i, (b, c)) in base.ops.iter().zip(&cand.ops).enumerate() {
             // Once the two sides have lost different allocations (a site one
             // of them never reaches, such as a bigger imu for an uncoalesced
-            // buffer), their outcomes may differ legitimately: the
-            // comparison is poisoned from here on, as in wasmtime's
-            // DiffEqResult. Each side's invariants still apply in full.
-            if b.faults_fired != c.faults_fired {
+            // buffer, or the same site at a different call of the operation
+            // because an earlier operation allocated there on one side
+            // only), their outcomes may differ legitimately: the comparison
+            // is poisoned from here on, as in wasmtime's DiffEqResult. Each
+            // side's invariants still apply in full.
+            if b.faults_fired != c.faults_fired || b.fault_calls != c.fault_calls {
                 break;
             }
             let mut diff = |name: &'static str, detail: String| {
@@ -103,6 +150,7 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
                     op: i,
                     op_kind: c.kind,
                     detail,
+                    known: None,
                 });
             };
             if b.ret != c.ret {
@@ -135,9 +183,49 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
     // Earliest first; within an operation, invariants in the order of
     // INVARIANTS (the most basic rule first), then the differences they cause.
     all.sort_by_key(|f| (f.op, rank(&f.kind)));
+    // Known or not is decided per occurrence, before keeping the earliest
+    // of each: a known bug at one operation does not hide the same rule
+    // broken by a new route at a later one.
+    for f in &mut all {
+        f.known = known_bug(f, base, cand);
+    }
     let mut seen = BTreeSet::new();
-    all.retain(|f| seen.insert(f.signature()));
-    Verdict { findings: all }
+    all.retain(|f| seen.insert(f.recorded_signature()));
+    let (mut findings, mut known) = (Vec::new(), Vec::new());
+    for f in all {
+        if f.known.is_some() {
+            known.push(f);
+        } else {
+            findings.push(f);
+        }
+    }
+    Verdict { findings, known }
+}
+
+/// The known bug `f` is, if any: an invariant its variant lists among its
+/// known bugs; on the candidate side, when the base lists the same bug, only
+/// where the base broke the same rule after the same operation.
+fn known_bug(f: &Finding, base: &Run, cand: &Run) -> Option<KnownBug> {
+    let FindingKind::Invariant(name, aspect) = &f.kind else {
+        return None;
+    };
+    let key = format!("{name}/{aspect}");
+    let listed = |variant: &str| {
+        crate::variants::by_name(variant)
+            .and_then(|v| v.known_bugs().iter().find(|k| k.aspect == key).copied())
+    };
+    let bug = listed(f.variant)?;
+    if f.variant == cand.variant && base.variant != cand.variant && listed(base.variant).is_some() {
+        let base_too = base.ops.get(f.op).is_some_and(|r| {
+            r.violations
+                .iter()
+                .any(|v| v.invariant == *name && v.aspect == *aspect)
+        });
+        if !base_too {
+            return None;
+        }
+    }
+    Some(bug)
 }
 
 fn compare_snapshots(
@@ -162,14 +250,15 @@ fn compare_snapshots(
                         format!("slot {slot}: {bn} covers {:x?} ({} bvecs), {cn} covers {:x?} ({} bvecs)", x.bytes, x.nr_bvecs, y.bytes, y.nr_bvecs),
                     );
                 }
-                if x.acct_pages != y.acct_pages {
-                    diff(
-                        "accounting",
-                        format!(
-                            "slot {slot}: {bn} accounts {} pages, {cn} {}",
-                            x.acct_pages, y.acct_pages
-                        ),
-                    );
+                // Per-buffer accounting is compared only between versions
+                // that have it; the totals below are compared always.
+                if let (Some(xa), Some(ya)) = (x.acct_pages, y.acct_pages) {
+                    if xa != ya {
+                        diff(
+                            "accounting",
+                            format!("slot {slot}: {bn} accounts {xa} pages, {cn} {ya}"),
+                        );
+                    }
                 }
             }
             (None, None) => {}
@@ -193,9 +282,13 @@ fn compare_snapshots(
             ),
         );
     }
+    // What RLIMIT_MEMLOCK is checked against (locked_vm) is `accounting`; a
+    // difference in mm->pinned_vm alone, such as a version that stops
+    // charging rings without a user, is `pinned_vm`.
     if (b.locked_vm, b.pinned_vm) != (c.locked_vm, c.pinned_vm) {
+        let locked = b.locked_vm != c.locked_vm;
         diff(
-            "accounting",
+            if locked { "accounting" } else { "pinned_vm" },
             format!(
                 "{bn}: locked_vm {:?} pinned_vm {}; {cn}: locked_vm {:?} pinned_vm {}",
                 b.locked_vm, b.pinned_vm, c.locked_vm, c.pinned_vm

@@ -24,6 +24,8 @@ pub struct Before {
     pub pinned_vm: u64,
     /// Live allocations not parked in a cache.
     pub live_uncached: BTreeSet<AllocId>,
+    /// `ctx->hpage_acct` references by head page (7.2; empty under 7.1).
+    pub hpage_refs: BTreeMap<crate::mm::Pfn, u64>,
 }
 
 impl Before {
@@ -34,6 +36,12 @@ impl Before {
             locked_vm: w.ctx.user.map(|u| u.locked_vm),
             pinned_vm: w.ctx.pinned_vm,
             live_uncached: live_uncached(w),
+            hpage_refs: w
+                .ctx
+                .hpage_acct
+                .iter()
+                .map(|(&h, e)| (h, e.count))
+                .collect(),
         }
     }
 }
@@ -176,9 +184,13 @@ pub static INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         name: "accounting",
-        rule: "user->locked_vm equals the sum of acct_pages of the installed buffers plus the ring's own regions \
-               (io_create_region), and mm->pinned_vm equals that sum (io_buffer_account_pin charges, \
-               io_buffer_unmap uncharges the same amount)",
+        rule: "user->locked_vm equals what the version's bookkeeping says the installed buffers charged (7.1: the \
+               sum of their acct_pages; 7.2: the ctx->hpage_acct huge pages and the order-0 entries) plus the \
+               ring's own regions (io_create_region), and mm->pinned_vm equals that sum (io_buffer_account_pin \
+               charges, io_buffer_unmap uncharges the same amount); and while installed buffers pin pages, a ring \
+               charged to a user (RLIMIT_MEMLOCK applies) has at least what those pins need charged to locked_vm \
+               beyond its own regions and to pinned_vm: every compound folio an installed buffer pins, whole, \
+               once, and every distinct order-0 page once (uncharged-pins: 7.1's headpage_already_acct bypass)",
         check: accounting,
     },
     Invariant {
@@ -456,7 +468,14 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
         let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
         let truth = user_range(w, ubuf, len);
         let pts = probe_points(w, imu, &truth);
-        let probes = probes(&pts, len, w.geo.page_size());
+        // One import moves at most MAX_RW_COUNT bytes (validate_fixed_range
+        // refuses more, and io_vec_fill_bvec a longer total): a buffer over
+        // 2 GiB, which 7.2 allows, is probed in pieces no longer than that.
+        let max = w.geo.max_rw_count();
+        let probes: Vec<(u64, u64)> = probes(&pts, len, w.geo.page_size())
+            .into_iter()
+            .map(|(o, l)| (o, l.min(max)))
+            .collect();
         for (k, &(off, l)) in probes.iter().enumerate() {
             let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
             let mark = w.events.len();
@@ -490,11 +509,9 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
             }
         }
         // Vectored: neighbouring probes together, two iovecs per call.
-        for pair in probes
-            .chunks(2)
-            .take(12)
-            .filter(|p| p.iter().all(|&(_, l)| l > 0))
-        {
+        for pair in probes.chunks(2).take(12).filter(|p| {
+            p.iter().all(|&(_, l)| l > 0) && p.iter().map(|&(_, l)| l).sum::<u64>() <= max
+        }) {
             let iovs: Vec<Iovec> = pair
                 .iter()
                 .map(|&(o, l)| Iovec {
@@ -603,11 +620,10 @@ fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
     Ok(())
 }
 
-fn accounting(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
-    let sum: u64 = installed(w)
-        .iter()
-        .map(|&(_, imu)| w.imu(imu).acct_pages)
-        .sum();
+fn accounting(v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
+    let sum = v
+        .accounted_pages(w)
+        .map_err(|d| Fail::new("bookkeeping", d))?;
     if let Some(u) = w.ctx.user {
         if u.locked_vm != sum + w.ctx.region_pages {
             return fail!(
@@ -624,7 +640,66 @@ fn accounting(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fai
             w.ctx.pinned_vm as i64
         );
     }
-    Ok(())
+    uncharged_pins(w)
+}
+
+/// What the installed buffers' pins need charged, in pages: every compound
+/// folio any of them pins, whole and once, and every distinct order-0 page
+/// once. Also each such folio with the slots that pin it, for reports.
+pub fn pins_need(w: &World) -> (u64, BTreeMap<FolioId, BTreeSet<usize>>) {
+    let mut folios: BTreeMap<FolioId, BTreeSet<usize>> = BTreeMap::new();
+    let mut small = BTreeSet::new();
+    for (slot, imu) in installed(w) {
+        for b in w.imu(imu).bvecs().flatten() {
+            let Some(f) = w.phys.page_folio(b.bv_page) else {
+                continue;
+            };
+            if w.phys.folio(f).order > 0 {
+                folios.entry(f).or_default().insert(slot);
+            } else {
+                small.insert(b.bv_page);
+            }
+        }
+    }
+    let huge: u64 = folios.keys().map(|&f| w.phys.folio_nr_pages(f)).sum();
+    (huge + small.len() as u64, folios)
+}
+
+/// `accounting/uncharged-pins`: a ring charged to a user holds at least
+/// [`pins_need`] in `locked_vm` (beyond its own regions) and in
+/// `pinned_vm`. A ring without a user (CAP_IPC_LOCK) owes no charge.
+fn uncharged_pins(w: &World) -> Result<(), Fail> {
+    let Some(u) = w.ctx.user else { return Ok(()) };
+    let locked = u.locked_vm.wrapping_sub(w.ctx.region_pages) as i64;
+    let pinned = w.ctx.pinned_vm as i64;
+    let (need, folios) = pins_need(w);
+    if locked >= need as i64 && pinned >= need as i64 {
+        return Ok(());
+    }
+    let held: Vec<String> = folios
+        .iter()
+        .take(4)
+        .map(|(f, slots)| {
+            let fo = w.phys.folio(*f);
+            format!(
+                "folio {} (pfn {:#x}, {} pages) pinned by slot(s) {slots:?}",
+                f.0,
+                fo.head,
+                1u64 << fo.order
+            )
+        })
+        .collect();
+    fail!(
+        "uncharged-pins",
+        "installed buffers pin {need} pages' worth ({}) but locked_vm charges {locked} beyond the ring's own {} \
+         and pinned_vm {pinned}: RLIMIT_MEMLOCK no longer limits what this ring pins",
+        if held.is_empty() {
+            "order-0 pages only".to_string()
+        } else {
+            held.join("; ")
+        },
+        w.ctx.region_pages
+    )
 }
 
 fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
@@ -652,16 +727,20 @@ fn error_unwinds(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), F
             now.counters[i]
         );
     }
-    if (now.locked_vm, now.pinned_vm) != (c.before.locked_vm, c.before.pinned_vm) {
+    if (now.locked_vm, now.pinned_vm, &now.hpage_refs)
+        != (c.before.locked_vm, c.before.pinned_vm, &c.before.hpage_refs)
+    {
         return fail!(
             "accounting",
-            "{} failed with {} but accounting went from {:?}/{} to {:?}/{}",
+            "{} failed with {} but accounting (locked_vm/pinned_vm, hpage_acct) went from {:?}/{} {:?} to {:?}/{} {:?}",
             kind(op),
             c.ret,
             c.before.locked_vm,
             c.before.pinned_vm,
+            c.before.hpage_refs,
             now.locked_vm,
-            now.pinned_vm
+            now.pinned_vm,
+            now.hpage_refs
         );
     }
     let added: Vec<_> = now
@@ -703,6 +782,9 @@ fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail
     }
     for id in &w.ctx.imu_cache.entries {
         owned.insert(*id, "imu cache");
+    }
+    for e in w.ctx.hpage_acct.values() {
+        owned.insert(e.slot, "hpage_acct slot");
     }
     for (id, a) in w.alloc.live() {
         if !owned.contains_key(id) {

@@ -17,7 +17,7 @@ pub use differential::{compare, Finding, FindingKind, Verdict};
 pub use invariants::{Invariant, Violation, INVARIANTS};
 
 use crate::run::{run, Run};
-use crate::scenario::{build, Scenario, ScenarioError};
+use crate::scenario::{build, Built, Scenario, ScenarioError};
 use crate::variants::Variant;
 
 /// Builds `s`, runs it on `against` and on `v`, and compares them. With
@@ -27,14 +27,20 @@ pub fn check(
     v: &dyn Variant,
     against: &dyn Variant,
 ) -> Result<(Verdict, Run, Run), ScenarioError> {
-    let b = build(s)?;
-    let base = run(against, &b);
+    Ok(check_built(&build(s)?, v, against))
+}
+
+/// [`check`] on a scenario already built: what callers that make many
+/// scenarios from one world (exhaustive search) use, so the verdict is the
+/// same as for the scenario file.
+pub fn check_built(b: &Built, v: &dyn Variant, against: &dyn Variant) -> (Verdict, Run, Run) {
+    let base = run(against, b);
     let cand = if v.name() == against.name() {
         base.clone()
     } else {
-        run(v, &b)
+        run(v, b)
     };
-    Ok((compare(&base, &cand), base, cand))
+    (compare(&base, &cand), base, cand)
 }
 
 #[cfg(test)]

@@ -180,3 +180,150 @@ fn each_invariant_fires_on_a_broken_state() {
     w.io_rsrc_cache_free();
     assert!(check("teardown", &mut w, &after, 0, true, &[]).is_ok());
 }
+
+/// The 7.1 RLIMIT_MEMLOCK bypass (corpus/seeds/history/rlimit-bypass-…):
+/// slot 0 charges a 2 MiB hugetlb page, slot 1 shares it for nothing,
+/// clearing slot 0 uncharges it.
+const BYPASS: &str = "memlock = { pmd = 1, pages = 2 }\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n\
+    [[op]]\nop = \"register_sparse\"\nnr = 2\n\
+    [[op]]\nop = \"update\"\noffset = 0\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 0, off = 4096 } }]\n\
+    [[op]]\nop = \"update\"\noffset = 1\niovecs = [{ kind = \"range\", start = { seg = 0, off = 4096 }, end = { seg = 0, off = 8192 } }]\n\
+    [[op]]\nop = \"update\"\noffset = 0\niovecs = [{ kind = \"null\", len = {} }]\n";
+
+#[test]
+fn uncharged_pins_fires_on_a_state_that_pins_more_than_it_charges() {
+    // One 2 MiB hugetlb buffer installed on a ring with a user.
+    let s = scenario(
+        "memlock = { pmd = 4 }\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[segment]]\nfolio = 0\n\
+         [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 0, off = 8192 } }]\n",
+    );
+    let b = build(&s).unwrap();
+    let mut w = b.world.clone();
+    let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else {
+        unreachable!()
+    };
+    crate::model::rsrc::io_sqe_buffers_register(&Upstream, &mut w, Some(iovecs), 1).unwrap();
+    let after = Before::of(&w);
+    assert_eq!(w.ctx.user.unwrap().locked_vm, 2 + 512);
+    check("accounting", &mut w.clone(), &after, 0, false, &[]).unwrap();
+    // Broken: the charge is gone but the bookkeeping agrees with it, so
+    // only the pins can tell.
+    let mut broken = w.clone();
+    let imu = imu_of(&broken);
+    broken.imu_mut(imu).acct_pages = 0;
+    broken.ctx.user.as_mut().unwrap().locked_vm -= 512;
+    broken.ctx.pinned_vm -= 512;
+    let e = check("accounting", &mut broken, &after, 0, false, &[]).unwrap_err();
+    assert_eq!(e.aspect, "uncharged-pins", "{e}");
+    assert!(e.detail.contains("pin 512 pages"), "{e}");
+    // One page short is enough.
+    let mut short = w.clone();
+    let imu = imu_of(&short);
+    short.imu_mut(imu).acct_pages = 511;
+    short.ctx.user.as_mut().unwrap().locked_vm -= 1;
+    short.ctx.pinned_vm -= 1;
+    let e = check("accounting", &mut short, &after, 0, false, &[]).unwrap_err();
+    assert_eq!(e.aspect, "uncharged-pins", "{e}");
+    // A ring without a user (CAP_IPC_LOCK) owes no charge.
+    let mut root = broken.clone();
+    root.ctx.user = None;
+    root.ctx.region_pages = 0;
+    check("accounting", &mut root, &after, 0, false, &[]).unwrap();
+    // The bookkeeping aspects still come first.
+    let mut w2 = w.clone();
+    w2.ctx.pinned_vm += 1;
+    let e = check("accounting", &mut w2, &after, 0, false, &[]).unwrap_err();
+    assert_eq!(e.aspect, "pinned-vm", "{e}");
+}
+
+#[test]
+fn upstream_leaves_a_pinned_huge_page_uncharged_after_the_bypass() {
+    let s = scenario(BYPASS);
+    let b = build(&s).unwrap();
+    let r = run(&Upstream, &b);
+    let snap = |i: usize| (r.ops[i].snapshot.locked_vm, r.ops[i].snapshot.pinned_vm);
+    assert_eq!(snap(1), (Some(2 + 512), 512), "slot 0 charges the page");
+    assert_eq!(
+        snap(2),
+        (Some(2 + 512), 512),
+        "slot 1 shares it for nothing"
+    );
+    assert_eq!(snap(3), (Some(2), 0), "clearing slot 0 uncharges it");
+    assert_eq!(
+        r.ops[3].snapshot.pins,
+        vec![1],
+        "while slot 1 still pins it"
+    );
+    let v: Vec<_> = r.ops[3]
+        .violations
+        .iter()
+        .map(|v| (v.invariant, v.aspect.as_str()))
+        .collect();
+    assert_eq!(v, vec![("accounting", "uncharged-pins")]);
+    assert!(r.ops[..3].iter().all(|o| o.violations.is_empty()));
+}
+
+#[test]
+fn known_bugs_are_set_aside_and_reported_on_request() {
+    let s = scenario(BYPASS);
+    let v = verdict(&s, &Upstream);
+    assert!(v.is_clean(), "{:#?}", v.findings);
+    assert_eq!(v.known.len(), 1);
+    let k = &v.known[0];
+    assert_eq!(
+        k.signature(),
+        "upstream:invariant:accounting/uncharged-pins"
+    );
+    assert_eq!(k.known.unwrap().fixed_by, "df0a52537c0f (7.2)");
+    let sigs: Vec<_> = v.signatures().into_iter().collect();
+    assert_eq!(
+        sigs,
+        vec!["upstream:invariant:accounting/uncharged-pins (known)"]
+    );
+    let shown = v.clone().with_known();
+    assert_eq!(
+        shown.primary().as_deref(),
+        Some("upstream:invariant:accounting/uncharged-pins")
+    );
+    assert_eq!(
+        shown.signatures(),
+        v.signatures(),
+        "recorded the same either way"
+    );
+    // RFC v1 is 7.1 plus a patch: both sides show the bug after the same
+    // operation, so both are known.
+    let r = verdict(&s, &RfcV1);
+    assert!(r.is_clean(), "{:#?}", r.findings);
+    assert_eq!(r.known.len(), 2);
+}
+
+#[test]
+fn a_known_bug_reached_by_a_new_route_on_the_candidate_is_reported() {
+    // Upstream alone: the base shows the bug after op 3.
+    let s = scenario(BYPASS);
+    let b = build(&s).unwrap();
+    let base = run(&Upstream, &b);
+    let mut cand = run(&RfcV1, &b);
+    // Pretend the candidate broke the rule one operation early, where the
+    // base did not: that is not the known bug but a new way to it.
+    let v = cand.ops[3].violations[0].clone();
+    cand.ops[2].violations.push(v);
+    let verdict = super::compare(&base, &cand);
+    assert_eq!(
+        verdict.primary().as_deref(),
+        Some("rfc-v1:invariant:accounting/uncharged-pins"),
+        "{verdict:#?}"
+    );
+    assert_eq!(verdict.findings[0].op, 2);
+    // Its occurrence after op 3, where the base broke the rule too, is
+    // still the known bug: the file records both.
+    let known: Vec<_> = verdict.known.iter().map(|k| (k.variant, k.op)).collect();
+    assert_eq!(known, vec![("upstream", 3), ("rfc-v1", 3)]);
+    assert!(verdict.signatures().is_superset(
+        &[
+            "rfc-v1:invariant:accounting/uncharged-pins".to_string(),
+            "rfc-v1:invariant:accounting/uncharged-pins (known)".to_string()
+        ]
+        .into()
+    ));
+}

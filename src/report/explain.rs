@@ -26,30 +26,84 @@ const MAX_BVECS_SHOWN: usize = 8;
 
 /// One installed buffer with its representation.
 #[derive(Clone, Debug, PartialEq)]
-struct Buf {
-    ubuf: u64,
-    len: u64,
-    nr_bvecs: u32,
-    folio_shift: u32,
-    acct_pages: u64,
-    bvecs: Vec<Option<BioVec>>,
+pub(crate) struct Buf {
+    pub(crate) ubuf: u64,
+    pub(crate) len: u64,
+    pub(crate) nr_bvecs: u32,
+    pub(crate) folio_shift: u32,
+    /// `None` in a version without per-buffer accounting (7.2).
+    pub(crate) acct_pages: Option<u64>,
+    /// `None`: an entry never written (stale memory of a recycled object).
+    pub(crate) bvecs: Vec<Option<BioVec>>,
+}
+
+impl Buf {
+    /// `acct_pages N`, or what stands in its place in a version without it.
+    pub(crate) fn acct(&self) -> String {
+        match self.acct_pages {
+            Some(n) => format!("acct_pages {n}"),
+            None => "no acct_pages (accounted per ring)".to_string(),
+        }
+    }
 }
 
 /// The state after one operation on one side.
 #[derive(Clone, Debug)]
-struct Step {
-    ret: i64,
-    import: Option<Vec<PhysRange>>,
-    table_nr: usize,
-    slots: Vec<Option<Buf>>,
-    pins: Vec<i64>,
-    locked_vm: Option<u64>,
-    pinned_vm: u64,
-    faults: Vec<AllocSite>,
+pub(crate) struct Step {
+    pub(crate) ret: i64,
+    pub(crate) import: Option<Vec<PhysRange>>,
+    pub(crate) table_nr: usize,
+    pub(crate) slots: Vec<Option<Buf>>,
+    pub(crate) pins: Vec<i64>,
+    pub(crate) locked_vm: Option<u64>,
+    pub(crate) pinned_vm: u64,
+    pub(crate) faults: Vec<AllocSite>,
+}
+
+/// One scenario run on both sides with every buffer's representation kept:
+/// what `explain`, the mail report, its SVG and the C reproducer's header
+/// all draw from, so they cannot disagree.
+#[derive(Clone, Debug)]
+pub(crate) struct Sides {
+    /// The scenario as built.
+    pub(crate) built: Built,
+    /// The oracle's verdict for `v` against `against`.
+    pub(crate) verdict: Verdict,
+    /// `[against, v]`, or `[v]` when they are the same variant.
+    pub(crate) names: Vec<&'static str>,
+    /// Per side: the state before any operation, after each, after ring exit.
+    pub(crate) traces: Vec<Vec<Step>>,
+}
+
+/// Builds `s` and traces it on both sides.
+pub(crate) fn sides(
+    s: &Scenario,
+    v: &dyn Variant,
+    against: &dyn Variant,
+) -> Result<Sides, crate::scenario::ScenarioError> {
+    let built = build(s)?;
+    let (verdict, _, _) = check(s, v, against)?;
+    let sides: Vec<&dyn Variant> = if v.name() == against.name() {
+        vec![v]
+    } else {
+        vec![against, v]
+    };
+    Ok(Sides {
+        traces: sides.iter().map(|x| trace(*x, &built)).collect(),
+        names: sides.iter().map(|x| x.name()).collect(),
+        built,
+        verdict,
+    })
 }
 
 impl Step {
-    fn of(w: &World, ret: i64, import: Option<Vec<PhysRange>>, faults: Vec<AllocSite>) -> Step {
+    fn of(
+        v: &dyn Variant,
+        w: &World,
+        ret: i64,
+        import: Option<Vec<PhysRange>>,
+        faults: Vec<AllocSite>,
+    ) -> Step {
         let mut slots = vec![None; w.ctx.buf_table.nr()];
         for (slot, imu) in installed(w) {
             let m = w.imu(imu);
@@ -58,7 +112,7 @@ impl Step {
                 len: m.len,
                 nr_bvecs: m.nr_bvecs,
                 folio_shift: m.folio_shift,
-                acct_pages: m.acct_pages,
+                acct_pages: v.imu_acct_pages(w, imu),
                 bvecs: m.bvecs().collect(),
             });
         }
@@ -85,7 +139,7 @@ fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
 /// step is the state before any operation; the last is ring exit.
 fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
     let mut w = b.world.clone();
-    let mut out = vec![Step::of(&w, 0, None, vec![])];
+    let mut out = vec![Step::of(v, &w, 0, None, vec![])];
     for op in b.ops.iter().map(Some).chain([None]) {
         let calls = w.alloc.log.len();
         let (ret, import) = match op {
@@ -124,20 +178,14 @@ fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
                     Err(e) => (e.neg() as i64, None),
                 }
             }
-            None => {
-                if w.ctx.buf_table.nr() != 0 {
-                    let _ = io_sqe_buffers_unregister(v, &mut w);
-                }
-                w.io_rsrc_cache_free();
-                (0, None)
-            }
+            None => (crate::run::ring_exit(v, &mut w), None),
         };
         let faults = w.alloc.log[calls..]
             .iter()
             .filter(|(_, f)| *f)
             .map(|(s, _)| *s)
             .collect();
-        out.push(Step::of(&w, ret, import, faults));
+        out.push(Step::of(v, &w, ret, import, faults));
     }
     out
 }
@@ -171,17 +219,19 @@ pub fn explain_with(
             let _ = writeln!(o, "note: {l}");
         }
     }
-    let (b, verdict) = match (build(s), check(s, v, against)) {
-        (Ok(b), Ok((verdict, _, _))) => (b, verdict),
-        (Err(e), _) | (_, Err(e)) => {
+    let Sides {
+        built: b,
+        verdict,
+        names,
+        traces,
+    } = match sides(s, v, against) {
+        Ok(x) => x,
+        Err(e) => {
             let _ = writeln!(o, "\nThe scenario does not build: {e}");
             let _ = writeln!(o, "\n{}", replay_command(path, v.name(), against.name()));
             return o;
         }
     };
-    let sides: Vec<&dyn Variant> = if same { vec![v] } else { vec![against, v] };
-    let traces: Vec<Vec<Step>> = sides.iter().map(|x| trace(*x, &b)).collect();
-    let names: Vec<&str> = sides.iter().map(|x| x.name()).collect();
     let w = &b.world;
     let geo = w.geo;
 
@@ -563,10 +613,11 @@ fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
     } else {
         format!("  <- bv_len sum {sum:#x}, imu->len {:#x}", buf.len)
     };
+    let acct = buf.acct();
     let _ = writeln!(
         o,
-        "      {side}: nr_bvecs {}, folio_shift {}, acct_pages {}{check}",
-        buf.nr_bvecs, buf.folio_shift, buf.acct_pages
+        "      {side}: nr_bvecs {}, folio_shift {}, {acct}{check}",
+        buf.nr_bvecs, buf.folio_shift
     );
     let n = buf.bvecs.len();
     let shown: Vec<usize> = if n <= MAX_BVECS_SHOWN {
@@ -610,44 +661,64 @@ fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
     }
 }
 
-/// Each finding with the rule it breaks.
+/// Each finding with the rule it breaks, then the known bugs set aside.
 fn findings(o: &mut String, v: &Verdict) {
     if v.is_clean() {
         let _ = writeln!(o, "\nFINDINGS: none");
-        return;
-    }
-    let _ = writeln!(
-        o,
-        "\nFINDINGS ({}; the first is the primary one)",
-        v.findings.len()
-    );
-    for (k, f) in v.findings.iter().enumerate() {
-        let what = match f.kind {
-            crate::oracle::FindingKind::Invariant(..) => format!("broken on {}", f.variant),
-            crate::oracle::FindingKind::Diff(_) => format!("{} differs", f.variant),
-        };
+    } else {
         let _ = writeln!(
             o,
-            "\n  {}. {}  ({what}, after op {} {})",
-            k + 1,
-            f.signature(),
-            f.op,
-            f.op_kind
+            "\nFINDINGS ({}; the first is the primary one)",
+            v.findings.len()
         );
-        let label = match f.kind {
-            crate::oracle::FindingKind::Invariant(..) => "rule:",
-            crate::oracle::FindingKind::Diff(_) => "what:",
-        };
-        for (j, l) in wrap(&kind_meaning(&f.kind), 92).iter().enumerate() {
-            let _ = writeln!(o, "     {} {l}", if j == 0 { label } else { "     " });
-        }
-        for (j, l) in f.detail.lines().enumerate() {
-            let _ = writeln!(o, "     {} {l}", if j == 0 { "seen:" } else { "     " });
+    }
+    for (k, f) in v.findings.iter().enumerate() {
+        finding(o, k, f);
+    }
+    if !v.known.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nKNOWN BUGS ({}; set aside, not counted as findings unless --known)",
+            v.known.len()
+        );
+        for (k, f) in v.known.iter().enumerate() {
+            finding(o, k, f);
         }
     }
 }
 
-fn folio_kind(s: &Scenario, i: usize) -> String {
+fn finding(o: &mut String, k: usize, f: &crate::oracle::Finding) {
+    let what = match f.kind {
+        crate::oracle::FindingKind::Invariant(..) => format!("broken on {}", f.variant),
+        crate::oracle::FindingKind::Diff(_) => format!("{} differs", f.variant),
+    };
+    let _ = writeln!(
+        o,
+        "\n  {}. {}  ({what}, after op {} {})",
+        k + 1,
+        f.signature(),
+        f.op,
+        f.op_kind
+    );
+    let label = match f.kind {
+        crate::oracle::FindingKind::Invariant(..) => "rule:",
+        crate::oracle::FindingKind::Diff(_) => "what:",
+    };
+    for (j, l) in wrap(&kind_meaning(&f.kind), 92).iter().enumerate() {
+        let _ = writeln!(o, "     {} {l}", if j == 0 { label } else { "     " });
+    }
+    for (j, l) in f.detail.lines().enumerate() {
+        let _ = writeln!(o, "     {} {l}", if j == 0 { "seen:" } else { "     " });
+    }
+    if let Some(b) = f.known {
+        let text = format!("{} (fixed by {})", b.summary, b.fixed_by);
+        for (j, l) in wrap(&text, 92).iter().enumerate() {
+            let _ = writeln!(o, "     {} {l}", if j == 0 { "known:" } else { "      " });
+        }
+    }
+}
+
+pub(crate) fn folio_kind(s: &Scenario, i: usize) -> String {
     match s.folios.get(i) {
         Some(f) => match f.kind {
             FolioKindSpec::Small => "small".into(),
@@ -660,7 +731,7 @@ fn folio_kind(s: &Scenario, i: usize) -> String {
     }
 }
 
-fn ret_text(r: i64) -> String {
+pub(crate) fn ret_text(r: i64) -> String {
     if r >= 0 {
         return r.to_string();
     }
@@ -672,7 +743,7 @@ fn ret_text(r: i64) -> String {
 
 /// Physical ranges as `folio F page P +len`, which a reviewer can match
 /// against the layout.
-fn ranges(w: &World, r: &[PhysRange]) -> String {
+pub(crate) fn ranges(w: &World, r: &[PhysRange]) -> String {
     if r.is_empty() {
         return "nothing".into();
     }
@@ -709,7 +780,7 @@ fn ranges(w: &World, r: &[PhysRange]) -> String {
 }
 
 /// `4 KiB`, `2 MiB`, or the byte count in hex.
-fn hsize(b: u64) -> String {
+pub(crate) fn hsize(b: u64) -> String {
     for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
         if b >= unit && b % unit == 0 {
             return format!("{} {name}", b / unit);
@@ -718,7 +789,7 @@ fn hsize(b: u64) -> String {
     format!("{b:#x} bytes")
 }
 
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for word in text.split_whitespace() {

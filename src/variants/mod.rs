@@ -14,15 +14,56 @@ pub mod history;
 pub mod rfc_v1;
 pub mod rfc_v1_fixed;
 pub mod upstream;
+pub mod v7_2;
+
+/// A bug a variant is known to have, fixed elsewhere: findings of this
+/// signature on that variant are reported as known and kept out of the
+/// verdict unless asked for (`--known`), so that fuzzing a patch against
+/// the kernel it applies to is not drowned by that kernel's own bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KnownBug {
+    /// The finding it shows as: an invariant and its aspect,
+    /// `invariant/aspect` (`accounting/uncharged-pins`).
+    pub aspect: &'static str,
+    /// The commit that fixes it, and the release it is in.
+    pub fixed_by: &'static str,
+    /// One line: what goes wrong.
+    pub summary: &'static str,
+}
+
+/// Linux 7.1's RLIMIT_MEMLOCK bypass (reference section 2.9): a hugetlb
+/// folio is charged to the first buffer that pins it; a second buffer
+/// sharing it is charged nothing (`headpage_already_acct()`), and clearing
+/// the first uncharges the folio while the second still pins it.
+pub const RLIMIT_BYPASS_7_1: KnownBug = KnownBug {
+    aspect: "accounting/uncharged-pins",
+    fixed_by: "df0a52537c0f (7.2)",
+    summary: "RLIMIT_MEMLOCK bypass through headpage_already_acct(): a huge page shared by two buffers is \
+              uncharged when the buffer that was charged for it goes",
+};
 
 /// The functions a patch to the registration path may change. Every default
-/// is the upstream 7.1-rc1 function of the same name.
+/// is the upstream 7.1-rc1 function of the same name. Three methods are not
+/// kernel functions but what the oracles need to know about a version
+/// (`known_bugs`, `imu_acct_pages`, `accounted_pages`); their defaults
+/// describe 7.1.
 #[allow(missing_docs)]
 pub trait Variant: Sync + Send {
     /// Short name used on the command line and in corpus files.
     fn name(&self) -> &'static str;
     /// One line: which patch or commit this is.
     fn summary(&self) -> &'static str;
+    /// For a variant that corrects another one: the correction, which
+    /// reports on that variant's findings suggest.
+    fn fix_of(&self) -> Option<Fix> {
+        None
+    }
+    /// Bugs this version is known to have (and which commit fixes them).
+    /// The default is 7.1-rc1's, [`RLIMIT_BYPASS_7_1`], since every variant
+    /// is 7.1 plus what it overrides; a variant that fixes it says so.
+    fn known_bugs(&self) -> &'static [KnownBug] {
+        &[RLIMIT_BYPASS_7_1]
+    }
 
     fn io_validate_user_buf_range(
         &self,
@@ -83,6 +124,9 @@ pub trait Variant: Sync + Send {
     fn io_release_ubuf(&self, w: &mut World, imu: AllocId) {
         rsrc::io_release_ubuf(self, w, imu)
     }
+    fn io_buffer_unmap(&self, w: &mut World, imu: AllocId) {
+        rsrc::io_buffer_unmap(self, w, imu)
+    }
     fn io_import_fixed(
         &self,
         w: &mut World,
@@ -103,6 +147,35 @@ pub trait Variant: Sync + Send {
     ) -> Result<IovIter, Errno> {
         rsrc::io_vec_fill_bvec(self, w, ddir, imu, iovec, capacity)
     }
+
+    /// Oracle hook, not a kernel function: `imu->acct_pages` of a buffer, or
+    /// `None` in a version whose `struct io_mapped_ubuf` has no such field
+    /// (7.2 accounts huge pages per ring). Per-buffer figures are compared
+    /// between two versions only when both have them.
+    fn imu_acct_pages(&self, w: &World, imu: AllocId) -> Option<u64> {
+        Some(w.imu(imu).acct_pages)
+    }
+    /// Oracle hook, not a kernel function: the pages this version's own
+    /// bookkeeping says the installed buffers have charged to `locked_vm`
+    /// and `pinned_vm` (7.1: the sum of their `acct_pages`), or a
+    /// description of how that bookkeeping contradicts the installed buffers.
+    fn accounted_pages(&self, w: &World) -> Result<u64, String> {
+        Ok(crate::oracle::invariants::installed(w)
+            .iter()
+            .map(|&(_, imu)| self.imu_acct_pages(w, imu).unwrap_or(0))
+            .sum())
+    }
+}
+
+/// A change on top of another variant that removes its findings.
+#[derive(Clone, Copy, Debug)]
+pub struct Fix {
+    /// The variant it corrects.
+    pub of: &'static str,
+    /// Why it is right, in a sentence or two.
+    pub why: &'static str,
+    /// The change on top of that variant, as a diff hunk.
+    pub hunk: &'static str,
 }
 
 /// Every current variant, by name. One line per patch.
@@ -110,6 +183,7 @@ pub static ALL: &[&dyn Variant] = &[
     &upstream::Upstream,
     &rfc_v1::RfcV1,
     &rfc_v1_fixed::RfcV1Fixed,
+    &v7_2::V72,
 ];
 
 /// Every variant: the current ones, then the historical ones

@@ -12,6 +12,7 @@ use crate::mm::gup::{
     pin_user_pages_fast, unpin_user_folio, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE,
 };
 use crate::mm::{AllocId, AllocSite, Pfn};
+use crate::model::memmap::PREALLOC_PAGES;
 use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc};
 use crate::model::world::PageArray;
 use crate::model::{BioVec, Errno, IoImuFolioData, Iovec, World, IO_IMU_DEST, IO_IMU_SOURCE};
@@ -62,7 +63,7 @@ pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageAr
     Ok((
         PageArray {
             id,
-            pages: Vec::with_capacity(nr_pages as usize),
+            pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
         },
         nr_pages,
     ))

@@ -13,23 +13,25 @@
 //! one pointer comparison; the common case (a buffer inside one huge page)
 //! still skips `io_check_coalesce_buffer()` and `io_coalesce_buffer()`.
 //!
-//! As a patch on top of RFC v1:
-//! ```text
-//! --- a/io_uring/memmap.c
-//! +++ b/io_uring/memmap.c
-//! @@ struct page **io_pin_pages_fast_path(unsigned long uaddr, unsigned long len, int *npages)
-//!  		if (nr_pages > 1 && folio_test_hugetlb(folio) &&
-//! -		    page_folio(pages[nr_pages - 1]) == folio) {
-//! +		    page_folio(pages[nr_pages - 1]) == folio &&
-//! +		    pages[nr_pages - 1] == pages[0] + nr_pages - 1) {
-//!  			struct page **huge_pages;
-//! ```
+//! As a patch on top of RFC v1: [`HUNK`].
 
 use super::rfc_v1;
 use super::Variant;
 use crate::mm::{AllocId, Pfn};
 use crate::model::world::PageArray;
 use crate::model::{Errno, Iovec, World};
+
+/// The change on top of RFC v1, as `regbuf-fuzz report` suggests it.
+pub const HUNK: &str = "\
+--- a/io_uring/memmap.c
++++ b/io_uring/memmap.c
+@@ struct page **io_pin_pages_fast_path(unsigned long uaddr, unsigned long len, int *npages)
+ 		if (nr_pages > 1 && folio_test_hugetlb(folio) &&
+-		    page_folio(pages[nr_pages - 1]) == folio) {
++		    page_folio(pages[nr_pages - 1]) == folio &&
++		    pages[nr_pages - 1] == pages[0] + nr_pages - 1) {
+ 			struct page **huge_pages;
+";
 
 /// RFC v1 with the contiguity check.
 #[derive(Debug)]
@@ -52,6 +54,13 @@ impl Variant for RfcV1Fixed {
     }
     fn summary(&self) -> &'static str {
         "RFC v1 plus a contiguity check on the fast path (pages[nr_pages - 1] == pages[0] + nr_pages - 1)"
+    }
+    fn fix_of(&self) -> Option<super::Fix> {
+        Some(super::Fix {
+            of: "rfc-v1",
+            why: "Keep the shortcut only when the last pinned page is exactly nr_pages - 1 pages after the first. A hugetlb folio is only mapped whole, at an address aligned to its size, so then the whole range lies in one aligned huge-page-sized stretch of the address space, mapped by that folio alone, in order; the aliased and interleaved layouts fall back to io_check_coalesce_buffer().",
+            hunk: HUNK,
+        })
     }
 
     /// RFC v1's `io_sqe_buffer_register()`, calling the corrected fast path.

@@ -1,5 +1,5 @@
 //! `upstream`: Linux 7.1-rc1 as it is. Every function is the default of
-//! [`super::Variant`], so this file is empty by construction.
+//! [`super::Variant`] (its known bug too), so this file only names it.
 
 /// Linux 7.1-rc1.
 #[derive(Debug)]
