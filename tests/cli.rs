@@ -346,6 +346,25 @@ fn fuzz_hands_its_flags_to_the_campaign() {
 }
 
 #[test]
+fn seed_corpus_writes_byte_inputs_that_import_artifact_turns_into_findings() {
+    let d = tmpdir("seed-corpus");
+    let o = run(&["seed-corpus", "--runs", "20", "--seed", "2", "-o", s(&d)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let input = d.join("rfc-v1--invariant-coverage-length");
+    assert!(input.is_file(), "{}", text(&o));
+    let o = run(&[
+        "import-artifact",
+        s(&input),
+        "--variant",
+        "rfc-v1",
+        "-o",
+        s(&d),
+    ]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(d.join("rfc-v1--invariant-coverage-length.toml").is_file());
+}
+
+#[test]
 fn list_names_variants_and_invariants() {
     let o = run(&["list"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
