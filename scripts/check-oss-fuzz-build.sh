@@ -19,6 +19,8 @@
 #                       run rebuilds only what changed (default:
 #                       target/oss-fuzz-check)
 #   CRASH_SECS          how long rfc-v1 may take to crash (default 120)
+#   FLAVOUR             clusterfuzzlite (default): .clusterfuzzlite/build.sh;
+#                       oss-fuzz: oss-fuzz/projects/regbuf-fuzz/build.sh
 #
 # Where clang and its libFuzzer are installed (Debian: clang, libclang-rt-dev,
 # libc++-dev) they are used as in the image: CC/CXX clang, clang as the
@@ -96,7 +98,11 @@ while read -r p; do
   case "$p" in '' | '#'*) ;; *) excludes+=(--exclude "/$p") ;; esac
 done <.dockerignore
 rsync -a --delete "${excludes[@]}" --exclude /.git ./ "$SRC/regbuf-fuzz/"
-cp .clusterfuzzlite/build.sh "$SRC/build.sh"
+case "${FLAVOUR:-clusterfuzzlite}" in
+  clusterfuzzlite) cp .clusterfuzzlite/build.sh "$SRC/build.sh" ;;
+  oss-fuzz) cp oss-fuzz/projects/regbuf-fuzz/build.sh "$SRC/build.sh" ;;
+  *) fail "FLAVOUR is clusterfuzzlite or oss-fuzz, not ${FLAVOUR}" ;;
+esac
 
 note "bash -eux \$SRC/build.sh (as compile runs it)"
 start=$(date +%s)
