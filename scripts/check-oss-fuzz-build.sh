@@ -21,6 +21,7 @@
 #   CRASH_SECS          how long rfc-v1 may take to crash (default 120)
 #   FLAVOUR             clusterfuzzlite (default): .clusterfuzzlite/build.sh;
 #                       oss-fuzz: oss-fuzz/projects/regbuf-fuzz/build.sh
+#   USE_CLANG           auto (default) or no: link as without clang (below)
 #
 # Where clang and its libFuzzer are installed (Debian: clang, libclang-rt-dev,
 # libc++-dev) they are used as in the image: CC/CXX clang, clang as the
@@ -62,7 +63,7 @@ export RUSTUP_TOOLCHAIN=$toolchain
 export RUSTFLAGS="--cfg fuzzing -Zsanitizer=address -Cdebuginfo=1 -Cforce-frame-pointers"
 export LIB_FUZZING_ENGINE="-fsanitize=fuzzer"
 libfuzzer=
-if command -v clang >/dev/null && command -v clang++ >/dev/null; then
+if [ "${USE_CLANG:-auto}" != no ] && command -v clang >/dev/null && command -v clang++ >/dev/null; then
   libfuzzer=$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)
   [ -f "$libfuzzer" ] || libfuzzer=$(clang -print-file-name=libclang_rt.fuzzer.a)
   [ -f "$libfuzzer" ] || libfuzzer=
