@@ -37,17 +37,23 @@ ship fault_injection fault_injection_rfc-v1-fixed
 ship decode decode
 
 # The generator reads at most a few hundred bytes (a test pins this), so
-# longer inputs only waste mutations; scenario text for decode is longer.
+# longer inputs only waste mutations; and since any bytes make a scenario,
+# nothing is gained by libFuzzer's slow growth from short inputs
+# (len_control): from an empty corpus, 30,000 runs reach about 2,170 edges
+# with len_control = 0 and about 1,830 without. Scenario text for decode is
+# longer.
 for f in differential_upstream differential_rfc-v1-fixed fault_injection fault_injection_rfc-v1-fixed; do
-  printf '[libfuzzer]\nmax_len = 512\n' > "$OUT/$f.options"
+  printf '[libfuzzer]\nmax_len = 512\nlen_control = 0\n' > "$OUT/$f.options"
 done
 printf '[libfuzzer]\nmax_len = 8192\ndict = decode.dict\n' > "$OUT/decode.options"
 cp fuzz/decode.dict "$OUT/decode.dict"
 
 # Seed corpora. The byte-driven targets cannot read TOML: their seeds are
 # the generator inputs in fuzz/seeds/differential (one per distinct finding
-# of every variant, from `regbuf-fuzz seed-corpus`). decode gets those and
-# every scenario file of the corpus.
+# of every variant, from `regbuf-fuzz seed-corpus`), which put the layouts
+# of every known bug in the corpus from the start. In edges they are worth
+# little more than any full-length input (README, "Fuzzing at scale").
+# decode gets those and every scenario file of the corpus.
 seeds="$WORK/seeds"
 rm -rf "$seeds"
 mkdir -p "$seeds/decode"
