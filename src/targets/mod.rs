@@ -94,6 +94,22 @@ pub(crate) fn finding_report(
     )
 }
 
+/// Feeds `n` pseudo-random inputs of up to 1 KiB to `f` (smoke tests).
+#[cfg(test)]
+pub(crate) fn smoke(n: u64, f: impl Fn(&[u8]) -> Result<(), String>) -> Vec<String> {
+    use rand::{Rng, RngCore, SeedableRng};
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let mut errs = vec![];
+    for _ in 0..n {
+        let mut b = vec![0u8; rng.gen_range(0..1024)];
+        rng.fill_bytes(&mut b);
+        if let Err(e) = f(&b) {
+            errs.push(e);
+        }
+    }
+    errs
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -113,20 +129,4 @@ mod tests {
         assert_eq!(v("differential", "regbuf_fuzz-0123abcd"), None);
         assert_eq!(v("differential", "differentialx"), None);
     }
-}
-
-/// Feeds `n` pseudo-random inputs of up to 1 KiB to `f` (smoke tests).
-#[cfg(test)]
-pub(crate) fn smoke(n: u64, f: impl Fn(&[u8]) -> Result<(), String>) -> Vec<String> {
-    use rand::{Rng, RngCore, SeedableRng};
-    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
-    let mut errs = vec![];
-    for _ in 0..n {
-        let mut b = vec![0u8; rng.gen_range(0..1024)];
-        rng.fill_bytes(&mut b);
-        if let Err(e) = f(&b) {
-            errs.push(e);
-        }
-    }
-    errs
 }
