@@ -135,13 +135,19 @@ pub struct Report {
     pub set_aside: Vec<SetAside>,
 }
 
-/// The scenario of iteration `i` of seed `seed`.
-pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
+/// The generator input of iteration `i` of seed `seed`: the bytes a
+/// cargo-fuzz target would draw the same scenario from.
+pub fn draw_bytes(seed: u64, i: u64) -> Vec<u8> {
     let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i);
     let len = 32 + (rng.next_u32() % 480) as usize;
     let mut bytes = vec![0u8; len];
     rng.fill_bytes(&mut bytes);
-    scenario_from_unstructured(&mut arbitrary::Unstructured::new(&bytes), gen)
+    bytes
+}
+
+/// The scenario of iteration `i` of seed `seed`.
+pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
+    scenario_from_unstructured(&mut arbitrary::Unstructured::new(&draw_bytes(seed, i)), gen)
         .expect("the generator never fails")
 }
 

@@ -346,6 +346,25 @@ fn fuzz_hands_its_flags_to_the_campaign() {
 }
 
 #[test]
+fn seed_corpus_writes_byte_inputs_that_import_artifact_turns_into_findings() {
+    let d = tmpdir("seed-corpus");
+    let o = run(&["seed-corpus", "--runs", "20", "--seed", "2", "-o", s(&d)]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let input = d.join("rfc-v1--invariant-coverage-length");
+    assert!(input.is_file(), "{}", text(&o));
+    let o = run(&[
+        "import-artifact",
+        s(&input),
+        "--variant",
+        "rfc-v1",
+        "-o",
+        s(&d),
+    ]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(d.join("rfc-v1--invariant-coverage-length.toml").is_file());
+}
+
+#[test]
 fn list_names_variants_and_invariants() {
     let o = run(&["list"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -451,8 +470,14 @@ fn known_bugs_are_set_aside_unless_asked_for() {
     assert_eq!(code(&o), 1, "{t}");
     assert!(!t.contains("DIFFERS"), "{t}");
     for (variant, verdict) in [
-        ("upstream", "matches expected: no finding, 1 known bug set aside"),
-        ("rfc-v1", "matches expected: no finding, 2 known bugs set aside"),
+        (
+            "upstream",
+            "matches expected: no finding, 1 known bug set aside",
+        ),
+        (
+            "rfc-v1",
+            "matches expected: no finding, 2 known bugs set aside",
+        ),
         ("pre-a23800f08a60", "matches expected: 1 finding"),
     ] {
         assert!(

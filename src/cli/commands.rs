@@ -380,3 +380,40 @@ pub fn import_artifact(a: &super::ImportArtifactArgs, out: &mut dyn Write) -> i3
     );
     EXIT_FINDING
 }
+
+/// `regbuf-fuzz seed-corpus`.
+pub fn seed_corpus(a: &super::SeedCorpusArgs, out: &mut dyn Write) -> i32 {
+    if let Err(e) = std::fs::create_dir_all(&a.out) {
+        eprintln!(
+            "regbuf-fuzz seed-corpus: cannot create {}: {e}",
+            a.out.display()
+        );
+        return EXIT_TROUBLE;
+    }
+    let seeds = crate::targets::seeds::seed_inputs(a.seed, a.runs);
+    for s in &seeds {
+        let path = a.out.join(&s.name);
+        if let Err(e) = std::fs::write(&path, &s.bytes) {
+            eprintln!(
+                "regbuf-fuzz seed-corpus: cannot write {}: {e}",
+                path.display()
+            );
+            return EXIT_TROUBLE;
+        }
+        let _ = writeln!(
+            out,
+            "{}: iteration {}, {} bytes",
+            path.display(),
+            s.iteration,
+            s.bytes.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} seed inputs from the first {} draws of seed {}",
+        seeds.len(),
+        a.runs,
+        a.seed
+    );
+    EXIT_CLEAN
+}

@@ -96,6 +96,35 @@ pub enum Command {
         after_help = "Exit status: 1 the artifact shows a finding (file written), 0 it shows none, 2 trouble."
     )]
     ImportArtifact(ImportArtifactArgs),
+    /// Write seed inputs for the byte-driven cargo-fuzz targets
+    /// (differential, fault_injection): one per distinct finding of every
+    /// variant among a campaign seed's first draws.
+    #[command(after_help = SEED_CORPUS_HELP)]
+    SeedCorpus(SeedCorpusArgs),
+}
+
+const SEED_CORPUS_HELP: &str = "\
+The targets read generator bytes, not TOML, so corpus files cannot seed
+them. Each file written here holds the bytes of the first draw of --seed
+whose primary finding for a variant (against upstream) is new, and is named
+`<variant>--<finding>`, like that finding's corpus file. Against upstream or
+a fixed variant they show nothing; they start libFuzzer next to the layouts
+each bug needs. Files already in DIR are overwritten, never removed.
+
+Exit status: 0 written, 2 trouble.";
+
+/// Flags of `seed-corpus`.
+#[derive(Debug, Args)]
+pub struct SeedCorpusArgs {
+    /// Directory to write the inputs into (created if missing).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Campaign seed to draw from.
+    #[arg(long, value_name = "N", default_value_t = crate::targets::seeds::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Draws to look at.
+    #[arg(long, value_name = "N", default_value_t = crate::targets::seeds::DEFAULT_RUNS)]
+    pub runs: u64,
 }
 
 /// Flags of `live`.
@@ -548,6 +577,7 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Fuzz(a) => commands::fuzz(a),
         Command::Exhaust(a) => commands::exhaust(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),
+        Command::SeedCorpus(a) => commands::seed_corpus(a, out),
         Command::LiveBench { rounds } => crate::live::bench::run(*rounds),
         Command::Lab(a) => crate::lab::run_cli(&crate::lab::LabArgs {
             kernels: a.kernels.clone(),

@@ -131,6 +131,9 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
     let mut scenario = base.clone();
     scenario.ops.clear();
     let mut origins = Vec::new();
+    // Probes fill what the format allows beyond the file's own operations;
+    // a file with very many buffers (1024 iovecs) has its later ones unprobed.
+    let mut budget = crate::scenario::MAX_OPS.saturating_sub(base.ops.len());
     for (j, op) in base.ops.iter().enumerate() {
         scenario.ops.push(op.clone());
         origins.push(Origin::Scenario(j));
@@ -161,6 +164,9 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
                 continue;
             }
             for (p, why) in probes(first, &now, &sd.names) {
+                if budget == 0 {
+                    break;
+                }
                 let (start, end) = (first.ubuf + p.0, first.ubuf + p.0 + p.1);
                 let (Some(a), Some(b)) = (pos_of(segs, start, false), pos_of(segs, end, true))
                 else {
@@ -187,6 +193,7 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
                     }
                 });
                 origins.push(Origin::Probe { op: j, why });
+                budget -= 1;
             }
         }
     }

@@ -18,7 +18,8 @@ use std::fmt;
 /// should take (a few GiB of simulated page arrays).
 const MAX_FOLIOS: usize = 4096;
 const MAX_SEGMENTS: usize = 4096;
-const MAX_OPS: usize = 4096;
+/// Most operations in one scenario.
+pub const MAX_OPS: usize = 4096;
 const MAX_PUD_FOLIOS: usize = 4;
 
 /// Why a scenario cannot be built.

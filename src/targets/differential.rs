@@ -1,7 +1,7 @@
 //! `differential`: a scenario from the input bytes, the variant under test
 //! against upstream, every invariant on both and the normalised comparison.
 
-use super::{variant_from_env, AGAINST_ENV, VARIANT_ENV};
+use super::{variant_from_env, AGAINST_ENV};
 use crate::gen::{scenario_from_unstructured, GenConfig};
 use crate::oracle::check;
 use crate::scenario::Scenario;
@@ -17,7 +17,7 @@ pub fn scenario(data: &[u8]) -> Scenario {
 
 /// Runs one input; `Err` carries the report of a finding.
 pub fn run(data: &[u8]) -> Result<(), String> {
-    let v = variant_from_env(VARIANT_ENV, "rfc-v1");
+    let v = super::variant_under_test("differential", "rfc-v1");
     let against = variant_from_env(AGAINST_ENV, "upstream");
     let s = scenario(data);
     let (verdict, _, _) = check(&s, v, against)

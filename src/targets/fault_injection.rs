@@ -2,7 +2,6 @@
 //! allocation failure chosen by the input: run once to count the calls,
 //! then fail call i (wasmtime's OomTest). Every invariant must hold.
 
-use super::{variant_from_env, VARIANT_ENV};
 use crate::gen::{scenario_from_unstructured, GenConfig};
 use crate::mm::{FaultPlan, FaultPoint};
 use crate::oracle::check;
@@ -26,7 +25,7 @@ pub fn scenario(data: &[u8], v: &dyn crate::variants::Variant) -> Scenario {
 
 /// Runs one input; `Err` carries the report of a finding.
 pub fn run(data: &[u8]) -> Result<(), String> {
-    let v = variant_from_env(VARIANT_ENV, "upstream");
+    let v = super::variant_under_test("fault_injection", "upstream");
     let s = scenario(data, v);
     let (verdict, _, _) =
         check(&s, v, v).map_err(|e| format!("generator produced an unbuildable scenario: {e}"))?;

@@ -9,6 +9,7 @@
 pub mod decode;
 pub mod differential;
 pub mod fault_injection;
+pub mod seeds;
 
 use crate::scenario::Scenario;
 use crate::variants::{self, Variant};
@@ -28,6 +29,44 @@ pub fn variant_from_env(var: &str, default: &str) -> &'static dyn Variant {
             variants::names().join(", ")
         )
     })
+}
+
+/// The variant under test for `target`: `$REGBUF_VARIANT` when set; else
+/// the variant the executable is named after, when it is called
+/// `<target>_<variant>` (OSS-Fuzz and ClusterFuzzLite run fuzz targets
+/// without environment variables, so `.clusterfuzzlite/build.sh` ships
+/// copies such as `differential_upstream`); else `default`. A bad name
+/// fails loudly, from the variable or from the executable.
+pub fn variant_under_test(target: &str, default: &str) -> &'static dyn Variant {
+    if std::env::var_os(VARIANT_ENV).is_some() {
+        return variant_from_env(VARIANT_ENV, default);
+    }
+    match exe_name().and_then(|exe| variant_in_exe_name(target, exe)) {
+        Some(name) => variants::by_name(name).unwrap_or_else(|| {
+            panic!(
+                "executable `{target}_{name}` names the variant `{name}`, which does not exist; known variants: {}",
+                variants::names().join(", ")
+            )
+        }),
+        None => variant_from_env(VARIANT_ENV, default),
+    }
+}
+
+/// `<variant>` of an executable called `<target>_<variant>`.
+fn variant_in_exe_name<'a>(target: &str, exe: &'a str) -> Option<&'a str> {
+    exe.strip_prefix(target)?.strip_prefix('_')
+}
+
+/// The file name of `argv[0]` (not of `/proc/self/exe`, so a copy or a
+/// symlink keeps its own name), read once.
+fn exe_name() -> Option<&'static str> {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let arg0 = std::env::args_os().next()?;
+        let file = std::path::Path::new(&arg0).file_name()?;
+        Some(file.to_string_lossy().into_owned())
+    })
+    .as_deref()
 }
 
 /// The scenario a target draws from `data` when testing `v`, for turning an
@@ -69,4 +108,25 @@ pub(crate) fn smoke(n: u64, f: impl Fn(&[u8]) -> Result<(), String>) -> Vec<Stri
         }
     }
     errs
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_executable_named_target_underscore_variant_names_the_variant() {
+        use super::variant_in_exe_name as v;
+        assert_eq!(v("differential", "differential"), None);
+        assert_eq!(v("differential", "differential_upstream"), Some("upstream"));
+        assert_eq!(
+            v("differential", "differential_rfc-v1-fixed"),
+            Some("rfc-v1-fixed")
+        );
+        assert_eq!(v("fault_injection", "fault_injection"), None);
+        assert_eq!(
+            v("fault_injection", "fault_injection_rfc-v1-fixed"),
+            Some("rfc-v1-fixed")
+        );
+        assert_eq!(v("differential", "regbuf_fuzz-0123abcd"), None);
+        assert_eq!(v("differential", "differentialx"), None);
+    }
 }

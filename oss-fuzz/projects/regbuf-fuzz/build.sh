@@ -1,0 +1,23 @@
+#!/bin/bash -eu
+# OSS-Fuzz build script for regbuf-fuzz: runs the repository's own
+# .clusterfuzzlite/build.sh, shared with ClusterFuzzLite (the cargo-fuzz
+# targets, their copies named after the variant they test, options,
+# dictionary and seed corpora).
+#
+# Copyright 2026 The regbuf-fuzz Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+#
+################################################################################
+
+exec bash -eux "$SRC/regbuf-fuzz/.clusterfuzzlite/build.sh"
