@@ -898,7 +898,7 @@ pub fn render(r: &Report, kernels: &[&str]) -> String {
                 format!("predicts {}", c.model.signatures.join(", "))
             }
         ));
-        for l in c.evidence.iter().take(8) {
+        for l in c.evidence.iter().take(14) {
             ev.push_str(&format!("    | {l}\n"));
         }
     }
