@@ -93,6 +93,12 @@ pub fn sanity_check_pinned_pages(phys: &mut PhysMem, pages: &[Pfn], caller: &str
 /// page's folio.
 pub fn unpin_user_page(phys: &mut PhysMem, page: Pfn, caller: &str) {
     sanity_check_pinned_pages(phys, &[page], caller);
+    put_page_pin(phys, page, caller);
+}
+
+/// One pin off `page`'s folio; a page outside every folio is recorded, not
+/// unpinned.
+fn put_page_pin(phys: &mut PhysMem, page: Pfn, caller: &str) {
     match phys.page_folio(page) {
         Some(f) => phys.put_pin(f, 1),
         None => phys
@@ -115,14 +121,6 @@ pub fn unpin_user_folio(phys: &mut PhysMem, folio: super::FolioId, npages: u64) 
 pub fn unpin_user_pages(phys: &mut PhysMem, pages: &[Pfn]) {
     sanity_check_pinned_pages(phys, pages, "unpin_user_pages");
     for &p in pages {
-        match phys.page_folio(p) {
-            Some(f) => phys.put_pin(f, 1),
-            None => phys
-                .violations
-                .push(super::phys::MmViolation::NotAFolioPage {
-                    pfn: p,
-                    caller: "unpin_user_pages".into(),
-                }),
-        }
+        put_page_pin(phys, p, "unpin_user_pages");
     }
 }

@@ -558,17 +558,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
                 io_free_imu(w, m);
             }
             if let Some(p) = &pages {
-                for i in 0..nr_pages as usize {
-                    match w.phys.page_folio(p.pages[i]) {
-                        Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
-                        None => {
-                            w.warn_on_once(
-                                true,
-                                "io_sqe_buffer_register: unpin of a page outside any folio",
-                            );
-                        }
-                    }
-                }
+                unpin_folio_of_each(w, &p.pages[..nr_pages as usize]);
             }
             w.io_cache_free(false, node);
             Err(e)
@@ -578,6 +568,23 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         w.alloc.kvfree(p.id);
     }
     node
+}
+
+/// The loop of `io_sqe_buffer_register()`'s error path since 5afb4bf9fc62:
+/// `for (i = 0; i < nr_pages; i++) unpin_user_folio(page_folio(pages[i]), 1);`
+/// A page outside every folio is a warning, not an unpin.
+pub fn unpin_folio_of_each(w: &mut World, pages: &[Pfn]) {
+    for &page in pages {
+        match w.phys.page_folio(page) {
+            Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
+            None => {
+                w.warn_on_once(
+                    true,
+                    "io_sqe_buffer_register: unpin of a page outside any folio",
+                );
+            }
+        }
+    }
 }
 
 /// Model of `io_sqe_buffers_register()` — io_uring/rsrc.c, 7.1-rc1.

@@ -40,10 +40,16 @@ pub(crate) struct Buf {
 impl Buf {
     /// `acct_pages N`, or what stands in its place in a version without it.
     pub(crate) fn acct(&self) -> String {
-        match self.acct_pages {
-            Some(n) => format!("acct_pages {n}"),
-            None => "no acct_pages (accounted per ring)".to_string(),
-        }
+        acct_text(self.acct_pages)
+    }
+}
+
+/// `acct_pages N` for `Some(N)`; for a version without the field (7.2),
+/// what stands in its place.
+pub(crate) fn acct_text(acct_pages: Option<u64>) -> String {
+    match acct_pages {
+        Some(n) => format!("acct_pages {n}"),
+        None => "no acct_pages (accounted per ring)".to_string(),
     }
 }
 

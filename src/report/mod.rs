@@ -10,8 +10,10 @@ mod explain;
 mod mail;
 mod svg;
 
+pub(crate) use explain::{
+    acct_text, folio_kind, hsize, ranges, ret_text, sides, wrap, Buf, Sides, Step,
+};
 pub use explain::{explain, explain_with};
-pub(crate) use explain::{folio_kind, hsize, ranges, ret_text, sides, wrap, Buf, Sides, Step};
 pub use mail::mail;
 pub use svg::svg;
 

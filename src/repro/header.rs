@@ -353,10 +353,7 @@ fn slot_text(
                 s.nr_bvecs,
                 if s.nr_bvecs == 1 { "" } else { "s" },
                 s.folio_shift,
-                s.acct_pages
-                    .map_or("no acct_pages (accounted per ring)".into(), |n| format!(
-                        "acct_pages {n}"
-                    )),
+                crate::report::acct_text(s.acct_pages),
                 ranges(w, &s.bytes)
             )
         }

@@ -13,7 +13,7 @@ use crate::mm::gup::{
 };
 use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::model::memmap::PREALLOC_PAGES;
-use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc};
+use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc, unpin_folio_of_each};
 use crate::model::world::PageArray;
 use crate::model::{BioVec, Errno, IoImuFolioData, Iovec, World, IO_IMU_DEST, IO_IMU_SOURCE};
 
@@ -346,17 +346,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
                 io_free_imu(w, m);
             }
             if let Some(p) = &pages {
-                for i in 0..nr_pages as usize {
-                    match w.phys.page_folio(p.pages[i]) {
-                        Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
-                        None => {
-                            w.warn_on_once(
-                                true,
-                                "io_sqe_buffer_register: unpin of a page outside any folio",
-                            );
-                        }
-                    }
-                }
+                unpin_folio_of_each(w, &p.pages[..nr_pages as usize]);
             }
             w.io_cache_free(false, node);
             Err(e)

@@ -2,10 +2,10 @@
 //! three fixes that touched it reverted. Kept in one place so the three
 //! variants differ from upstream, and from each other, only at their hunk.
 
-use crate::mm::gup::{unpin_user_folio, unpin_user_pages};
+use crate::mm::gup::unpin_user_pages;
 use crate::mm::AllocId;
 use crate::mm::Pfn;
-use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc};
+use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc, unpin_folio_of_each};
 use crate::model::types::{BioVec, IO_IMU_DEST, IO_IMU_SOURCE};
 use crate::model::world::PageArray;
 use crate::model::{Errno, IoImuFolioData, Iovec, World};
@@ -87,7 +87,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
             //  		goto done;
             // -	}
             if reverted == Reverted::PageLeak {
-                unpin_each(w, &p.pages[..nr_pages as usize]);
+                unpin_folio_of_each(w, &p.pages[..nr_pages as usize]);
             }
             break 'done;
         }
@@ -158,7 +158,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
                     // +				unpin_user_folio(page_folio(pages[i]), 1);
                     // +		}
                     Reverted::FolioUnpinning => unpin_user_pages(&mut w.phys, pinned),
-                    Reverted::VaddrAlignment => unpin_each(w, pinned),
+                    Reverted::VaddrAlignment => unpin_folio_of_each(w, pinned),
                 }
             }
             w.io_cache_free(false, node);
@@ -169,19 +169,4 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         w.alloc.kvfree(p.id);
     }
     node
-}
-
-/// 7.1's error-path loop: `unpin_user_folio(page_folio(pages[i]), 1)` per entry.
-fn unpin_each(w: &mut World, pages: &[Pfn]) {
-    for &page in pages {
-        match w.phys.page_folio(page) {
-            Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
-            None => {
-                w.warn_on_once(
-                    true,
-                    "io_sqe_buffer_register: unpin of a page outside any folio",
-                );
-            }
-        }
-    }
 }
