@@ -282,7 +282,18 @@ pub fn run(
     Ok(out)
 }
 
+/// A ring of the kernel's default kind, its io-wq held to one worker of
+/// each kind so that [`settle`] has a defined point to wait for.
 fn make_ring(memlock: Option<u64>) -> Result<IoUring, String> {
+    let ring = setup_ring(memlock)?;
+    let mut max = [1u32, 1u32];
+    ring.submitter()
+        .register_iowq_max_workers(&mut max)
+        .map_err(|e| format!("IORING_REGISTER_IOWQ_MAX_WORKERS: {e}"))?;
+    Ok(ring)
+}
+
+fn setup_ring(memlock: Option<u64>) -> Result<IoUring, String> {
     let Some(bytes) = memlock else {
         return IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"));
     };
@@ -319,17 +330,66 @@ thread_local! {
     pub static MEMLOCK_TO_RESTORE: std::cell::Cell<Option<libc::rlimit>> = const { std::cell::Cell::new(None) };
 }
 
+/// `user_data` of the barrier request.
+const BARRIER: u64 = u64::MAX;
+
+/// Submits `e` and returns its result, once the kernel has dropped every
+/// reference the request held (see [`settle`]).
 fn submit(ring: &mut IoUring, e: io_uring::squeue::Entry) -> Result<i64, String> {
     // SAFETY: every pointer in `e` (buffers, iovecs) outlives the wait below.
     unsafe {
         ring.submission()
-            .push(&e)
+            .push(&e.user_data(1))
             .map_err(|_| "submission queue full".to_string())?
     };
     ring.submit_and_wait(1)
         .map_err(|e| format!("io_uring_enter: {e}"))?;
     let cqe = ring.completion().next().ok_or("no completion")?;
+    if cqe.user_data() != 1 {
+        return Err(format!("completion of an unknown request {:#x}", cqe.user_data()));
+    }
+    settle(ring)?;
     Ok(cqe.result() as i64)
+}
+
+/// Drives the kernel to the point where every request completed so far has
+/// also been freed, so `VmPin` says what the buffer table alone holds.
+///
+/// A request that used a fixed buffer holds a reference on its buffer's
+/// `io_rsrc_node` (`io_find_buf_node()`) until it is freed. A fixed read or
+/// write of a memfd goes to io-wq (no `FMODE_NOWAIT`); the worker posts the
+/// CQE (`io_req_complete_post()`), then drops its own request reference in
+/// `io_wq_free_work()`, and that last put queues the free as task work
+/// (`io_free_req()`), which the submitter runs on its next entry to the
+/// kernel. Between the CQE and the worker's put, an unregister leaves the
+/// node, and the pinned and charged buffer, to the request. With io-wq held
+/// to one worker (`IORING_REGISTER_IOWQ_MAX_WORKERS`, set in [`make_ring`]),
+/// a forced-async NOP runs only after that worker has finished the previous
+/// request, `io_wq_free_work()` included; its CQE is posted after the free
+/// was queued, and the return to user space from the wait for it runs the
+/// queued free. No timing is involved.
+fn settle(ring: &mut IoUring) -> Result<(), String> {
+    let nop = opcode::Nop::new()
+        .build()
+        .flags(io_uring::squeue::Flags::ASYNC)
+        .user_data(BARRIER);
+    // SAFETY: a NOP carries no pointer.
+    unsafe {
+        ring.submission()
+            .push(&nop)
+            .map_err(|_| "submission queue full".to_string())?
+    };
+    ring.submit_and_wait(1)
+        .map_err(|e| format!("io_uring_enter (barrier): {e}"))?;
+    let cqe = ring.completion().next().ok_or("no completion for the barrier")?;
+    if cqe.user_data() != BARRIER || cqe.result() != 0 {
+        return Err(format!(
+            "barrier NOP: completion {:#x} with result {}",
+            cqe.user_data(),
+            cqe.result()
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the bytes a fixed read or write moved against the model's

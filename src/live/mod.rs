@@ -217,8 +217,15 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             .iter()
             .filter(|f| f.kind == FolioKindSpec::HugetlbPud)
             .count() as u64;
-        let skip =
-            |tally: &mut Tally, why: &str| *tally.skipped.entry(why.to_string()).or_default() += 1;
+        let skip = |tally: &mut Tally, why: &str| {
+            *tally.skipped.entry(why.to_string()).or_default() += 1;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"scenario": i, "verdict": "skipped", "reason": why})
+                );
+            }
+        };
         if pmds > got_2m || puds > got_1g {
             skip(&mut tally, "needs more huge pages than reserved");
             continue;
@@ -296,6 +303,9 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         tally.erroring += u64::from(model.ops.iter().any(|o| o.ret < 0));
         if diffs.is_empty() {
             tally.agreed += 1;
+            if a.json {
+                println!("{}", serde_json::json!({"scenario": i, "verdict": "agrees"}));
+            }
             continue;
         }
         disagreeing += 1;
@@ -372,7 +382,7 @@ fn report(a: &LiveArgs, i: u64, s: &Scenario, release: &str, diffs: &[exec::Disa
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"kernel": release, "seed": a.seed, "scenario": i, "file": path.display().to_string(), "disagreements": diffs})
+            serde_json::json!({"kernel": release, "seed": a.seed, "scenario": i, "verdict": "disagrees", "file": path.display().to_string(), "disagreements": diffs})
         );
         return;
     }
