@@ -67,6 +67,17 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
             out.push(c);
         }
     }
+    // A request held in flight made an ordinary one (its `complete`, if
+    // any, then does nothing and goes by the step above).
+    for i in (0..s.ops.len()).rev() {
+        let mut c = s.clone();
+        if let Op::Import { hold, .. } | Op::Readv { hold, .. } = &mut c.ops[i] {
+            if *hold {
+                *hold = false;
+                out.push(c);
+            }
+        }
+    }
     // Iovecs and spans inside operations.
     for i in (0..s.ops.len()).rev() {
         let n = match &s.ops[i] {
@@ -350,7 +361,7 @@ fn positions(s: &mut Scenario) -> Vec<(&mut Pos, bool)> {
                     out.push((&mut sp.end, false));
                 }
             }
-            Op::RegisterSparse { .. } | Op::Unregister => {}
+            Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => {}
         }
     }
     out
@@ -398,7 +409,7 @@ fn drop_segment(s: &Scenario, k: u32) -> Scenario {
             spans.retain(|sp| !span_names(sp));
             !spans.is_empty()
         }
-        Op::RegisterSparse { .. } | Op::Unregister => true,
+        Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => true,
     });
     for (p, _) in positions(&mut c) {
         if p.seg > k {

@@ -3,12 +3,13 @@
 //! gets its own copy of the machine.
 
 use crate::mm::AllocSite;
+use crate::model::iov_iter::IovIter;
 use crate::model::iov_iter::PhysRange;
 use crate::model::rsrc::{
-    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register,
-    io_sqe_buffers_unregister,
+    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_req_put_rsrc_nodes,
+    io_sqe_buffers_register, io_sqe_buffers_unregister,
 };
-use crate::model::{Errno, World};
+use crate::model::{Errno, InflightReq, IoKiocb, World};
 use crate::oracle::invariants::{bvec_ranges, installed, Before, OpContext, Violation, INVARIANTS};
 use crate::scenario::{Built, ConcreteOp};
 use crate::variants::Variant;
@@ -123,7 +124,7 @@ fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
 }
 
 /// Applies one operation, returning its return value and any import result.
-fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
+pub fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
     match op {
         ConcreteOp::Register { iovecs } => (
             ret_of(
@@ -146,15 +147,58 @@ fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<Ph
             ddir,
             buf_addr,
             len,
-        } => match io_import_reg_buf(v, w, *slot, *buf_addr, *len, *ddir) {
-            Ok(iter) => (0, Some(iter.physical_ranges(w).0)),
-            Err(e) => (e.neg() as i64, None),
-        },
-        ConcreteOp::Readv { slot, ddir, iovecs } => {
-            match io_import_reg_vec(v, w, *ddir, *slot, iovecs) {
-                Ok(iter) => (0, Some(iter.physical_ranges(w).0)),
-                Err(e) => (e.neg() as i64, None),
+            hold,
+        } => {
+            let mut req = IoKiocb::new(*slot);
+            let r = io_import_reg_buf(v, w, &mut req, *buf_addr, *len, *ddir);
+            issued(v, w, req, r, *hold)
+        }
+        ConcreteOp::Readv {
+            slot,
+            ddir,
+            iovecs,
+            hold,
+        } => {
+            let mut req = IoKiocb::new(*slot);
+            let r = io_import_reg_vec(v, w, *ddir, &mut req, iovecs);
+            issued(v, w, req, r, *hold)
+        }
+        ConcreteOp::Complete => match w.ctx.inflight.pop_front() {
+            Some(mut r) => {
+                io_req_put_rsrc_nodes(v, w, &mut r.req);
+                (0, Some(r.import))
             }
+            None => (0, None),
+        },
+    }
+}
+
+/// A request after its import: a failed one completes with the error and
+/// is freed; a successful one completes and is freed at once, or, held,
+/// stays in flight with its node and its bytes until `complete`.
+fn issued(
+    v: &dyn Variant,
+    w: &mut World,
+    mut req: IoKiocb,
+    r: Result<IovIter, Errno>,
+    hold: bool,
+) -> (i64, Option<Vec<PhysRange>>) {
+    match r {
+        Ok(iter) => {
+            let import = iter.physical_ranges(w).0;
+            if hold {
+                w.ctx.inflight.push_back(InflightReq {
+                    req,
+                    import: import.clone(),
+                });
+            } else {
+                io_req_put_rsrc_nodes(v, w, &mut req);
+            }
+            (0, Some(import))
+        }
+        Err(e) => {
+            io_req_put_rsrc_nodes(v, w, &mut req);
+            (e.neg() as i64, None)
         }
     }
 }
@@ -162,6 +206,11 @@ fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<Ph
 /// `io_ring_ctx_free()`'s part in this path: unregister, free the caches
 /// and the `hpage_acct` xarray (7.2), give back the ring's own regions.
 pub fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
+    // io_ring_exit_work() cancels what is still in flight before the
+    // buffers go: each canceled request is freed and drops its node.
+    while let Some(mut r) = w.ctx.inflight.pop_front() {
+        io_req_put_rsrc_nodes(v, w, &mut r.req);
+    }
     if w.ctx.buf_table.nr() != 0 {
         let _ = io_sqe_buffers_unregister(v, w);
     }
@@ -260,5 +309,6 @@ pub fn op_kind(op: &ConcreteOp) -> &'static str {
         ConcreteOp::Unregister => "unregister",
         ConcreteOp::Import { .. } => "import",
         ConcreteOp::Readv { .. } => "readv",
+        ConcreteOp::Complete => "complete",
     }
 }

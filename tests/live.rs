@@ -14,6 +14,7 @@ fn the_upstream_model_agrees_with_the_running_kernel() {
         seed: 5,
         json: false,
         out: out.clone(),
+        files: vec![],
     });
     if code == EXIT_SKIPPED {
         eprintln!("live check skipped on this machine (reason printed above)");

@@ -142,6 +142,10 @@ pub struct LiveCmd {
     /// Where scenarios the kernel and the model disagree on are written.
     #[arg(long, value_name = "DIR", default_value = "live-findings")]
     pub out: PathBuf,
+    /// Scenario files (or directories of them) to run as they are instead
+    /// of drawing: real geometry, no fault plan.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 const LAB_HELP: &str = "\
@@ -603,6 +607,7 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
             seed: a.seed,
             json: a.json,
             out: a.out.clone(),
+            files: a.files.clone(),
         }),
     }
 }

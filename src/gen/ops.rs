@@ -20,6 +20,7 @@ enum Kind {
     Unregister,
     Import,
     Readv,
+    Complete,
 }
 
 const FIRST: [(u32, Kind); 4] = [
@@ -42,6 +43,17 @@ const LATER: [(u32, Kind); 6] = [
     (4, Kind::Register),
     (3, Kind::Unregister),
     (2, Kind::Sparse),
+];
+/// While a request is in flight: the same, and its completion, drawn so
+/// that an update or unregister comes before it about as often as after.
+const LATER_HELD: [(u32, Kind); 7] = [
+    (8, Kind::Import),
+    (5, Kind::Readv),
+    (10, Kind::Update),
+    (3, Kind::Register),
+    (6, Kind::Unregister),
+    (2, Kind::Sparse),
+    (6, Kind::Complete),
 ];
 
 #[derive(Clone, Copy)]
@@ -150,6 +162,7 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
     let pad = [RawItem::default()];
     let mut table: Option<Vec<Option<(Pos, Pos)>>> = None;
     let mut after_sparse = false;
+    let mut held = 0usize;
     let mut out = Vec::with_capacity(raw.len().min(max_ops));
     for (i, op) in raw.iter().take(max_ops).enumerate() {
         let items = if op.items.is_empty() {
@@ -161,6 +174,8 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
             &FIRST
         } else if after_sparse {
             &AFTER_SPARSE
+        } else if held > 0 {
+            &LATER_HELD
         } else {
             &LATER
         };
@@ -187,6 +202,8 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
         } else {
             Ddir::Write
         };
+        // One read in two waits in flight for its data.
+        let hold = ddir == Ddir::Read && op.a & 0x02 == 0;
         let span = |it: &RawItem| {
             let r = table
                 .as_ref()
@@ -237,16 +254,28 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
                 table = None;
                 Op::Unregister
             }
-            Kind::Import => Op::Import {
-                slot,
-                ddir,
-                span: span(&items[0]),
-            },
-            Kind::Readv => Op::Readv {
-                slot,
-                ddir,
-                spans: items.iter().map(span).collect(),
-            },
+            Kind::Import => {
+                held += usize::from(hold);
+                Op::Import {
+                    slot,
+                    ddir,
+                    span: span(&items[0]),
+                    hold,
+                }
+            }
+            Kind::Readv => {
+                held += usize::from(hold);
+                Op::Readv {
+                    slot,
+                    ddir,
+                    spans: items.iter().map(span).collect(),
+                    hold,
+                }
+            }
+            Kind::Complete => {
+                held -= 1;
+                Op::Complete
+            }
         });
     }
     out

@@ -107,6 +107,7 @@ pub fn run(
     let fd = ring.as_raw_fd();
     let mut ring = ring;
     let mut out = Vec::new();
+    let mut held = std::collections::VecDeque::new();
     let places = placements(b);
     let pin0 = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
     let tr = |a: u64| lay.translate(a);
@@ -120,8 +121,13 @@ pub fn run(
     };
     for (i, op) in b.ops.iter().enumerate() {
         let want = &model.ops[i];
-        let before = matches!(op, ConcreteOp::Import { .. } | ConcreteOp::Readv { .. })
-            .then(|| lay.snapshot());
+        let before = matches!(
+            op,
+            ConcreteOp::Import { hold: false, .. }
+                | ConcreteOp::Readv { hold: false, .. }
+                | ConcreteOp::Complete
+        )
+        .then(|| lay.snapshot());
         let got = match op {
             ConcreteOp::Register { iovecs } => {
                 let v = iovs(iovecs);
@@ -183,59 +189,98 @@ pub fn run(
                 ddir,
                 buf_addr,
                 len,
+                hold,
             } => {
                 let addr = tr(*buf_addr) as *mut u8;
-                let e = if *ddir == ITER_DEST {
-                    opcode::ReadFixed::new(
-                        types::Fd(files.pattern.as_raw_fd()),
-                        addr,
-                        *len as u32,
-                        *slot as u16,
-                    )
-                    .offset(0)
-                    .build()
+                if *hold {
+                    let p = Pipe::new(*len as usize)?;
+                    let e = opcode::ReadFixed::new(types::Fd(p.r), addr, *len as u32, *slot as u16)
+                        .build();
+                    issue_held(&mut ring, e, i, p, *len as usize, vec![], &mut held)?
                 } else {
-                    opcode::WriteFixed::new(
-                        types::Fd(files.sink.as_raw_fd()),
-                        addr,
-                        *len as u32,
-                        *slot as u16,
-                    )
-                    .offset(0)
-                    .build()
-                };
-                submit(&mut ring, e)?
+                    let e = if *ddir == ITER_DEST {
+                        opcode::ReadFixed::new(
+                            types::Fd(files.pattern.as_raw_fd()),
+                            addr,
+                            *len as u32,
+                            *slot as u16,
+                        )
+                        .offset(0)
+                        .build()
+                    } else {
+                        opcode::WriteFixed::new(
+                            types::Fd(files.sink.as_raw_fd()),
+                            addr,
+                            *len as u32,
+                            *slot as u16,
+                        )
+                        .offset(0)
+                        .build()
+                    };
+                    submit(&mut ring, e)?
+                }
             }
-            ConcreteOp::Readv { slot, ddir, iovecs } => {
+            ConcreteOp::Readv {
+                slot,
+                ddir,
+                iovecs,
+                hold,
+            } => {
                 let v = iovs(iovecs);
-                let e = if *ddir == ITER_DEST {
-                    opcode::ReadvFixed::new(
-                        types::Fd(files.pattern.as_raw_fd()),
+                if *hold {
+                    let len = iovecs.iter().map(|v| v.iov_len as usize).sum();
+                    let p = Pipe::new(len)?;
+                    let e = opcode::ReadvFixed::new(
+                        types::Fd(p.r),
                         v.as_ptr(),
                         v.len() as u32,
                         *slot as u16,
                     )
-                    .offset(0)
-                    .build()
+                    .build();
+                    issue_held(&mut ring, e, i, p, len, v, &mut held)?
                 } else {
-                    opcode::WritevFixed::new(
-                        types::Fd(files.sink.as_raw_fd()),
-                        v.as_ptr(),
-                        v.len() as u32,
-                        *slot as u16,
-                    )
-                    .offset(0)
-                    .build()
-                };
-                submit(&mut ring, e)?
+                    let e = if *ddir == ITER_DEST {
+                        opcode::ReadvFixed::new(
+                            types::Fd(files.pattern.as_raw_fd()),
+                            v.as_ptr(),
+                            v.len() as u32,
+                            *slot as u16,
+                        )
+                        .offset(0)
+                        .build()
+                    } else {
+                        opcode::WritevFixed::new(
+                            types::Fd(files.sink.as_raw_fd()),
+                            v.as_ptr(),
+                            v.len() as u32,
+                            *slot as u16,
+                        )
+                        .offset(0)
+                        .build()
+                    };
+                    submit(&mut ring, e)?
+                }
             }
+            ConcreteOp::Complete => match held.pop_front() {
+                Some(h) => complete_held(&mut ring, h)?,
+                None => 0,
+            },
         };
         // The model returns 0 for a successful import; the kernel returns the bytes moved.
         let want_ret = match op {
-            ConcreteOp::Import { len, .. } if want.ret == 0 => *len as i64,
-            ConcreteOp::Readv { iovecs, .. } if want.ret == 0 => {
-                iovecs.iter().map(|v| v.iov_len as i64).sum()
-            }
+            ConcreteOp::Import {
+                len, hold: false, ..
+            } if want.ret == 0 => *len as i64,
+            ConcreteOp::Readv {
+                iovecs,
+                hold: false,
+                ..
+            } if want.ret == 0 => iovecs.iter().map(|v| v.iov_len as i64).sum(),
+            // A held request that imported is in flight: no completion yet.
+            ConcreteOp::Complete => want
+                .import
+                .as_ref()
+                .map_or(0, |r| r.iter().map(|p| p.1 as i64).sum()),
             _ => want.ret,
         };
         if got != want_ret {
@@ -249,6 +294,7 @@ pub fn run(
         if let (Some(before), Some(ranges)) = (before, &want.import) {
             let ddir = match op {
                 ConcreteOp::Import { ddir, .. } | ConcreteOp::Readv { ddir, .. } => *ddir,
+                ConcreteOp::Complete => ITER_DEST,
                 _ => unreachable!("only imports snapshot"),
             };
             if got == want_ret {
@@ -266,7 +312,11 @@ pub fn run(
             });
         }
     }
-    // Ring exit: unregister synchronously, then close.
+    // Ring exit: what is still in flight is canceled, as io_ring_exit_work()
+    // would, then the buffers are unregistered synchronously and the ring closed.
+    while let Some(h) = held.pop_front() {
+        cancel_held(&mut ring, h)?;
+    }
     // SAFETY: UNREGISTER takes no argument.
     unsafe { sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0) };
     drop(ring);
@@ -342,14 +392,7 @@ fn submit(ring: &mut IoUring, e: io_uring::squeue::Entry) -> Result<i64, String>
             .push(&e.user_data(1))
             .map_err(|_| "submission queue full".to_string())?
     };
-    ring.submit_and_wait(1)
-        .map_err(|e| format!("io_uring_enter: {e}"))?;
-    let cqe = ring.completion().next().ok_or("no completion")?;
-    if cqe.user_data() != 1 {
-        return Err(format!("completion of an unknown request {:#x}", cqe.user_data()));
-    }
-    settle(ring)?;
-    Ok(cqe.result() as i64)
+    wait_for(ring, 1)
 }
 
 /// Drives the kernel to the point where every request completed so far has
@@ -368,7 +411,7 @@ fn submit(ring: &mut IoUring, e: io_uring::squeue::Entry) -> Result<i64, String>
 /// request, `io_wq_free_work()` included; its CQE is posted after the free
 /// was queued, and the return to user space from the wait for it runs the
 /// queued free. No timing is involved.
-fn settle(ring: &mut IoUring) -> Result<(), String> {
+fn settle(ring: &mut IoUring) -> Result<Vec<(u64, i64)>, String> {
     let nop = opcode::Nop::new()
         .build()
         .flags(io_uring::squeue::Flags::ASYNC)
@@ -379,17 +422,162 @@ fn settle(ring: &mut IoUring) -> Result<(), String> {
             .push(&nop)
             .map_err(|_| "submission queue full".to_string())?
     };
-    ring.submit_and_wait(1)
-        .map_err(|e| format!("io_uring_enter (barrier): {e}"))?;
-    let cqe = ring.completion().next().ok_or("no completion for the barrier")?;
-    if cqe.user_data() != BARRIER || cqe.result() != 0 {
+    // Completions that came before the barrier's are returned, and any
+    // already posted after it.
+    let mut others = Vec::new();
+    let mut done = false;
+    while !done {
+        ring.submit_and_wait(1)
+            .map_err(|e| format!("io_uring_enter (barrier): {e}"))?;
+        for c in ring.completion() {
+            if c.user_data() != BARRIER {
+                others.push((c.user_data(), c.result() as i64));
+            } else if c.result() != 0 {
+                return Err(format!("barrier NOP completed with {}", c.result()));
+            } else {
+                done = true;
+            }
+        }
+    }
+    Ok(others)
+}
+
+/// A pipe a held read waits on, big enough for all its bytes at once.
+struct Pipe {
+    r: i32,
+    w: i32,
+}
+
+impl Pipe {
+    fn new(bytes: usize) -> Result<Pipe, String> {
+        let mut fds = [0i32; 2];
+        // SAFETY: fds has room for the two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(format!("pipe2: {}", std::io::Error::last_os_error()));
+        }
+        let p = Pipe {
+            r: fds[0],
+            w: fds[1],
+        };
+        let size = bytes.next_multiple_of(4096).max(4096) as libc::c_int;
+        // SAFETY: plain fcntl on a descriptor this function owns.
+        if unsafe { libc::fcntl(p.w, libc::F_SETPIPE_SZ, size) } < size {
+            return Err(format!(
+                "F_SETPIPE_SZ {size}: {} (a held read longer than the pipe limit should have been skipped)",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(p)
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        sys::close(self.r);
+        sys::close(self.w);
+    }
+}
+
+/// A read left in flight on an empty pipe: poll-armed, its buffer imported
+/// and its node referenced until it completes.
+struct Held {
+    pipe: Pipe,
+    user_data: u64,
+    len: usize,
+    _iovecs: Vec<libc::iovec>,
+}
+
+/// Submits a read on an empty pipe and settles. With nothing to read it
+/// stays in flight (0); a failed import completes at once with its error.
+fn issue_held(
+    ring: &mut IoUring,
+    e: io_uring::squeue::Entry,
+    op: usize,
+    pipe: Pipe,
+    len: usize,
+    iovecs: Vec<libc::iovec>,
+    held: &mut std::collections::VecDeque<Held>,
+) -> Result<i64, String> {
+    let user_data = 2 + op as u64;
+    // SAFETY: the buffer is registered memory and the iovecs live in `Held`.
+    unsafe {
+        ring.submission()
+            .push(&e.user_data(user_data))
+            .map_err(|_| "submission queue full".to_string())?
+    };
+    // Alone, so that a failed import's completion, deferred to the end of
+    // the submission batch, is posted before the barrier is submitted.
+    ring.submit().map_err(|e| format!("io_uring_enter: {e}"))?;
+    let early = settle(ring)?;
+    match early.as_slice() {
+        [] => {
+            held.push_back(Held {
+                pipe,
+                user_data,
+                len,
+                _iovecs: iovecs,
+            });
+            Ok(0)
+        }
+        [(u, res)] if *u == user_data => Ok(*res),
+        other => Err(format!(
+            "held read of op {op}: unexpected completions {other:?}"
+        )),
+    }
+}
+
+/// Gives the oldest held read its bytes (the pattern's first `len`), waits
+/// for its completion and settles; returns its result.
+fn complete_held(ring: &mut IoUring, h: Held) -> Result<i64, String> {
+    let bytes: Vec<u8> = (0..h.len).map(pattern).collect();
+    // SAFETY: writing a live local buffer to a pipe this harness owns; the
+    // pipe holds all of it, so the write does not block.
+    let n = unsafe { libc::write(h.pipe.w, bytes.as_ptr().cast(), bytes.len()) };
+    if n != bytes.len() as isize {
         return Err(format!(
-            "barrier NOP: completion {:#x} with result {}",
-            cqe.user_data(),
-            cqe.result()
+            "writing {} bytes to a held read's pipe: {n}",
+            h.len
         ));
     }
-    Ok(())
+    wait_for(ring, h.user_data)
+}
+
+/// Cancels a held read (ring exit) and waits until it is freed.
+fn cancel_held(ring: &mut IoUring, h: Held) -> Result<(), String> {
+    let e = opcode::AsyncCancel::new(h.user_data).build().user_data(0);
+    // SAFETY: a cancel carries no pointer.
+    unsafe {
+        ring.submission()
+            .push(&e)
+            .map_err(|_| "submission queue full".to_string())?
+    };
+    let mut seen = false;
+    while !seen {
+        ring.submit_and_wait(1)
+            .map_err(|e| format!("io_uring_enter (cancel): {e}"))?;
+        while let Some(c) = ring.completion().next() {
+            seen |= c.user_data() == h.user_data;
+        }
+    }
+    settle(ring).map(|_| ())
+}
+
+/// Waits for the completion of `user_data`, settles, returns its result.
+fn wait_for(ring: &mut IoUring, user_data: u64) -> Result<i64, String> {
+    ring.submit_and_wait(1)
+        .map_err(|e| format!("io_uring_enter: {e}"))?;
+    let cqe = ring.completion().next().ok_or("no completion")?;
+    if cqe.user_data() != user_data {
+        return Err(format!(
+            "completion of request {:#x} while waiting for {user_data:#x}",
+            cqe.user_data()
+        ));
+    }
+    let extra = settle(ring)?;
+    if !extra.is_empty() {
+        return Err(format!("unexpected completions {extra:?}"));
+    }
+    Ok(cqe.result() as i64)
 }
 
 /// Checks the bytes a fixed read or write moved against the model's

@@ -34,6 +34,8 @@ pub struct LiveArgs {
     pub json: bool,
     /// Where disagreeing scenarios are written.
     pub out: std::path::PathBuf,
+    /// Scenario files to run as they are; empty: draw `count` from `seed`.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -98,6 +100,13 @@ impl Reservation {
             r.old.push((path, old));
             let _ = std::fs::write(path, (old + want).to_string());
             got[k] = read(path)?.saturating_sub(old);
+            if got[k] < want {
+                // Fragmentation: compact once and ask again, so that what a
+                // run judges depends on the machine, not on its last minute.
+                let _ = std::fs::write("/proc/sys/vm/compact_memory", "1");
+                let _ = std::fs::write(path, (old + want).to_string());
+                got[k] = read(path)?.saturating_sub(old);
+            }
         }
         Ok((r, got[0], got[1]))
     }
@@ -136,6 +145,7 @@ pub fn live_scenario(s: &Scenario) -> Scenario {
                             start: *start,
                             end: *end,
                         },
+                        hold: false,
                     });
                 }
             }
@@ -153,6 +163,10 @@ struct Tally {
     agreed: u64,
     aliasing: u64,
     erroring: u64,
+    /// Judged with a read held in flight.
+    held: u64,
+    /// Judged with an update or unregister while a read was in flight.
+    dropped_while_held: u64,
     skipped: BTreeMap<String, u64>,
 }
 
@@ -195,18 +209,34 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             return 2;
         }
     };
+    let inputs = match load_files(&a.files) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("live: trouble: {e}");
+            return 2;
+        }
+    };
+    let pipe_max = PipeMax::raise(exec::PATTERN_BYTES as u64);
     let up = variants::by_name("upstream").expect("upstream exists");
     let mut tally = Tally::default();
     let mut disagreeing = 0;
     let hp0 = sys::meminfo("HugePages_Free").unwrap_or(0);
     let memlock_max = hard_memlock();
-    for i in 0..a.count {
+    let total = if a.files.is_empty() {
+        a.count
+    } else {
+        inputs.len() as u64
+    };
+    for i in 0..total {
         if INTERRUPTED.load(Ordering::SeqCst) {
             println!("live: interrupted after {i} scenarios; huge pages given back");
             break;
         }
         tally.drawn += 1;
-        let s = live_scenario(&draw(a.seed, i, &GenConfig::no_faults()));
+        let s = match inputs.get(i as usize) {
+            Some((_, s)) => s.clone(),
+            None => live_scenario(&draw(a.seed, i, &GenConfig::no_faults())),
+        };
         let pmds = s
             .folios
             .iter()
@@ -248,6 +278,13 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         };
         if b.ops.iter().any(too_long) {
             skip(&mut tally, "an import longer than the pattern file");
+            continue;
+        }
+        if b.ops.iter().any(|o| held_bytes(o) > pipe_max.bytes) {
+            skip(
+                &mut tally,
+                "a held read longer than a pipe can hold (fs.pipe-max-size)",
+            );
             continue;
         }
         // Upstream against itself: one run, every invariant checked.
@@ -301,10 +338,16 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         );
         tally.aliasing += u64::from(aliasing.values().any(|&n| n > 1));
         tally.erroring += u64::from(model.ops.iter().any(|o| o.ret < 0));
+        let (held, dropped) = in_flight_orders(&b.ops, &model);
+        tally.held += u64::from(held);
+        tally.dropped_while_held += u64::from(dropped);
         if diffs.is_empty() {
             tally.agreed += 1;
             if a.json {
-                println!("{}", serde_json::json!({"scenario": i, "verdict": "agrees"}));
+                println!(
+                    "{}",
+                    serde_json::json!({"scenario": i, "verdict": "agrees"})
+                );
             }
             continue;
         }
@@ -313,6 +356,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
     }
     drop(reservation);
     drop(mthp);
+    drop(pipe_max);
     let pct = |n: u64| {
         if tally.judged == 0 {
             0.0
@@ -327,13 +371,15 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         );
     } else {
         println!(
-            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address, {:.1}% with an error the model predicts; skipped: {:?}",
+            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile); skipped: {:?}",
             tally.drawn,
             tally.judged,
             tally.agreed,
             pct(tally.agreed),
             pct(tally.aliasing),
             pct(tally.erroring),
+            tally.held,
+            tally.dropped_while_held,
             tally.skipped
         );
     }
@@ -358,6 +404,100 @@ fn hard_memlock() -> u64 {
     // SAFETY: plain getrlimit.
     unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
     r.rlim_max
+}
+
+/// The scenario files to run, each at real geometry; a file with a fault
+/// plan is refused (the kernel has no fault injection here).
+fn load_files(paths: &[std::path::PathBuf]) -> Result<Vec<(std::path::PathBuf, Scenario)>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let files = if p.is_dir() {
+            crate::corpus::files(p).map_err(|e| e.to_string())?
+        } else {
+            vec![p.clone()]
+        };
+        for f in files {
+            let s = crate::corpus::load(&f).map_err(|e| e.to_string())?;
+            if !s.faults.points.is_empty() {
+                return Err(format!(
+                    "{}: field `faults`: the live check runs no fault plan (the running kernel injects none)",
+                    f.display()
+                ));
+            }
+            out.push((f, rescale(&s, GeometryName::Real)));
+        }
+    }
+    Ok(out)
+}
+
+/// `fs.pipe-max-size`, raised for the run so that held reads of any
+/// import's length fit one pipe, and put back on drop.
+struct PipeMax {
+    bytes: u64,
+    old: Option<String>,
+}
+
+const PIPE_MAX: &str = "/proc/sys/fs/pipe-max-size";
+
+impl PipeMax {
+    fn raise(want: u64) -> PipeMax {
+        let old = std::fs::read_to_string(PIPE_MAX).ok();
+        let cur = old
+            .as_deref()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(65536u64);
+        if cur < want {
+            let _ = std::fs::write(PIPE_MAX, want.to_string());
+        }
+        let bytes = std::fs::read_to_string(PIPE_MAX)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(cur);
+        PipeMax {
+            bytes,
+            old: old.filter(|_| cur < want),
+        }
+    }
+}
+
+impl Drop for PipeMax {
+    fn drop(&mut self) {
+        if let Some(v) = &self.old {
+            let _ = std::fs::write(PIPE_MAX, v.trim());
+        }
+    }
+}
+
+/// Whether a read was held in flight, and whether an update or unregister
+/// came while one was.
+fn in_flight_orders(ops: &[crate::scenario::ConcreteOp], model: &crate::run::Run) -> (bool, bool) {
+    use crate::scenario::ConcreteOp as C;
+    let (mut n, mut any, mut dropped) = (0usize, false, false);
+    for (op, rec) in ops.iter().zip(&model.ops) {
+        match op {
+            C::Import { hold: true, .. } | C::Readv { hold: true, .. } if rec.ret == 0 => {
+                n += 1;
+                any = true;
+            }
+            C::Complete => n = n.saturating_sub(1),
+            C::Update { .. } | C::Unregister if n > 0 => dropped = true,
+            _ => {}
+        }
+    }
+    (any, dropped)
+}
+
+/// Bytes a held read waits for (0 for anything else).
+fn held_bytes(op: &crate::scenario::ConcreteOp) -> u64 {
+    match op {
+        crate::scenario::ConcreteOp::Import {
+            len, hold: true, ..
+        } => *len,
+        crate::scenario::ConcreteOp::Readv {
+            iovecs, hold: true, ..
+        } => iovecs.iter().map(|v| v.iov_len).sum(),
+        _ => 0,
+    }
 }
 
 fn too_long(op: &crate::scenario::ConcreteOp) -> bool {

@@ -708,16 +708,42 @@ pub fn io_import_fixed<V: Variant + ?Sized>(
     Ok(iter)
 }
 
-/// Model of `io_import_reg_buf()` with `io_find_buf_node()` — io_uring/rsrc.c, 7.1-rc1.
+/// Model of `io_find_buf_node()` — io_uring/rsrc.c, 7.1-rc1: the node of
+/// the request's slot, referenced for the request's lifetime (`node->refs++`,
+/// `REQ_F_BUF_NODE`); a request that already holds one keeps it.
+pub fn io_find_buf_node(w: &mut World, req: &mut IoKiocb) -> Option<AllocId> {
+    if let Some(node) = req.buf_node {
+        return Some(node);
+    }
+    let node = (*w.ctx.buf_table.nodes.get(req.buf_index as usize)?)?;
+    w.nodes.get_mut(&node).expect("node in table").refs += 1;
+    req.buf_node = Some(node);
+    Some(node)
+}
+
+/// Model of `io_req_put_rsrc_nodes()` — io_uring/io_uring.c, 7.1-rc1, the
+/// buffer half: a freed request drops the node it held; the last
+/// reference frees the node and unmaps its buffer.
+pub fn io_req_put_rsrc_nodes<V: Variant + ?Sized>(v: &V, w: &mut World, req: &mut IoKiocb) {
+    if let Some(node) = req.buf_node.take() {
+        io_put_rsrc_node(v, w, node);
+    }
+}
+
+/// Model of `io_import_reg_buf()` — io_uring/rsrc.c, 7.1-rc1. The node
+/// reference it takes stays with `req` until [`io_req_put_rsrc_nodes`].
 pub fn io_import_reg_buf<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
-    buf_index: u32,
+    req: &mut IoKiocb,
     buf_addr: u64,
     len: u64,
     ddir: u32,
 ) -> Result<IovIter, Errno> {
-    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else {
+    let Some(node) = io_find_buf_node(w, req) else {
+        return Err(Errno::EFAULT);
+    };
+    let Some(imu) = w.nodes[&node].buf else {
         return Err(Errno::EFAULT);
     };
     v.io_import_fixed(w, ddir, imu, buf_addr, len)
@@ -811,10 +837,13 @@ pub fn io_import_reg_vec<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
     ddir: u32,
-    buf_index: u32,
+    req: &mut IoKiocb,
     iov: &[Iovec],
 ) -> Result<IovIter, Errno> {
-    let Some(imu) = io_rsrc_node_lookup(w, buf_index) else {
+    let Some(node) = io_find_buf_node(w, req) else {
+        return Err(Errno::EFAULT);
+    };
+    let Some(imu) = w.nodes[&node].buf else {
         return Err(Errno::EFAULT);
     };
     if w.imu(imu).dir & (1 << ddir) == 0 {

@@ -256,3 +256,60 @@ fn every_single_allocation_failure_unwinds_cleanly() {
     }
     assert!(failures > 0);
 }
+
+/// A read held in flight keeps its buffer's node: an update that replaces
+/// the slot leaves the old buffer pinned and charged until the request is
+/// freed; then the node's last reference unmaps it.
+#[test]
+fn a_request_in_flight_keeps_the_replaced_buffer_pinned_until_it_completes() {
+    let body = "[[folio]]\nkind = \"hugetlb-pmd\"\n[[folio]]\nkind = \"small\"\n\
+        [[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n\
+        [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 1, off = 0 } }]\n\
+        [[op]]\nop = \"import\"\nslot = 0\nddir = \"read\"\nspan = { start = { seg = 0, off = 4096 }, end = { seg = 0, off = 12288 } }\nhold = true\n\
+        [[op]]\nop = \"update\"\noffset = 0\niovecs = [{ kind = \"range\", start = { seg = 1, off = 0 }, end = { seg = 1, off = 4096 } }]\n\
+        [[op]]\nop = \"complete\"\n\
+        [[op]]\nop = \"complete\"\n";
+    let r = clean_run(&scenario(body));
+    let pinned: Vec<u64> = r.ops.iter().map(|o| o.snapshot.pinned_vm).collect();
+    let pins: Vec<Vec<i64>> = r.ops.iter().map(|o| o.snapshot.pins.clone()).collect();
+    // register 512; held import; update adds the small page while the held
+    // request keeps the huge page; complete drops it; a second complete
+    // finds nothing in flight; ring exit.
+    assert_eq!(pinned, vec![512, 512, 513, 1, 1, 0]);
+    assert_eq!(pins[2], vec![1, 1], "the replaced buffer is still pinned");
+    assert_eq!(pins[3], vec![0, 1]);
+    assert_eq!(
+        r.ops[3].import.as_ref().map(|v| v.len()),
+        Some(1),
+        "the completion moves the held bytes"
+    );
+    assert_eq!(r.ops[4].import, None);
+}
+
+/// The same request left in flight at ring exit is canceled before the
+/// buffers go: nothing leaks.
+#[test]
+fn a_request_still_in_flight_at_ring_exit_is_canceled_and_freed() {
+    let body = format!(
+        "{ONE_HUGETLB}{}[[op]]\nop = \"import\"\nslot = 0\nddir = \"read\"\nspan = {{ start = {{ seg = 0, off = 0 }}, end = {{ seg = 0, off = 4096 }} }}\nhold = true\n\
+         [[op]]\nop = \"unregister\"\n",
+        register_range(0, 0, MIB2)
+    );
+    let r = clean_run(&scenario(&body));
+    assert_eq!(
+        r.ops[2].snapshot.pinned_vm, 512,
+        "unregister leaves the held buffer"
+    );
+    assert_eq!(r.ops[2].snapshot.pins, vec![1]);
+    assert_eq!(r.ops[3].snapshot.pins, vec![0], "ring exit frees it");
+}
+
+#[test]
+fn a_held_write_is_refused_with_its_field() {
+    let body = format!(
+        "{ONE_HUGETLB}{}[[op]]\nop = \"import\"\nslot = 0\nddir = \"write\"\nspan = {{ start = {{ seg = 0, off = 0 }}, end = {{ seg = 0, off = 4096 }} }}\nhold = true\n",
+        register_range(0, 0, MIB2)
+    );
+    let e = build(&scenario(&body)).unwrap_err();
+    assert!(e.to_string().contains("op[1].hold"), "{e}");
+}

@@ -171,6 +171,41 @@ pub struct IoRingCtx {
     /// huge page's head to the number of buffer references that hold its
     /// charge. Only the `v7.2` variant uses it; under 7.1 it stays empty.
     pub hpage_acct: BTreeMap<Pfn, HpageAcct>,
+    /// Fixed-buffer requests issued and not yet freed, oldest first. Each
+    /// holds a reference on its buffer's node (`req->buf_node`), so a
+    /// buffer an update or unregister dropped from the table stays pinned
+    /// and charged until the last of them is freed.
+    pub inflight: std::collections::VecDeque<InflightReq>,
+}
+
+/// The parts of `struct io_kiocb` a fixed-buffer request uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoKiocb {
+    /// `buf_index`.
+    pub buf_index: u32,
+    /// `buf_node`, set by `io_find_buf_node()` (`REQ_F_BUF_NODE`).
+    pub buf_node: Option<AllocId>,
+}
+
+impl IoKiocb {
+    /// A request for slot `buf_index`, before issue.
+    pub fn new(buf_index: u32) -> Self {
+        IoKiocb {
+            buf_index,
+            buf_node: None,
+        }
+    }
+}
+
+/// A request still in flight: a fixed read waiting for data (a pipe or a
+/// socket with nothing to read, poll-armed), its buffer already imported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InflightReq {
+    /// The request and the node it holds.
+    pub req: IoKiocb,
+    /// The physical bytes its iterator names; they are read or written
+    /// when the request completes.
+    pub import: Vec<super::iov_iter::PhysRange>,
 }
 
 /// One `ctx->hpage_acct` entry: `xa_mk_value(count)` in the slot

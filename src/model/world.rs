@@ -106,6 +106,7 @@ impl World {
                     site: AllocSite::ImuCache,
                 },
                 hpage_acct: BTreeMap::new(),
+                inflight: Default::default(),
             },
             nodes: BTreeMap::new(),
             imus: BTreeMap::new(),

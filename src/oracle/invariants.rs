@@ -184,10 +184,10 @@ pub static INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         name: "accounting",
-        rule: "user->locked_vm equals what the version's bookkeeping says the installed buffers charged (7.1: the \
+        rule: "user->locked_vm equals what the version's bookkeeping says the live buffers (installed, or held by a request in flight) charged (7.1: the \
                sum of their acct_pages; 7.2: the ctx->hpage_acct huge pages and the order-0 entries) plus the \
                ring's own regions (io_create_region), and mm->pinned_vm equals that sum (io_buffer_account_pin \
-               charges, io_buffer_unmap uncharges the same amount); and while installed buffers pin pages, a ring \
+               charges, io_buffer_unmap uncharges the same amount); and while live buffers pin pages, a ring \
                charged to a user (RLIMIT_MEMLOCK applies) has at least what those pins need charged to locked_vm \
                beyond its own regions and to pinned_vm: every compound folio an installed buffer pins, whole, \
                once, and every distinct order-0 page once (uncharged-pins: 7.1's headpage_already_acct bypass)",
@@ -232,6 +232,27 @@ pub fn installed(w: &World) -> Vec<(usize, AllocId)> {
         .enumerate()
         .filter_map(|(i, n)| Some((i, w.nodes.get(&(*n)?)?.buf?)))
         .collect()
+}
+
+/// Every buffer that holds pins: `(slot, imu)` for the table's, then
+/// `(nr + k, imu)` for a buffer only the `k`-th request in flight still
+/// holds (dropped from the table by an update or unregister). A buffer's
+/// pins, charge and allocations last as long as any of them.
+pub fn live_buffers(w: &World) -> Vec<(usize, AllocId)> {
+    let mut out = installed(w);
+    let in_table: BTreeSet<AllocId> = w.ctx.buf_table.nodes.iter().flatten().copied().collect();
+    let mut seen = BTreeSet::new();
+    let nr = w.ctx.buf_table.nr();
+    for (k, r) in w.ctx.inflight.iter().enumerate() {
+        let Some(node) = r.req.buf_node else { continue };
+        if in_table.contains(&node) || !seen.insert(node) {
+            continue;
+        }
+        if let Some(imu) = w.nodes.get(&node).and_then(|n| n.buf) {
+            out.push((nr + k, imu));
+        }
+    }
+    out
 }
 
 /// The physical range each of an imu's first `nr_bvecs` entries names.
@@ -593,7 +614,7 @@ fn pins(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
         return fail!("underflow", "folio at pfn {head:#x} unpinned below its start: pincount {pincount}, refcount {refcount}");
     }
     let mut expected: BTreeMap<FolioId, i64> = BTreeMap::new();
-    for (slot, imu) in installed(w) {
+    for (slot, imu) in live_buffers(w) {
         for b in w.imu(imu).bvecs() {
             let page = b.map_or(crate::model::world::POISON_PFN, |b| b.bv_page);
             match w.phys.page_folio(page) {
@@ -628,7 +649,7 @@ fn accounting(v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail
         if u.locked_vm != sum + w.ctx.region_pages {
             return fail!(
                 "locked-vm",
-                "locked_vm is {} pages, installed buffers account {sum}",
+                "locked_vm is {} pages, live buffers account {sum}",
                 u.locked_vm as i64
             );
         }
@@ -636,7 +657,7 @@ fn accounting(v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail
     if w.ctx.pinned_vm != sum {
         return fail!(
             "pinned-vm",
-            "pinned_vm is {} pages, installed buffers account {sum}",
+            "pinned_vm is {} pages, live buffers account {sum}",
             w.ctx.pinned_vm as i64
         );
     }
@@ -649,7 +670,7 @@ fn accounting(v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail
 pub fn pins_need(w: &World) -> (u64, BTreeMap<FolioId, BTreeSet<usize>>) {
     let mut folios: BTreeMap<FolioId, BTreeSet<usize>> = BTreeMap::new();
     let mut small = BTreeSet::new();
-    for (slot, imu) in installed(w) {
+    for (slot, imu) in live_buffers(w) {
         for b in w.imu(imu).bvecs().flatten() {
             let Some(f) = w.phys.page_folio(b.bv_page) else {
                 continue;
@@ -691,7 +712,7 @@ fn uncharged_pins(w: &World) -> Result<(), Fail> {
         .collect();
     fail!(
         "uncharged-pins",
-        "installed buffers pin {need} pages' worth ({}) but locked_vm charges {locked} beyond the ring's own {} \
+        "live buffers pin {need} pages' worth ({}) but locked_vm charges {locked} beyond the ring's own {} \
          and pinned_vm {pinned}: RLIMIT_MEMLOCK no longer limits what this ring pins",
         if held.is_empty() {
             "order-0 pages only".to_string()
@@ -775,6 +796,12 @@ fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail
         owned.insert(*n, "node in the table");
         if let Some(imu) = w.nodes.get(n).and_then(|n| n.buf) {
             owned.insert(imu, "imu of an installed node");
+        }
+    }
+    for n in w.ctx.inflight.iter().filter_map(|r| r.req.buf_node) {
+        owned.entry(n).or_insert("node held by a request in flight");
+        if let Some(imu) = w.nodes.get(&n).and_then(|n| n.buf) {
+            owned.entry(imu).or_insert("imu of a node held in flight");
         }
     }
     for id in &w.ctx.node_cache.entries {

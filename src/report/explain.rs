@@ -8,10 +8,6 @@
 use super::{kind_meaning, replay_command};
 use crate::mm::{AllocSite, FolioId};
 use crate::model::iov_iter::PhysRange;
-use crate::model::rsrc::{
-    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_sqe_buffers_register,
-    io_sqe_buffers_unregister,
-};
 use crate::model::{BioVec, Errno, World};
 use crate::oracle::invariants::installed;
 use crate::oracle::truth::{user_range, UNMAPPED};
@@ -137,10 +133,6 @@ impl Step {
     }
 }
 
-fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
-    r.map_or_else(|e| e.neg() as i64, ok)
-}
-
 /// The same operations as `crate::run::run`, keeping the bvecs. The first
 /// step is the state before any operation; the last is ring exit.
 fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
@@ -149,41 +141,7 @@ fn trace(v: &dyn Variant, b: &Built) -> Vec<Step> {
     for op in b.ops.iter().map(Some).chain([None]) {
         let calls = w.alloc.log.len();
         let (ret, import) = match op {
-            Some(ConcreteOp::Register { iovecs }) => (
-                ret_of(
-                    io_sqe_buffers_register(v, &mut w, Some(iovecs), iovecs.len() as u32),
-                    |_| 0,
-                ),
-                None,
-            ),
-            Some(ConcreteOp::RegisterSparse { nr }) => (
-                ret_of(io_sqe_buffers_register(v, &mut w, None, *nr), |_| 0),
-                None,
-            ),
-            Some(ConcreteOp::Update { offset, iovecs }) => (
-                ret_of(__io_sqe_buffers_update(v, &mut w, *offset, iovecs), |d| {
-                    d as i64
-                }),
-                None,
-            ),
-            Some(ConcreteOp::Unregister) => {
-                (ret_of(io_sqe_buffers_unregister(v, &mut w), |_| 0), None)
-            }
-            Some(ConcreteOp::Import {
-                slot,
-                ddir,
-                buf_addr,
-                len,
-            }) => match io_import_reg_buf(v, &mut w, *slot, *buf_addr, *len, *ddir) {
-                Ok(iter) => (0, Some(iter.physical_ranges(&mut w).0)),
-                Err(e) => (e.neg() as i64, None),
-            },
-            Some(ConcreteOp::Readv { slot, ddir, iovecs }) => {
-                match io_import_reg_vec(v, &mut w, *ddir, *slot, iovecs) {
-                    Ok(iter) => (0, Some(iter.physical_ranges(&mut w).0)),
-                    Err(e) => (e.neg() as i64, None),
-                }
-            }
+            Some(op) => crate::run::apply(v, &mut w, op),
             None => (crate::run::ring_exit(v, &mut w), None),
         };
         let faults = w.alloc.log[calls..]
@@ -584,15 +542,36 @@ fn describe_op(o: &mut String, s: &Scenario, b: &Built, i: usize) {
             v
         }
         (Op::RegisterSparse { nr }, _) => vec![format!("{nr} empty slots")],
-        (Op::Import { slot, ddir, span }, ConcreteOp::Import { buf_addr, len, .. }) => {
+        (
+            Op::Import {
+                slot,
+                ddir,
+                span,
+                hold,
+            },
+            ConcreteOp::Import { buf_addr, len, .. },
+        ) => {
             vec![format!(
-                "{ddir:?} slot {slot}: [{} .. {}) = buf_addr {buf_addr:#x} len {len:#x}",
+                "{ddir:?} slot {slot}: [{} .. {}) = buf_addr {buf_addr:#x} len {len:#x}{}",
                 pos(&span.start),
-                pos(&span.end)
+                pos(&span.end),
+                held(*hold)
             )]
         }
-        (Op::Readv { slot, ddir, spans }, ConcreteOp::Readv { iovecs, .. }) => {
-            let mut v = vec![format!("{ddir:?} slot {slot}, {} iovecs:", spans.len())];
+        (
+            Op::Readv {
+                slot,
+                ddir,
+                spans,
+                hold,
+            },
+            ConcreteOp::Readv { iovecs, .. },
+        ) => {
+            let mut v = vec![format!(
+                "{ddir:?} slot {slot}, {} iovecs{}:",
+                spans.len(),
+                held(*hold)
+            )];
             for (sp, c) in spans.iter().zip(iovecs) {
                 v.push(format!(
                     "  [{} .. {}) = iov_base {:#x} iov_len {:#x}",
@@ -604,6 +583,7 @@ fn describe_op(o: &mut String, s: &Scenario, b: &Built, i: usize) {
             }
             v
         }
+        (Op::Complete, _) => vec!["the oldest request in flight gets its data and is freed".into()],
         _ => vec![],
     };
     for l in lines {
@@ -877,5 +857,14 @@ mod tests {
         assert!(r.contains("more bvecs"), "{r}");
         assert!(r.contains("upstream touches"), "{r}");
         assert!(r.contains("FINDINGS: none"), "{r}");
+    }
+}
+
+/// How a request held in flight is marked in a report.
+pub(crate) fn held(hold: bool) -> &'static str {
+    if hold {
+        ", held in flight"
+    } else {
+        ""
     }
 }

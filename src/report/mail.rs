@@ -285,25 +285,38 @@ fn op_title(s: &Scenario, i: usize) -> String {
             iovecs.len()
         ),
         Op::Unregister => "IORING_UNREGISTER_BUFFERS".into(),
-        Op::Import { slot, ddir, span } => format!(
-            "{} slot {slot} [{} .. {})",
+        Op::Import {
+            slot,
+            ddir,
+            span,
+            hold,
+        } => format!(
+            "{} slot {slot} [{} .. {}){}",
             if *ddir == crate::scenario::Ddir::Read {
                 "READ_FIXED"
             } else {
                 "WRITE_FIXED"
             },
             pos(&span.start),
-            pos(&span.end)
+            pos(&span.end),
+            super::explain::held(*hold)
         ),
-        Op::Readv { slot, ddir, spans } => format!(
-            "{} slot {slot}, {} iovecs",
+        Op::Readv {
+            slot,
+            ddir,
+            spans,
+            hold,
+        } => format!(
+            "{} slot {slot}, {} iovecs{}",
             if *ddir == crate::scenario::Ddir::Read {
                 "READV_FIXED"
             } else {
                 "WRITEV_FIXED"
             },
-            spans.len()
+            spans.len(),
+            super::explain::held(*hold)
         ),
+        Op::Complete => "the oldest request in flight completes".into(),
     }
 }
 

@@ -183,6 +183,7 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
                 ddir,
                 buf_addr,
                 len,
+                ..
             } => {
                 push_iov(*buf_addr, *len);
                 let k = if *ddir == ITER_DEST {
@@ -192,7 +193,9 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
                 };
                 (k, *slot, 1)
             }
-            ConcreteOp::Readv { slot, ddir, iovecs } => {
+            ConcreteOp::Readv {
+                slot, ddir, iovecs, ..
+            } => {
                 iovecs.iter().for_each(|v| push_iov(v.iov_base, v.iov_len));
                 let k = if *ddir == ITER_DEST {
                     "READV_FIXED"
@@ -201,6 +204,7 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
                 };
                 (k, *slot, iovecs.len())
             }
+            ConcreteOp::Complete => unreachable!("rejected by emit"),
         };
         let p0 = npieces;
         for p in e.pieces.iter().flatten() {
@@ -297,6 +301,7 @@ pub(super) fn label(form: &ProgramForm, i: usize) -> String {
                 v.join(" ")
             )
         }
+        Op::Complete => "the oldest request in flight completes".into(),
     };
     match &form.origins[i] {
         Origin::Scenario(j) => format!("(scenario op {j}) {what}"),

@@ -108,6 +108,17 @@ pub struct Program {
 
 /// The C reproducer of scenario `s` (read from `file`), explained for `v`.
 pub fn emit(file: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<Program, String> {
+    if let Some(i) = s.ops.iter().position(|o| {
+        matches!(
+            o,
+            Op::Complete | Op::Import { hold: true, .. } | Op::Readv { hold: true, .. }
+        )
+    }) {
+        return Err(format!(
+            "field `op[{i}]`: a request held in flight (`hold`, `complete`) is not written as C yet; \
+             `regbuf-fuzz live --file FILE` runs it on this kernel"
+        ));
+    }
     let form = program_form(s, v)?;
     let source = c::render(file, &form);
     Ok(Program {
@@ -178,6 +189,7 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
                         slot: slot as u32,
                         ddir,
                         span,
+                        hold: false,
                     },
                     Kind::Vec(second) => {
                         let (c, d) = (first.ubuf + second.0, first.ubuf + second.0 + second.1);
@@ -189,6 +201,7 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
                             slot: slot as u32,
                             ddir: Ddir::Read,
                             spans: vec![span, Span { start: c, end: d }],
+                            hold: false,
                         }
                     }
                 });

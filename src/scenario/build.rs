@@ -37,6 +37,18 @@ impl fmt::Display for ScenarioError {
     }
 }
 
+/// Only a read can wait in flight for its data (an empty pipe or socket);
+/// a write completes as soon as it is issued.
+fn held_read(d: Ddir, hold: bool, field: &str) -> Result<(), ScenarioError> {
+    if hold && d != Ddir::Read {
+        return err(
+            format!("{field}.hold"),
+            "only a read can be held in flight (it waits for data); a write completes at once",
+        );
+    }
+    Ok(())
+}
+
 fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
     Err(ScenarioError {
         field: field.into(),
@@ -64,12 +76,15 @@ pub enum ConcreteOp {
         ddir: u32,
         buf_addr: u64,
         len: u64,
+        hold: bool,
     },
     Readv {
         slot: u32,
         ddir: u32,
         iovecs: Vec<Iovec>,
+        hold: bool,
     },
+    Complete,
 }
 
 /// A built scenario.
@@ -338,20 +353,26 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
                 slot,
                 ddir: d,
                 span: sp,
+                hold,
             } => {
+                held_read(*d, *hold, &field)?;
                 let (buf_addr, len) = span(sp, &format!("{field}.span"))?;
                 ConcreteOp::Import {
                     slot: *slot,
                     ddir: ddir(*d),
                     buf_addr,
                     len,
+                    hold: *hold,
                 }
             }
+            Op::Complete => ConcreteOp::Complete,
             Op::Readv {
                 slot,
                 ddir: d,
                 spans,
+                hold,
             } => {
+                held_read(*d, *hold, &field)?;
                 if spans.is_empty() {
                     return err(format!("{field}.spans"), "no spans");
                 }
@@ -369,6 +390,7 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
                     slot: *slot,
                     ddir: ddir(*d),
                     iovecs,
+                    hold: *hold,
                 }
             }
         });

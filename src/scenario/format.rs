@@ -266,6 +266,10 @@ pub enum Op {
         ddir: Ddir,
         /// Bytes of the address space to transfer.
         span: Span,
+        /// Leave the request in flight (a read with no data yet, poll-armed)
+        /// until a later `complete`: it holds its buffer's node till then.
+        #[serde(default, skip_serializing_if = "is_false")]
+        hold: bool,
     },
     /// `READV_FIXED`/`WRITEV_FIXED` on a slot.
     Readv {
@@ -275,7 +279,14 @@ pub enum Op {
         ddir: Ddir,
         /// One span per iovec.
         spans: Vec<Span>,
+        /// As for `import`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        hold: bool,
     },
+    /// The oldest request still in flight gets its data and completes;
+    /// freeing it drops its node reference. Nothing happens when no
+    /// request is in flight.
+    Complete,
 }
 
 impl Op {
@@ -288,6 +299,7 @@ impl Op {
             Op::Unregister => "unregister",
             Op::Import { .. } => "import",
             Op::Readv { .. } => "readv",
+            Op::Complete => "complete",
         }
     }
 }

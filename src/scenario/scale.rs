@@ -70,7 +70,7 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
                     pos(&mut sp.end);
                 }
             }
-            Op::RegisterSparse { .. } | Op::Unregister => {}
+            Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => {}
         }
     }
     out

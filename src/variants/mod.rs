@@ -160,7 +160,7 @@ pub trait Variant: Sync + Send {
     /// and `pinned_vm` (7.1: the sum of their `acct_pages`), or a
     /// description of how that bookkeeping contradicts the installed buffers.
     fn accounted_pages(&self, w: &World) -> Result<u64, String> {
-        Ok(crate::oracle::invariants::installed(w)
+        Ok(crate::oracle::invariants::live_buffers(w)
             .iter()
             .map(|&(_, imu)| self.imu_acct_pages(w, imu).unwrap_or(0))
             .sum())

@@ -497,7 +497,7 @@ impl Variant for V72 {
     /// of its pages in a buffer's bvecs, as `io_buffer_account_pin()` takes
     /// them). A ring without a user is charged nothing and has no entries.
     fn accounted_pages(&self, w: &World) -> Result<u64, String> {
-        let installed = crate::oracle::invariants::installed(w);
+        let installed = crate::oracle::invariants::live_buffers(w);
         if w.ctx.user.is_none() {
             if let Some((h, e)) = w.ctx.hpage_acct.iter().next() {
                 return Err(format!(
