@@ -106,7 +106,26 @@ fn every_corpus_reproducer_compiles_and_passes_on_this_kernel() {
     assert!(files.len() >= 20, "corpus files: {}", files.len());
     let (mut passed, mut failed) = (0, Vec::new());
     let mut skipped: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut held = 0;
     for f in &files {
+        // A request held in flight is not written as C yet: repro must say
+        // so, naming the operation, and the file is counted, not built.
+        let text = std::fs::read_to_string(f).unwrap();
+        if text.contains("hold = true") || text.contains("op = \"complete\"") {
+            let o = Command::new(env!("CARGO_BIN_EXE_regbuf-fuzz"))
+                .args(["repro", f.to_str().unwrap()])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "repro {}: {err}", f.display());
+            assert!(
+                err.contains("held in flight"),
+                "repro {}: {err}",
+                f.display()
+            );
+            held += 1;
+            continue;
+        }
         let exe = build(f, &dir);
         if !is_root() {
             continue;
@@ -126,8 +145,8 @@ fn every_corpus_reproducer_compiles_and_passes_on_this_kernel() {
         }
     }
     eprintln!(
-        "{} reproducers compiled with gcc -Wall -Werror -O2",
-        files.len()
+        "{} reproducers compiled with gcc -Wall -Werror -O2; {held} files with a request held in flight refused by repro, as they must be",
+        files.len() - held
     );
     if !is_root() {
         eprintln!(

@@ -352,7 +352,14 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             continue;
         }
         disagreeing += 1;
-        report(a, i, &s, &release, &diffs);
+        report(
+            a,
+            i,
+            &s,
+            &release,
+            &diffs,
+            inputs.get(i as usize).map(|f| &f.0),
+        );
     }
     drop(reservation);
     drop(mthp);
@@ -510,7 +517,14 @@ fn too_long(op: &crate::scenario::ConcreteOp) -> bool {
     }
 }
 
-fn report(a: &LiveArgs, i: u64, s: &Scenario, release: &str, diffs: &[exec::Disagreement]) {
+fn report(
+    a: &LiveArgs,
+    i: u64,
+    s: &Scenario,
+    release: &str,
+    diffs: &[exec::Disagreement],
+    file: Option<&std::path::PathBuf>,
+) {
     let _ = std::fs::create_dir_all(&a.out);
     let path = a.out.join(format!("live-seed{}-{i}.toml", a.seed));
     let mut s = s.clone();
@@ -543,9 +557,12 @@ fn report(a: &LiveArgs, i: u64, s: &Scenario, release: &str, diffs: &[exec::Disa
             path.display()
         );
     }
-    println!(
-        "  reproduce: regbuf-fuzz live --seed {} --count {}",
-        a.seed,
-        i + 1
-    );
+    match file {
+        Some(f) => println!("  reproduce: regbuf-fuzz live {}", f.display()),
+        None => println!(
+            "  reproduce: regbuf-fuzz live --seed {} --count {}",
+            a.seed,
+            i + 1
+        ),
+    }
 }

@@ -116,7 +116,7 @@ pub fn emit(file: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<Progra
     }) {
         return Err(format!(
             "field `op[{i}]`: a request held in flight (`hold`, `complete`) is not written as C yet; \
-             `regbuf-fuzz live --file FILE` runs it on this kernel"
+             `regbuf-fuzz live FILE` runs it on this kernel"
         ));
     }
     let form = program_form(s, v)?;
