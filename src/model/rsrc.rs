@@ -749,13 +749,6 @@ pub fn io_import_reg_buf<V: Variant + ?Sized>(
     v.io_import_fixed(w, ddir, imu, buf_addr, len)
 }
 
-/// Model of `io_rsrc_node_lookup()` — io_uring/rsrc.h, 7.1-rc1: the imu of a
-/// slot, or `None` for an empty or out-of-range slot.
-pub fn io_rsrc_node_lookup(w: &World, index: u32) -> Option<AllocId> {
-    let node = (*w.ctx.buf_table.nodes.get(index as usize)?)?;
-    w.nodes[&node].buf
-}
-
 /// Model of `io_vec_fill_bvec()` — io_uring/rsrc.c, 7.1-rc1. `capacity` is
 /// the result array's size from [`io_estimate_bvec_size`]; writing past it
 /// is recorded as [`super::Event::ResBvecOverflow`].
