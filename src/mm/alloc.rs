@@ -105,6 +105,52 @@ const ALLOC_ID_BASE: u64 = 46_413_762;
 pub struct Allocation {
     /// Where it was made.
     pub site: AllocSite,
+    /// Its size in bytes, as the C computes it ([`crate::model::sizeof`]).
+    pub size: u64,
+}
+
+/// The GFP modifier the size limits look at: `__GFP_NOWARN` silences the
+/// WARN of an oversized request (the request still fails).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gfp {
+    /// `__GFP_NOWARN`.
+    pub nowarn: bool,
+}
+
+impl Gfp {
+    /// `GFP_KERNEL`, `GFP_KERNEL_ACCOUNT`: no `__GFP_NOWARN`. Every
+    /// allocation of the registration path is made with one of them.
+    pub const KERNEL: Gfp = Gfp { nowarn: false };
+}
+
+/// Which allocator a call reaches; their size limits differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocator {
+    /// `kvmalloc()` and its wrappers: above `INT_MAX` bytes
+    /// `__kvmalloc_node_noprof()` returns NULL, with `WARN_ON_ONCE` unless
+    /// `__GFP_NOWARN` (mm/util.c).
+    Kvmalloc,
+    /// `kmalloc()`, `kmem_cache_alloc()`: above `KMALLOC_MAX_SIZE` the page
+    /// allocator refuses the order, with `WARN_ON_ONCE_GFP` unless
+    /// `__GFP_NOWARN` (mm/page_alloc.c).
+    Kmalloc,
+}
+
+/// Why an allocation call returned NULL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocFailure {
+    /// The fault plan failed this call.
+    Injected,
+    /// The size is over the allocator's limit: the kernel refuses it
+    /// whatever the plan says, and warns unless `__GFP_NOWARN`.
+    TooLarge {
+        /// Bytes asked for.
+        size: u64,
+        /// The allocator's limit at this geometry.
+        limit: u64,
+        /// Whether the kernel WARNs.
+        warned: bool,
+    },
 }
 
 /// A call the ledger could not make sense of.
@@ -138,9 +184,32 @@ impl Alloc {
         }
     }
 
-    /// One allocation call at `site` (`kvmalloc`, `kmalloc`): a new object,
-    /// or `None` if the plan fails this call.
-    pub fn kvmalloc(&mut self, site: AllocSite) -> Option<AllocId> {
+    /// One allocation call at `site` of `size` bytes, refused above `limit`
+    /// (the allocator's limit at this geometry): a new object, or why it
+    /// is NULL. A refused call is still a call: it counts for the plan's
+    /// call indices, as the kernel's fault injection would see it.
+    pub fn alloc(
+        &mut self,
+        site: AllocSite,
+        size: u64,
+        gfp: Gfp,
+        limit: u64,
+    ) -> Result<AllocId, AllocFailure> {
+        if size > limit {
+            self.calls += 1;
+            *self.site_calls.entry(site).or_default() += 1;
+            self.log.push((site, false));
+            return Err(AllocFailure::TooLarge {
+                size,
+                limit,
+                warned: !gfp.nowarn,
+            });
+        }
+        self.planned(site, size).ok_or(AllocFailure::Injected)
+    }
+
+    /// A call within the size limits: the plan decides.
+    fn planned(&mut self, site: AllocSite, size: u64) -> Option<AllocId> {
         let call = self.calls;
         self.calls += 1;
         let nth = self.site_calls.entry(site).or_default();
@@ -156,7 +225,7 @@ impl Alloc {
         }
         let id = AllocId(ALLOC_ID_BASE + self.next);
         self.next += 1;
-        self.live.insert(id, Allocation { site });
+        self.live.insert(id, Allocation { site, size });
         Some(id)
     }
 
@@ -194,13 +263,40 @@ mod tests {
                 },
             ],
         });
-        assert!(a.kvmalloc(AllocSite::ImuCache).is_some());
-        assert!(a.kvmalloc(AllocSite::PinPagesArray).is_none());
-        assert!(a.kvmalloc(AllocSite::ImuCache).is_none());
-        let id = a.kvmalloc(AllocSite::ImuCache).unwrap();
+        let mut call = |site| a.alloc(site, 568, Gfp::KERNEL, u64::MAX);
+        assert!(call(AllocSite::ImuCache).is_ok());
+        assert_eq!(call(AllocSite::PinPagesArray), Err(AllocFailure::Injected));
+        assert_eq!(call(AllocSite::ImuCache), Err(AllocFailure::Injected));
+        let id = call(AllocSite::ImuCache).unwrap();
         assert_eq!(a.live().len(), 2);
         a.kvfree(id);
         a.kvfree(id);
         assert_eq!(a.violations, vec![AllocViolation::DoubleFree { id: id.0 }]);
+    }
+
+    #[test]
+    fn an_oversized_call_is_refused_whatever_the_plan_and_still_counts() {
+        let mut a = Alloc::new(FaultPlan {
+            points: vec![FaultPoint::Call { call: 1 }],
+        });
+        let limit = i32::MAX as u64;
+        assert_eq!(
+            a.alloc(AllocSite::PinPagesArray, 1 << 31, Gfp::KERNEL, limit),
+            Err(AllocFailure::TooLarge {
+                size: 1 << 31,
+                limit,
+                warned: true
+            })
+        );
+        let nowarn = Gfp { nowarn: true };
+        assert!(matches!(
+            a.alloc(AllocSite::PinPagesArray, u64::MAX, nowarn, limit),
+            Err(AllocFailure::TooLarge { warned: false, .. })
+        ));
+        // Call 1 was the refused one, so the plan's fault never fires.
+        let id = a.alloc(AllocSite::PinPagesArray, limit, Gfp::KERNEL, limit);
+        assert_eq!(a.live()[&id.unwrap()].size, limit);
+        assert_eq!(a.calls(), 3);
+        assert_eq!(a.log, vec![(AllocSite::PinPagesArray, false); 3]);
     }
 }

@@ -57,10 +57,35 @@ impl Geometry {
     pub fn sz_1t(&self) -> u64 {
         self.sz_1g() << 10
     }
-    /// `MAX_RW_COUNT` (`INT_MAX & PAGE_MASK`). Not scaled: no generated buffer
-    /// comes near it at either geometry.
+    /// `INT_MAX` where it bounds a byte count or a page count:
+    /// `kvmalloc()`'s size limit, `io_pin_pages()`'s page limit,
+    /// `MAX_RW_COUNT`. Scaled as [`Geometry::sz_1g`] is, by the ratio of
+    /// this geometry's `SZ_1G` to 1 GiB, so that an array with an entry per
+    /// page of a buffer that is `k` times `SZ_1G` crosses it at the same
+    /// `k` at every geometry: exactly `INT_MAX` at the real one,
+    /// `2^25 - 1` at the small one (a 1 TiB buffer's page array is 2^31
+    /// bytes at the real geometry, and its scaled image's is 2^25). Sizes
+    /// that do not grow with the buffer (a struct, a cache object) are far
+    /// below either.
+    pub fn int_max(&self) -> u64 {
+        let shift = self.page_shift + self.pud_order;
+        if shift >= 30 {
+            i32::MAX as u64
+        } else {
+            ((1u64 << 31) >> (30 - shift)) - 1
+        }
+    }
+    /// `KMALLOC_MAX_SIZE`, `1 << (PAGE_SHIFT + MAX_PAGE_ORDER)` with
+    /// `MAX_PAGE_ORDER` 10: the largest `kmalloc()`. Not scaled: only
+    /// fixed-size objects are kmalloc'ed on this path.
+    pub fn kmalloc_max_size(&self) -> u64 {
+        1 << (self.page_shift + 10)
+    }
+    /// `MAX_RW_COUNT` (`INT_MAX & PAGE_MASK`), with [`Geometry::int_max`]
+    /// scaled: an import of `k` times `SZ_1G` bytes is over it at the same
+    /// `k` at every geometry.
     pub fn max_rw_count(&self) -> u64 {
-        (i32::MAX as u64) & self.page_mask()
+        self.int_max() & self.page_mask()
     }
     /// Bytes in a folio of `order`.
     pub fn folio_bytes(&self, order: u32) -> u64 {
@@ -118,5 +143,20 @@ mod tests {
         assert_eq!(g.sz_1g(), 1 << 30);
         assert_eq!(g.sz_1t(), 1 << 40);
         assert_eq!(Geometry::SMALL.sz_1t(), 1024 * Geometry::SMALL.sz_1g());
+        assert_eq!(g.int_max(), i32::MAX as u64);
+        assert_eq!(g.max_rw_count(), 0x7fff_f000);
+        assert_eq!(g.kmalloc_max_size(), 4 << 20);
+    }
+
+    #[test]
+    fn int_max_scales_with_sz_1g() {
+        // The page array of a SZ_1T buffer is one byte over the limit at
+        // both geometries, and one page shorter is under it at both.
+        for g in [Geometry::REAL, Geometry::SMALL] {
+            let pages = g.sz_1t() >> g.page_shift;
+            assert_eq!(pages * 8, g.int_max() + 1, "{}", g.name());
+            assert!((pages - 1) * 8 <= g.int_max());
+        }
+        assert_eq!(Geometry::SMALL.int_max(), (1 << 25) - 1);
     }
 }

@@ -15,7 +15,7 @@ pub mod geometry;
 pub mod gup;
 pub mod phys;
 
-pub use alloc::{Alloc, AllocId, AllocSite, FaultPlan, FaultPoint};
+pub use alloc::{Alloc, AllocFailure, AllocId, AllocSite, Allocator, FaultPlan, FaultPoint, Gfp};
 pub use aspace::{AddressSpace, Mapping};
 pub use geometry::Geometry;
 pub use phys::{Folio, FolioId, FolioKind, Pfn, PhysMem};

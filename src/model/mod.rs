@@ -15,6 +15,7 @@
 pub mod iov_iter;
 pub mod memmap;
 pub mod rsrc;
+pub mod sizeof;
 pub mod types;
 pub mod world;
 

@@ -87,7 +87,7 @@ pub fn io_alloc_imu(w: &mut World, nr_bvecs: u64) -> Option<AllocId> {
     if nr_bvecs as usize <= IO_CACHED_BVECS_SEGS {
         return w.io_cache_alloc(true);
     }
-    let id = w.alloc.kvmalloc(AllocSite::ImuKvmalloc)?;
+    let id = w.kvmalloc(AllocSite::ImuKvmalloc, super::sizeof::imu(nr_bvecs))?;
     w.imus.insert(id, IoMappedUbuf::uninit(nr_bvecs as usize));
     Some(id)
 }
@@ -147,7 +147,11 @@ pub fn io_rsrc_data_free<V: Variant + ?Sized>(v: &V, w: &mut World) {
 
 /// Model of `io_rsrc_data_alloc()` — io_uring/rsrc.c, 7.1-rc1.
 pub fn io_rsrc_data_alloc(w: &mut World, nr: u32) -> Result<IoRsrcData, Errno> {
-    match w.alloc.kvmalloc(AllocSite::RsrcDataAlloc) {
+    match w.kvmalloc_array(
+        AllocSite::RsrcDataAlloc,
+        nr as u64,
+        super::sizeof::RSRC_NODE_PTR,
+    ) {
         Some(array) => Ok(IoRsrcData {
             nodes: vec![None; nr as usize],
             array: Some(array),
@@ -345,7 +349,11 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
     let nr_folios = data.nr_folios;
 
     // Store head pages only
-    let Some(new_id) = w.alloc.kvmalloc(AllocSite::CoalesceNewArray) else {
+    let Some(new_id) = w.kvmalloc_array(
+        AllocSite::CoalesceNewArray,
+        nr_folios,
+        super::sizeof::PAGE_PTR,
+    ) else {
         return false;
     };
     let mut new_array = Vec::with_capacity(nr_folios as usize);

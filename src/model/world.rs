@@ -3,7 +3,10 @@
 //! (WARN_ON_ONCE sites hit, reads past the end of a bvec array).
 
 use super::types::*;
-use crate::mm::{AddressSpace, Alloc, AllocId, AllocSite, FaultPlan, Geometry, Pfn, PhysMem};
+use crate::mm::{
+    AddressSpace, Alloc, AllocFailure, AllocId, AllocSite, Allocator, FaultPlan, Geometry, Gfp,
+    Pfn, PhysMem,
+};
 use std::collections::BTreeMap;
 
 /// A pfn no folio has: what a read of never-written memory returns.
@@ -125,6 +128,50 @@ impl World {
         cond
     }
 
+    /// One call to `allocator` at `site` for `size` bytes with `GFP_KERNEL`:
+    /// the plan may fail it, and a size over the allocator's limit is
+    /// refused with the kernel's WARN, recorded as a warning of the caller.
+    pub fn alloc_call(
+        &mut self,
+        allocator: Allocator,
+        site: AllocSite,
+        size: u64,
+    ) -> Option<AllocId> {
+        let limit = match allocator {
+            Allocator::Kvmalloc => self.geo.int_max(),
+            Allocator::Kmalloc => self.geo.kmalloc_max_size(),
+        };
+        match self.alloc.alloc(site, size, Gfp::KERNEL, limit) {
+            Ok(id) => Some(id),
+            Err(AllocFailure::Injected) => None,
+            Err(AllocFailure::TooLarge { size, warned, .. }) => {
+                let site = site.to_string();
+                let (caller, call) = site.split_once(": ").unwrap_or((&site, "allocation"));
+                let (limit, warner) = match allocator {
+                    Allocator::Kvmalloc => ("INT_MAX", "__kvmalloc_node_noprof"),
+                    Allocator::Kmalloc => ("KMALLOC_MAX_SIZE", "__alloc_pages"),
+                };
+                self.warn_on_once(
+                    warned,
+                    &format!("{warner}({caller}): size > {limit}: {call} of {size} bytes"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `kvmalloc()` (and `kvmalloc_flex`, `kvcalloc`) of `size` bytes.
+    pub fn kvmalloc(&mut self, site: AllocSite, size: u64) -> Option<AllocId> {
+        self.alloc_call(Allocator::Kvmalloc, site, size)
+    }
+
+    /// `kvmalloc_array(n, elem)` / `kvmalloc_objs()`: NULL without a call
+    /// when the product overflows.
+    pub fn kvmalloc_array(&mut self, site: AllocSite, n: u64, elem: u64) -> Option<AllocId> {
+        let size = super::sizeof::array(n, elem)?;
+        self.kvmalloc(site, size)
+    }
+
     /// The imu behind an id. Ids come from the ledger, so a missing one is a
     /// bug of the harness, not of the modelled kernel.
     pub fn imu(&self, id: AllocId) -> &IoMappedUbuf {
@@ -169,7 +216,14 @@ impl World {
         if let Some(id) = cache.entries.pop() {
             return Some(id);
         }
-        let id = self.alloc.kvmalloc(cache.site)?;
+        // io_cache_alloc_new(): kmalloc(cache->elem_size).
+        let size = if imu_cache {
+            super::sizeof::imu(IO_CACHED_BVECS_SEGS as u64)
+        } else {
+            super::sizeof::IO_RSRC_NODE
+        };
+        let site = cache.site;
+        let id = self.alloc_call(Allocator::Kmalloc, site, size)?;
         if imu_cache {
             self.imus
                 .insert(id, IoMappedUbuf::uninit(IO_CACHED_BVECS_SEGS));

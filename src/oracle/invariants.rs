@@ -207,7 +207,8 @@ pub static INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         name: "no_warning",
-        rule: "no WARN_ON_ONCE fires (io_pin_pages, io_coalesce_buffer)",
+        rule: "no WARN_ON_ONCE fires: the path's own (io_pin_pages, io_coalesce_buffer) and the allocators' on a \
+               request over their limit (kvmalloc over INT_MAX, kmalloc over KMALLOC_MAX_SIZE)",
         check: no_warning,
     },
     Invariant {

@@ -143,7 +143,7 @@ fn each_invariant_fires_on_a_broken_state() {
         ("pins", |w| w.phys.grab_pin(crate::mm::FolioId(1), 1)),
         ("accounting", |w| w.ctx.pinned_vm += 1),
         ("allocation", |w| {
-            w.alloc.kvmalloc(crate::mm::AllocSite::PinPagesArray);
+            w.kvmalloc(crate::mm::AllocSite::PinPagesArray, 8);
         }),
     ];
     for (name, breakit) in broken {

@@ -15,7 +15,9 @@ use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::model::memmap::PREALLOC_PAGES;
 use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc, unpin_folio_of_each};
 use crate::model::world::PageArray;
-use crate::model::{BioVec, Errno, IoImuFolioData, Iovec, World, IO_IMU_DEST, IO_IMU_SOURCE};
+use crate::model::{
+    sizeof, BioVec, Errno, IoImuFolioData, Iovec, World, IO_IMU_DEST, IO_IMU_SOURCE,
+};
 
 /// RFC v1 applied to 7.1-rc1.
 #[derive(Debug)]
@@ -51,13 +53,13 @@ pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageAr
         return Err(Errno::EINVAL);
     }
     if w.warn_on_once(
-        nr_pages > i32::MAX as u64,
+        nr_pages > w.geo.int_max(),
         "io_pin_pages_alloc: nr_pages > INT_MAX",
     ) {
         return Err(Errno::EOVERFLOW);
     }
 
-    let Some(id) = w.alloc.kvmalloc(AllocSite::PinPagesArray) else {
+    let Some(id) = w.kvmalloc_array(AllocSite::PinPagesArray, nr_pages, sizeof::PAGE_PTR) else {
         return Err(Errno::ENOMEM);
     };
     Ok((
@@ -136,7 +138,8 @@ pub(crate) fn fast_path(
         if let Some(folio) = folio.filter(|&f| {
             nr_pages > 1 && w.phys.folio_test_hugetlb(f) && last == Some(f) && in_order
         }) {
-            let Some(huge_id) = w.alloc.kvmalloc(AllocSite::FastPathArray) else {
+            let Some(huge_id) = w.kvmalloc_array(AllocSite::FastPathArray, 1, sizeof::PAGE_PTR)
+            else {
                 return Ok((pages, nr_pages));
             };
             unpin_user_folio(&mut w.phys, folio, nr_pages - 1);

@@ -29,6 +29,13 @@
 //!   buffer may be up to `SZ_1T`, and a longer one is `-EINVAL` (it was
 //!   `-EFAULT`). Text from the same commit on the for-next branch,
 //!   90f22c16e717, whose `io_validate_user_buf_range()` is quoted below.
+//! - 3996771b8f75 "io_uring/memmap: bound io_pin_pages() by page array
+//!   byte size" (2026-06-22, Fixes: b4e41050b212, syzbot f99b00a963915b6b52c6):
+//!   with 1 TiB buffers the page array of `io_pin_pages()` reached 2^31
+//!   bytes, over `kvmalloc()`'s `INT_MAX`, and hit its WARN; the page count
+//!   is now bounded by `INT_MAX / sizeof(struct page *)`, `-EOVERFLOW`
+//!   without a warning. `pre-3996771b8f75` (variants/history) is this
+//!   variant without it.
 //!
 //! The functions are those of the patches, with their C names and control
 //! flow. `io_sqe_buffer_register()` loses its `last_hpage` argument in 7.2;
@@ -39,9 +46,12 @@
 //! charged `pinned_vm` for every ring.
 
 use super::Variant;
+use crate::mm::gup::{pin_user_pages_fast, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::{AllocId, AllocSite, Pfn};
+use crate::model::memmap::PREALLOC_PAGES;
 use crate::model::rsrc::{io_account_mem, io_free_imu, io_unaccount_mem};
-use crate::model::{Errno, HpageAcct, World};
+use crate::model::world::PageArray;
+use crate::model::{sizeof, Errno, HpageAcct, World};
 
 /// Linux 7.2.
 #[derive(Debug)]
@@ -84,7 +94,11 @@ pub fn hpage_acct_ref(w: &mut World, hpage: Pfn) -> Result<bool, Errno> {
     let (acct_new, slot, count) = match w.ctx.hpage_acct.get(&key) {
         Some(entry) => (false, entry.slot, entry.count + 1),
         None => {
-            let Some(slot) = w.alloc.kvmalloc(AllocSite::XaReserve) else {
+            let Some(slot) = w.alloc_call(
+                crate::mm::Allocator::Kmalloc,
+                AllocSite::XaReserve,
+                crate::model::sizeof::XA_NODE,
+            ) else {
                 return Err(Errno::ENOMEM);
             };
             (true, slot, 1)
@@ -448,12 +462,87 @@ pub fn io_validate_user_buf_range(w: &World, uaddr: u64, ulen: u64) -> Result<()
     Ok(())
 }
 
+/// Model of `io_pin_pages()` — io_uring/memmap.c, 7.2 (3996771b8f75):
+/// 7.1-rc1's with the page count bounded by the array's byte size.
+/// `INT_MAX` is [`crate::mm::Geometry::int_max`].
+///
+/// ```text
+/// @@ -53,7 +53,7 @@ struct page **io_pin_pages(unsigned long uaddr, unsigned long len, int *npages)
+///  	nr_pages = end - start;
+///  	if (WARN_ON_ONCE(!nr_pages))
+///  		return ERR_PTR(-EINVAL);
+/// -	if (WARN_ON_ONCE(nr_pages > INT_MAX))
+/// +	if (nr_pages > INT_MAX / sizeof(struct page *))
+///  		return ERR_PTR(-EOVERFLOW);
+///
+///  	pages = kvmalloc_objs(struct page *, nr_pages, GFP_KERNEL_ACCOUNT);
+/// ```
+pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
+    let ps = w.geo.page_size();
+    let Some(end) = uaddr.checked_add(len) else {
+        return Err(Errno::EOVERFLOW);
+    };
+    let Some(end) = end.checked_add(ps - 1) else {
+        return Err(Errno::EOVERFLOW);
+    };
+
+    let end = end >> w.geo.page_shift;
+    let start = uaddr >> w.geo.page_shift;
+    let nr_pages = end - start;
+    if w.warn_on_once(nr_pages == 0, "io_pin_pages: !nr_pages") {
+        return Err(Errno::EINVAL);
+    }
+    if nr_pages > w.geo.int_max() / sizeof::PAGE_PTR {
+        return Err(Errno::EOVERFLOW);
+    }
+
+    let Some(id) = w.kvmalloc_array(AllocSite::PinPagesArray, nr_pages, sizeof::PAGE_PTR) else {
+        return Err(Errno::ENOMEM);
+    };
+    let mut pages = PageArray {
+        id,
+        pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
+    };
+
+    let ret = pin_user_pages_fast(
+        &w.geo,
+        &w.aspace,
+        &mut w.phys,
+        uaddr,
+        nr_pages,
+        FOLL_WRITE | FOLL_LONGTERM,
+        &mut pages.pages,
+    );
+    // success, mapped all pages
+    if ret == Ok(nr_pages) {
+        return Ok((pages, nr_pages));
+    }
+
+    // partial map, or didn't map anything
+    let ret = match ret {
+        Ok(n) => {
+            // if we did partial map, release any pages we did get
+            if n > 0 {
+                unpin_user_pages(&mut w.phys, &pages.pages[..n as usize]);
+            }
+            Errno::EFAULT
+        }
+        Err(e) => e,
+    };
+    w.alloc.kvfree(pages.id);
+    Err(ret)
+}
+
 impl Variant for V72 {
     fn name(&self) -> &'static str {
         "v7.2"
     }
     fn summary(&self) -> &'static str {
-        "Linux 7.2: per-ring huge page accounting (df0a52537c0f), size_t imu->len (ca76b56a2a2a), 1 TiB limit (b4e41050b212)"
+        "Linux 7.2: per-ring huge page accounting (df0a52537c0f), size_t imu->len (ca76b56a2a2a), 1 TiB limit (b4e41050b212), io_pin_pages() bounded by the array's bytes (3996771b8f75)"
+    }
+
+    fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
+        io_pin_pages(w, uaddr, len)
     }
     /// df0a52537c0f fixes 7.1's RLIMIT_MEMLOCK bypass.
     fn known_bugs(&self) -> &'static [super::KnownBug] {

@@ -52,7 +52,11 @@ fn io_coalesce_buffer(
     let mut nr_pages_left = *nr_pages;
     let nr_folios = data.nr_folios;
 
-    let Some(new_id) = w.alloc.kvmalloc(AllocSite::CoalesceNewArray) else {
+    let Some(new_id) = w.kvmalloc_array(
+        AllocSite::CoalesceNewArray,
+        nr_folios,
+        crate::model::sizeof::PAGE_PTR,
+    ) else {
         return false;
     };
     let mut new_array = Vec::with_capacity(nr_folios as usize);

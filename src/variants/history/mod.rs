@@ -1,5 +1,5 @@
-//! Historical variants: the 7.1-rc1 model with one upstream fix taken out
-//! again, so the fuzzer can be asked to find each bug real people fixed in
+//! Historical variants: the 7.1-rc1 model (the 7.2 one for a 7.2 fix) with
+//! one upstream fix taken out again, so the fuzzer can be asked to find each bug real people fixed in
 //! this path (reference §2 has the commits and diffs).
 //!
 //! Each file reverts one fix and overrides only the functions that fix
@@ -17,6 +17,7 @@ pub mod folio_unpinning;
 pub mod import_nr_segs;
 pub mod nonconsecutive;
 pub mod page_leak;
+pub mod pin_pages_bound;
 mod register;
 pub mod vaddr_alignment;
 
@@ -29,6 +30,7 @@ pub static HISTORY: &[&dyn Variant] = &[
     &vaddr_alignment::Pre3a3c6d61577d,
     &fill_bvec_alignment::PreE1d7727b73a1,
     &page_leak::PreE1c75831f682,
+    &pin_pages_bound::Pre3996771b8f75,
 ];
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "history/e1c75831f682-imu-alloc-failure.toml",
         "teardown/pins",
     ),
+    (
+        "pre-3996771b8f75",
+        "history/3996771b8f75-one-tib-page-array.toml",
+        "no_warning/__kvmalloc_node_noprof(io_pin_pages)",
+    ),
 ];
 
 #[test]
