@@ -9,6 +9,8 @@
 # Usage: bench/rediscovery.sh [VARIANT[:--known]...]
 #   (default: every historical variant, rfc-v1, and upstream:--known, which
 #   is 7.1's own RLIMIT_MEMLOCK bypass, a known bug set aside unless asked for)
+# Each variant is compared with the version it changes: upstream, except
+# for a revert of a 7.2 fix, which is compared with v7.2 (table below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q --bins --examples
@@ -25,7 +27,7 @@ have_exhaust=0
 "$bin" exhaust --help >/dev/null 2>&1 && have_exhaust=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-out=bench/rediscovery.md
+out=${REDISCOVERY_OUT:-bench/rediscovery.md}
 {
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), Linux $(uname -r); $(date -u +%F)."
   echo "Each cell: median over seeds 1-5 of executions (scenarios, libFuzzer units, proptest cases) and time to the first finding; limit ${limit} s per run."
@@ -34,22 +36,24 @@ out=bench/rediscovery.md
   echo "|---|---|---|---|---|---|"
 } >"$out"
 median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):g}" if v else "-")' "$@"; }
+base_of() { case "$1" in pre-3996771b8f75) echo v7.2 ;; *) echo upstream ;; esac; }
 for item in "${variants[@]}"; do
   v=${item%%:*}
+  base=$(base_of "$v")
   known=""; [ "$item" != "$v" ] && known=${item#*:}
   c_n=(); c_t=(); f_n=(); f_t=(); p_n=(); p_t=(); sig=""
   for seed in 1 2 3 4 5; do
-    line=$("$bin" fuzz --variant "$v" --seed "$seed" --stop-on-first --jobs 1 --time "$limit" --json $known --out "$work/c-$v-$seed" 2>/dev/null | head -1 || true)
+    line=$("$bin" fuzz --variant "$v" --against "$base" --seed "$seed" --stop-on-first --jobs 1 --time "$limit" --json $known --out "$work/c-$v-$seed" 2>/dev/null | head -1 || true)
     read -r n t s < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d.get("iteration","x"), d.get("seconds","x"), d.get("signature","none"))' "$line")
     if [ "$n" != x ]; then c_n+=("$n"); c_t+=("$t"); fi
     [ "$seed" = 1 ] && sig=$s
-    line=$(cargo run --release -q --example proptest_first -- "$v" "$seed" 200000 $known || true)
+    line=$(cargo run --release -q --example proptest_first -- "$v" "$seed" 200000 $known --against "$base" || true)
     read -r n t < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["cases"] if d["signature"] else "x", d.get("seconds","x"))' "$line")
     if [ "$n" != x ]; then p_n+=("$n"); p_t+=("$t"); fi
     if [ "$have_fuzz" = 1 ] && [ -z "$known" ]; then
       mkdir -p "$work/f-$v-$seed" "$work/a-$v-$seed"
       t0=$(date +%s.%N)
-      REGBUF_VARIANT="$v" cargo fuzz run -s none differential "$work/f-$v-$seed" -- \
+      REGBUF_VARIANT="$v" REGBUF_AGAINST="$base" cargo fuzz run -s none differential "$work/f-$v-$seed" -- \
         -seed="$seed" -max_total_time="$limit" -print_final_stats=1 -artifact_prefix="$work/a-$v-$seed/" \
         >"$work/f-$v-$seed.log" 2>&1 || true
       t1=$(date +%s.%N)
@@ -69,7 +73,7 @@ for item in "${variants[@]}"; do
   if [ -n "$known" ]; then
     ex="n/a (RLIMIT_MEMLOCK is outside the bound)"
   elif [ "$have_exhaust" = 1 ]; then
-    line=$("$bin" exhaust --variant "$v" --stop-on-first --json --out "$work/e-$v" 2>/dev/null | tail -1 || true)
+    line=$("$bin" exhaust --variant "$v" --against "$base" --stop-on-first --json --out "$work/e-$v" 2>/dev/null | tail -1 || true)
     ex=$(python3 -c 'import json,sys
 try:
     d = json.loads(sys.argv[1])
@@ -77,6 +81,7 @@ try:
 except Exception:
     print("-")' "$line")
   fi
-  echo "| \`$v${known:+ $known}\` | $(cell c_n c_t) | $fz | $(cell p_n p_t) | $ex | \`$sig\` |" | tee -a "$out"
+  shown=$v; [ "$base" != upstream ] && shown="$v (against $base)"
+  echo "| \`$shown${known:+ $known}\` | $(cell c_n c_t) | $fz | $(cell p_n p_t) | $ex | \`$sig\` |" | tee -a "$out"
 done
 echo "wrote $out"

@@ -1,8 +1,9 @@
 //! Proptest as a rediscovery engine: from a seed, how many generated cases
-//! until `VARIANT` shows a finding against upstream, and the signature of
-//! the shrunk counterexample. One JSON line; used by bench/rediscovery.sh.
+//! until `VARIANT` shows a finding against upstream (or `--against V`), and
+//! the signature of the shrunk counterexample. One JSON line; used by
+//! bench/rediscovery.sh.
 //!
-//! Usage: cargo run --release --example proptest_first -- VARIANT SEED [MAX_CASES] [--known]
+//! Usage: cargo run --release --example proptest_first -- VARIANT SEED [MAX_CASES] [--known] [--against V]
 //! (`--known`: the variant's known bugs count as findings, as with `fuzz --known`).
 
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
@@ -17,9 +18,21 @@ fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let known = args.iter().any(|a| a == "--known");
     args.retain(|a| a != "--known");
+    let against = match args.iter().position(|a| a == "--against") {
+        Some(i) if i + 1 < args.len() => {
+            let name = args.remove(i + 1);
+            args.remove(i);
+            name
+        }
+        Some(_) => {
+            eprintln!("proptest_first: --against needs a variant name");
+            return ExitCode::from(2);
+        }
+        None => "upstream".to_string(),
+    };
     let (Some(name), Some(seed)) = (args.first(), args.get(1).and_then(|s| s.parse::<u8>().ok()))
     else {
-        eprintln!("usage: proptest_first VARIANT SEED(0-255) [MAX_CASES] [--known]");
+        eprintln!("usage: proptest_first VARIANT SEED(0-255) [MAX_CASES] [--known] [--against V]");
         return ExitCode::from(2);
     };
     let max: u32 = args
@@ -30,7 +43,10 @@ fn main() -> ExitCode {
         eprintln!("proptest_first: unknown variant `{name}`");
         return ExitCode::from(2);
     };
-    let up = by_name("upstream").expect("upstream exists");
+    let Some(up) = by_name(&against) else {
+        eprintln!("proptest_first: unknown variant `{against}` for --against");
+        return ExitCode::from(2);
+    };
     let cfg = Config {
         cases: max,
         failure_persistence: None,

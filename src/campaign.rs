@@ -590,13 +590,17 @@ mod tests {
             variants::by_name("upstream").unwrap(),
         );
         let primary = |s: &Scenario| check(s, v, up).unwrap().0.primary();
-        let (mut with_finding, mut same) = (0, 0);
+        let (mut with_finding, mut same, mut too_large) = (0, 0, 0);
         for seed in [1, 2] {
             for i in 0..3000 {
                 let s = draw(seed, i, &gen);
                 if let Some(p) = primary(&s) {
-                    with_finding += 1;
                     let real = rescale(&s, GeometryName::Real);
+                    if crate::scenario::build(&real).is_err_and(|e| e.over_capacity()) {
+                        too_large += 1;
+                        continue;
+                    }
+                    with_finding += 1;
                     if primary(&real).as_deref() == Some(p.as_str()) {
                         same += 1;
                     } else {
@@ -609,10 +613,21 @@ mod tests {
             }
         }
         assert!(with_finding > 50, "{with_finding}");
+        eprintln!(
+            "{same} of {with_finding} keep their verdict; {too_large} too large at real geometry"
+        );
+        // Counted segments that reach SZ_1T at the small geometry map more
+        // pages at the real one than the model runs; those stay small.
+        assert!(
+            too_large < with_finding / 10,
+            "{too_large} of {}",
+            with_finding + too_large
+        );
         // The known exception: an aligned (hugetlb or PMD-mapped) segment
         // after small pages that fill its alignment exactly at the small
         // scale but not at the real one, so an implied hole appears. Measured
-        // on these draws: 293 of 299 (297 of 303 before reads could be held).
+        // on these draws: 283 of 289 (293 of 299 before segments had counts,
+        // 297 of 303 before reads could be held).
         assert!(
             same * 100 >= with_finding * 97,
             "only {same} of {with_finding} keep their verdict"

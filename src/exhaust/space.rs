@@ -238,6 +238,7 @@ impl Layout {
             pages,
             readonly: false,
             aligned,
+            count: 1,
         };
         let hole = |segments: &mut Vec<Segment>, n: u8| match segments.last_mut() {
             Some(Segment {
@@ -251,6 +252,7 @@ impl Layout {
                 pages: Some(n as u64),
                 readonly: false,
                 aligned: false,
+                count: 1,
             }),
         };
         let piece = |segments: &mut Vec<Segment>, p: Piece, len: u8| match p {

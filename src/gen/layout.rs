@@ -38,6 +38,9 @@ struct Segs<'a> {
     segments: Vec<Segment>,
     /// Next free virtual page, from the base address.
     va: u64,
+    /// Pages mapped so far, copies counted (the build takes at most
+    /// `MAX_MAPPED_PAGES`).
+    mapped: u64,
 }
 
 impl Segs<'_> {
@@ -53,8 +56,39 @@ impl Segs<'_> {
         {
             self.va = self.va.next_multiple_of(np);
         }
-        self.va += s.pages.unwrap_or(np.saturating_sub(s.first));
+        let pages = s.pages.unwrap_or(np.saturating_sub(s.first)) * s.count;
+        self.va += pages;
+        if s.folio.is_some() {
+            self.mapped += pages;
+        }
         self.segments.push(s);
+    }
+
+    /// How many times in a row a hugetlb or shmem mapping of `np` pages is
+    /// repeated: once mostly; rarely a few times, or enough copies to take
+    /// a buffer to `SZ_1G`, half `SZ_1T` and `SZ_1T` (where page arrays and
+    /// bvec tables pass the allocators' `INT_MAX`), within what the build
+    /// takes. `part` and `len` choose it: a whole mapping does not use them.
+    fn copies(&self, rs: &RawSegment, np: u64) -> u64 {
+        if rs.part % 32 != 31 {
+            return 1;
+        }
+        let pud = 1u64 << self.geo.pud_order;
+        const TO_PUDS: [(u32, u64); 7] = [
+            (6, 0),
+            (2, 1),
+            (1, 511),
+            (2, 512),
+            (1, 513),
+            (1, 1023),
+            (2, 1024),
+        ];
+        let count = match pick(rs.len, &TO_PUDS) {
+            0 => 2 + u64::from(rs.len % 2),
+            puds => (puds * pud).div_ceil(np),
+        };
+        let room = crate::scenario::MAX_MAPPED_PAGES.saturating_sub(self.mapped) / np.max(1);
+        count.min(room).min(4096).max(1)
     }
 
     /// Maps pages `first..first+pages` of anonymous folio `f` if none is mapped yet.
@@ -87,9 +121,12 @@ impl Segs<'_> {
             pages: (first + pages != np).then_some(pages),
             readonly,
             aligned,
+            count: 1,
         };
         if is_hugetlb(kind) || kind == FolioKindSpec::Small {
-            return Some(map(0, np, is_hugetlb(kind)));
+            let mut seg = map(0, np, is_hugetlb(kind));
+            seg.count = self.copies(rs, np);
+            return Some(seg);
         }
         let l = rs.len as u64;
         let (first, pages, aligned) = match pick(rs.part, &PARTS) {
@@ -133,6 +170,7 @@ impl Segs<'_> {
                     pages,
                     readonly: false,
                     aligned: false,
+                    count: 1,
                 });
             }
         }
@@ -171,6 +209,7 @@ pub(crate) fn lower_segments(
         anon: vec![vec![]; folios.len()],
         segments: vec![],
         va: 0,
+        mapped: 0,
     };
     let pad = [RawSegment::default()];
     let raw = if raw.is_empty() { &pad[..] } else { raw };
@@ -199,6 +238,7 @@ pub(crate) fn lower_segments(
             pages: Some(pages.max(1)),
             readonly: false,
             aligned: false,
+            count: 1,
         };
         let fi = match pick(rs.form, if edge { &EDGE } else { &INNER }) {
             Form::New => fresh,
@@ -248,6 +288,7 @@ pub(crate) fn lower_segments(
             pages: Some(1),
             readonly: false,
             aligned: false,
+            count: 1,
         });
     }
     let page = geo.page_size();
@@ -256,7 +297,7 @@ pub(crate) fn lower_segments(
         .iter()
         .map(|s| {
             let np = s.folio.map_or(0, |f| folio_pages(&folios[f as usize], geo));
-            s.pages.unwrap_or(np.saturating_sub(s.first)) * page
+            s.pages.unwrap_or(np.saturating_sub(s.first)) * s.count * page
         })
         .collect();
     Layout {

@@ -63,14 +63,26 @@ pub struct Disagreement {
 /// Where each folio's pages appear: `(segment, folio, first page, pages)`.
 fn placements(b: &Built) -> Vec<(usize, FolioId, u64, u64)> {
     let mut out = Vec::new();
-    for (i, &(va, _)) in b.segments.iter().enumerate() {
-        if let Some(m) = b.world.aspace.find(va >> 12).filter(|m| m.vpn << 12 == va) {
+    // The layout maps each copy of a counted segment on its own, so its
+    // segments are the scenario's with every copy counted.
+    let mut live = 0;
+    for &(va, bytes) in &b.segments {
+        let mut at = va;
+        while let Some(m) = b.world.aspace.find(at >> 12).filter(|m| m.vpn << 12 == at) {
+            if at >= va + bytes {
+                break;
+            }
             out.push((
-                i,
+                live,
                 m.folio,
                 m.pfn - b.world.phys.folio(m.folio).head,
                 m.npages,
             ));
+            live += 1;
+            at += m.npages << 12;
+        }
+        if at == va {
+            live += 1;
         }
     }
     out

@@ -80,6 +80,10 @@ pub struct SegmentPlan {
     pub readonly: bool,
 }
 
+/// The largest address space the live check builds: a few 1 GiB pages and
+/// their neighbours.
+const MAX_SPAN: usize = 8 * GIB;
+
 /// Everything needed to build a scenario's address space, computed from
 /// the scenario alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +135,14 @@ impl LayoutPlan {
             .segments
             .last()
             .map_or(0, |&(a, l)| (a + l - USER_VA_BASE) as usize);
+        // The check snapshots every mapped byte around each import.
+        if span > MAX_SPAN {
+            return Err(Skip::Unsupported(format!(
+                "an address space of {} MiB: the live check maps and snapshots at most {} MiB",
+                span >> 20,
+                MAX_SPAN >> 20
+            )));
+        }
         let folios = s
             .folios
             .iter()
@@ -181,13 +193,18 @@ impl LayoutPlan {
                     (m.pfn - b.world.phys.folio(FolioId(fi)).head) as usize
                 }
             };
-            segments.push(SegmentPlan {
-                offset: (va - USER_VA_BASE) as usize,
-                bytes: bytes as usize,
-                folio: seg.folio,
-                first_page,
-                readonly: seg.readonly && seg.folio.is_some(),
-            });
+            // A counted segment is that many mmaps of the same pages.
+            let copies = if seg.folio.is_some() { seg.count } else { 1 };
+            let copy = bytes / copies;
+            for k in 0..copies {
+                segments.push(SegmentPlan {
+                    offset: (va + k * copy - USER_VA_BASE) as usize,
+                    bytes: copy as usize,
+                    folio: seg.folio,
+                    first_page,
+                    readonly: seg.readonly && seg.folio.is_some(),
+                });
+            }
         }
         Ok(LayoutPlan {
             reserve: span + 3 * GIB,

@@ -162,6 +162,8 @@ struct Tally {
     judged: u64,
     agreed: u64,
     aliasing: u64,
+    /// Judged with a segment mapped several times in a row (`count`).
+    counted: u64,
     erroring: u64,
     /// Judged with a read held in flight.
     held: u64,
@@ -329,14 +331,15 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             });
         }
         tally.judged += 1;
-        let aliasing = s.segments.iter().filter_map(|g| g.folio).fold(
-            BTreeMap::<u32, u32>::new(),
-            |mut m, f| {
-                *m.entry(f).or_default() += 1;
+        let aliasing = s.segments.iter().filter(|g| g.folio.is_some()).fold(
+            BTreeMap::<u32, u64>::new(),
+            |mut m, g| {
+                *m.entry(g.folio.unwrap_or_default()).or_default() += g.count;
                 m
             },
         );
         tally.aliasing += u64::from(aliasing.values().any(|&n| n > 1));
+        tally.counted += u64::from(s.segments.iter().any(|g| g.count > 1));
         tally.erroring += u64::from(model.ops.iter().any(|o| o.ret < 0));
         let (held, dropped) = in_flight_orders(&b.ops, &model);
         tally.held += u64::from(held);
@@ -378,12 +381,13 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         );
     } else {
         println!(
-            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile); skipped: {:?}",
+            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile); skipped: {:?}",
             tally.drawn,
             tally.judged,
             tally.agreed,
             pct(tally.agreed),
             pct(tally.aliasing),
+            tally.counted,
             pct(tally.erroring),
             tally.held,
             tally.dropped_while_held,

@@ -454,7 +454,7 @@ fn layout(o: &mut String, s: &Scenario, b: &Built) {
             None => format!("hole: {} unmapped", hsize(bytes)),
             Some(fi) => {
                 let f = &w.phys.folios()[fi as usize];
-                let pages = bytes >> geo.page_shift;
+                let pages = (bytes >> geo.page_shift) / seg.count;
                 let first = seg.first;
                 let whole = first == 0 && pages == 1 << f.order;
                 let what = if pages == 1 {
@@ -469,13 +469,16 @@ fn layout(o: &mut String, s: &Scenario, b: &Built) {
                 };
                 let mut t = format!(
                     "{:>7}  folio {fi} ({}) {what}{}",
-                    hsize(bytes),
+                    hsize(bytes / seg.count),
                     folio_kind(s, fi as usize),
                     if whole { "" } else { " (part of the folio)" }
                 );
                 t.push_str(if seg.readonly { "  read-only" } else { "  rw" });
                 if seg.aligned {
                     t.push_str("  PMD/PUD-mapped");
+                }
+                if seg.count > 1 {
+                    t.push_str(&format!("  x{} copies, {} in all", seg.count, hsize(bytes)));
                 }
                 if let Some(j) = s.segments[..k]
                     .iter()

@@ -21,6 +21,13 @@ const MAX_SEGMENTS: usize = 4096;
 /// Most operations in one scenario.
 pub const MAX_OPS: usize = 4096;
 const MAX_PUD_FOLIOS: usize = 4;
+/// Most copies in one counted segment.
+const MAX_COUNT: u64 = 4096;
+/// Most pages mapped in all, copies counted. The model keeps one entry per
+/// pinned page, so this bounds a run's memory (32 MiB of page array): a
+/// `SZ_1T` buffer at the small geometry, where it is 2^22 pages, fits;
+/// at the real geometry a buffer that large does not.
+pub const MAX_MAPPED_PAGES: u64 = (1 << 22) + (1 << 16);
 
 /// Why a scenario cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +36,19 @@ pub struct ScenarioError {
     pub field: String,
     /// What is wrong with it.
     pub reason: String,
+}
+
+/// The words of the error a scenario gets when it maps more than
+/// [`MAX_MAPPED_PAGES`]: a valid scenario this model cannot run at that
+/// geometry, as opposed to a malformed one.
+const OVER_CAPACITY: &str = "the model keeps an entry per pinned page";
+
+impl ScenarioError {
+    /// Whether the scenario is well formed but maps more pages than the
+    /// model runs (a large count rescaled to the real geometry).
+    pub fn over_capacity(&self) -> bool {
+        self.reason.contains(OVER_CAPACITY)
+    }
 }
 
 impl fmt::Display for ScenarioError {
@@ -164,8 +184,16 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
     let mut va = USER_VA_BASE;
     let mut segments = Vec::with_capacity(s.segments.len());
     let mut anon_mapped: Vec<Vec<(u64, u64)>> = vec![vec![]; s.folios.len()];
+    let mut mapped = 0u64;
     for (i, seg) in s.segments.iter().enumerate() {
         let field = |name: &str| format!("segment[{i}].{name}");
+        let count = seg.count;
+        if !(1..=MAX_COUNT).contains(&count) {
+            return err(
+                field("count"),
+                format!("{count} copies; between 1 and {MAX_COUNT}"),
+            );
+        }
         let Some(fi) = seg.folio else {
             let pages = match seg.pages {
                 Some(p) if p >= 1 && p <= 1 << 20 => p,
@@ -181,6 +209,13 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
                 return err(
                     field("folio"),
                     "`readonly`, `aligned` and `first` need a folio",
+                );
+            }
+            let pages = pages * count;
+            if pages > 1 << 20 {
+                return err(
+                    field("count"),
+                    format!("a hole of {pages} pages in all; at most 2^20"),
                 );
             }
             segments.push((va, pages * ps));
@@ -232,6 +267,21 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
                 "only THP and hugetlb folios are mapped by a PMD or PUD",
             );
         }
+        if count > 1 && matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
+            return err(
+                field("count"),
+                "an anonymous folio's pages are mapped at most once; only shmem and hugetlb pages can be mapped at several addresses",
+            );
+        }
+        mapped += pages * count;
+        if mapped > MAX_MAPPED_PAGES {
+            return err(
+                field("count"),
+                format!(
+                    "{mapped} pages mapped in all by here; {OVER_CAPACITY} and takes at most {MAX_MAPPED_PAGES} (a SZ_1T buffer at the small geometry)"
+                ),
+            );
+        }
         if matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
             let r = (seg.first, seg.first + pages);
             if anon_mapped[fi as usize]
@@ -250,15 +300,20 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         }
         let folio = crate::mm::FolioId(fi);
         let head = world.phys.folio(folio).head;
-        world.aspace.map(Mapping {
-            vpn: va >> geo.page_shift,
-            npages: pages,
-            pfn: head + seg.first,
-            folio,
-            writable: !seg.readonly,
-        });
-        segments.push((va, pages * ps));
-        va += pages * ps;
+        // Copies follow each other; a hugetlb or aligned copy is a whole
+        // folio, so the next one starts aligned too.
+        let start = va;
+        for _ in 0..count {
+            world.aspace.map(Mapping {
+                vpn: va >> geo.page_shift,
+                npages: pages,
+                pfn: head + seg.first,
+                folio,
+                writable: !seg.readonly,
+            });
+            va += pages * ps;
+        }
+        segments.push((start, va - start));
     }
 
     let pos = |p: &Pos, field: &str| -> Result<u64, ScenarioError> {
@@ -446,6 +501,52 @@ mod tests {
         let s = Scenario::from_toml(&format!("format = 1\ngeometry = \"real\"\n{body}"))
             .expect("parses");
         build(&s).expect_err("user space cannot build this")
+    }
+
+    #[test]
+    fn a_counted_segment_maps_its_copies_in_a_row() {
+        let s = Scenario::from_toml(
+            "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"small\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
+             [[segment]]\nfolio = 0\ncount = 3\n[[segment]]\nfolio = 1\ncount = 2\n[[segment]]\npages = 2\ncount = 2\n",
+        )
+        .unwrap();
+        let b = build(&s).unwrap();
+        let at: Vec<(u64, u64)> = b
+            .segments
+            .iter()
+            .map(|&(a, l)| (a - USER_VA_BASE, l))
+            .collect();
+        // Three 4 KiB copies, then two 2 MiB copies from the next 2 MiB
+        // boundary, then a 4-page hole.
+        assert_eq!(at, [(0, 3 << 12), (2 << 20, 4 << 20), (6 << 20, 4 << 12)]);
+        let maps: Vec<(u64, u64)> = b
+            .world
+            .aspace
+            .mappings()
+            .iter()
+            .map(|m| ((m.vpn << 12) - USER_VA_BASE, m.pfn))
+            .collect();
+        let (small, huge) = (b.world.phys.folios()[0].head, b.world.phys.folios()[1].head);
+        assert_eq!(
+            maps,
+            [
+                (0, small),
+                (1 << 12, small),
+                (2 << 12, small),
+                (2 << 20, huge),
+                (4 << 20, huge)
+            ]
+        );
+        let e = reject("[[folio]]\nkind = \"thp\"\n[[segment]]\nfolio = 0\ncount = 2\n");
+        assert_eq!(e.field, "segment[0].count");
+        assert!(!e.over_capacity());
+        let e = reject("[[folio]]\nkind = \"small\"\n[[segment]]\nfolio = 0\ncount = 0\n");
+        assert_eq!(e.field, "segment[0].count");
+        // 4096 copies of a 1 GiB page are 2^30 pages: valid, but more than
+        // the model runs.
+        let e = reject("[[folio]]\nkind = \"hugetlb-pud\"\n[[segment]]\nfolio = 0\ncount = 4096\n");
+        assert_eq!(e.field, "segment[0].count");
+        assert!(e.over_capacity(), "{e}");
     }
 
     #[test]

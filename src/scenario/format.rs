@@ -129,6 +129,19 @@ pub struct Segment {
     /// for hugetlb, which can only be mapped that way.
     #[serde(default, skip_serializing_if = "is_false")]
     pub aligned: bool,
+    /// The same mapping this many times in a row (default 1): one segment
+    /// of `count` copies, each mapping the same pages, as a file mapped at
+    /// consecutive addresses is. Positions inside it count from its start,
+    /// across the copies. A hole of `count` times `pages`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+fn is_one(x: &u64) -> bool {
+    *x == 1
 }
 
 fn is_zero_u64(x: &u64) -> bool {

@@ -16,6 +16,6 @@ mod build;
 mod format;
 mod scale;
 
-pub use build::{build, Built, ConcreteOp, ScenarioError, MAX_OPS};
+pub use build::{build, Built, ConcreteOp, ScenarioError, MAX_MAPPED_PAGES, MAX_OPS};
 pub use format::*;
 pub use scale::rescale;

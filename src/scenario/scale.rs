@@ -23,12 +23,12 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
     let mut sizes = Vec::with_capacity(s.segments.len());
     for (seg, new) in s.segments.iter().zip(out.segments.iter_mut()) {
         let Some(fi) = seg.folio else {
-            let b = seg.pages.unwrap_or(0) * gf.page_size();
-            sizes.push((b, b));
+            let b = seg.pages.unwrap_or(0) * seg.count * gf.page_size();
+            sizes.push((b, b, 1));
             continue;
         };
         let (Some(nf), Some(nt)) = (folio_pages(&gf, fi), folio_pages(&gt, fi)) else {
-            sizes.push((0, 0));
+            sizes.push((0, 0, 1));
             continue;
         };
         let end = seg.pages.map_or(nf, |p| seg.first + p);
@@ -39,11 +39,23 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
         sizes.push((
             (end - seg.first) * gf.page_size(),
             (end_t - first) * gt.page_size(),
+            seg.count.max(1),
         ));
     }
+    // In a counted segment a position keeps its copy and, inside it, its
+    // distance to the copy's nearer edge.
     let pos = |p: &mut Pos| {
-        if let Some(&(from, to)) = sizes.get(p.seg as usize) {
-            p.off = scale_edge(p.off, from, to);
+        if let Some(&(from, to, count)) = sizes.get(p.seg as usize) {
+            let (k, o) = if from == 0 {
+                (0, p.off)
+            } else {
+                (p.off / from, p.off % from)
+            };
+            p.off = if k >= count {
+                count * to + (p.off - count * from)
+            } else {
+                k * to + scale_edge(o, from, to)
+            };
         }
     };
     for op in &mut out.ops {
