@@ -291,6 +291,19 @@ pub(crate) fn lower_segments(
             count: 1,
         });
     }
+    // Segments after a counted one may take the total past what the build
+    // takes: give the largest count back what they took.
+    let excess = st.mapped.saturating_sub(crate::scenario::MAX_MAPPED_PAGES);
+    if excess > 0 {
+        let np = |g: &Segment| {
+            let n = g.folio.map_or(0, |f| folio_pages(&folios[f as usize], geo));
+            g.pages.unwrap_or(n.saturating_sub(g.first))
+        };
+        if let Some(g) = st.segments.iter_mut().max_by_key(|g| g.count * np(g)) {
+            let per = np(g).max(1);
+            g.count = g.count.saturating_sub(excess.div_ceil(per)).max(1);
+        }
+    }
     let page = geo.page_size();
     let bytes = st
         .segments
