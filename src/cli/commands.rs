@@ -234,6 +234,48 @@ pub fn list(out: &mut dyn Write) -> i32 {
             o.push_str(&format!("      {line}\n"));
         }
     }
+    o.push_str("\nGEOMETRIES (`geometry = ...` in a scenario file)\n");
+    for (name, g) in [
+        ("real", crate::mm::Geometry::REAL),
+        ("small", crate::mm::Geometry::SMALL),
+    ] {
+        let h = crate::report::hsize;
+        o.push_str(&format!(
+            "  {name:<6} pages {}, PMD folios {}, PUD folios {}; SZ_1G {}, SZ_1T {}, INT_MAX {}\n",
+            h(g.page_size()),
+            h(g.folio_bytes(g.pmd_order)),
+            h(g.folio_bytes(g.pud_order)),
+            h(g.sz_1g()),
+            h(g.sz_1t()),
+            g.int_max()
+        ));
+    }
+    o.push_str("\nFAULT POINTS (allocation sites: `site = ...` in [faults]; each call asks for its C size)\n");
+    let sw = crate::mm::AllocSite::ALL
+        .iter()
+        .map(|s| s.file_name().len())
+        .max()
+        .unwrap_or(0);
+    for site in crate::mm::AllocSite::ALL {
+        let (allocator, size) = site.size_rule();
+        let limit = match allocator {
+            crate::mm::Allocator::Kvmalloc => "kvmalloc, refused over INT_MAX",
+            crate::mm::Allocator::Kmalloc => "kmalloc, refused over KMALLOC_MAX_SIZE",
+        };
+        o.push_str(&format!(
+            "  {:<sw$}  {site}: {size}; {limit}{}\n",
+            site.file_name(),
+            if site.failure_is_tolerated() {
+                "; a failure here is survived"
+            } else {
+                ""
+            }
+        ));
+    }
+    o.push_str("\nOVERRIDABLE FUNCTIONS (a variant replaces any of these; the rest of the path is 7.1-rc1's)\n");
+    for h in variants::HOOKS {
+        o.push_str(&format!("  {h}\n"));
+    }
     let _ = out.write_all(o.as_bytes());
     EXIT_CLEAN
 }

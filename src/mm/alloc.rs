@@ -46,6 +46,46 @@ impl AllocSite {
         AllocSite::XaReserve,
     ];
 
+    /// The name scenario files give it (`site = "..."` in a fault point).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            AllocSite::RsrcDataAlloc => "rsrc_data_alloc",
+            AllocSite::RsrcNodeAlloc => "rsrc_node_alloc",
+            AllocSite::PinPagesArray => "pin_pages_array",
+            AllocSite::FastPathArray => "fast_path_array",
+            AllocSite::CoalesceNewArray => "coalesce_new_array",
+            AllocSite::ImuCache => "imu_cache",
+            AllocSite::ImuKvmalloc => "imu_kvmalloc",
+            AllocSite::XaReserve => "xa_reserve",
+        }
+    }
+
+    /// The allocator the call reaches and the size it asks for, as the C
+    /// computes it.
+    pub fn size_rule(self) -> (Allocator, &'static str) {
+        match self {
+            AllocSite::RsrcDataAlloc => (
+                Allocator::Kvmalloc,
+                "8 bytes per table slot (struct io_rsrc_node *)",
+            ),
+            AllocSite::RsrcNodeAlloc => (Allocator::Kmalloc, "24 bytes (struct io_rsrc_node)"),
+            AllocSite::PinPagesArray => (
+                Allocator::Kvmalloc,
+                "8 bytes per page of the buffer (struct page *)",
+            ),
+            AllocSite::FastPathArray => (Allocator::Kvmalloc, "8 bytes (one struct page *)"),
+            AllocSite::CoalesceNewArray => {
+                (Allocator::Kvmalloc, "8 bytes per folio (struct page *)")
+            }
+            AllocSite::ImuCache => (Allocator::Kmalloc, "568 bytes (struct_size(imu, bvec, 32))"),
+            AllocSite::ImuKvmalloc => (
+                Allocator::Kvmalloc,
+                "56 + 16 bytes per bvec (struct_size(imu, bvec, n))",
+            ),
+            AllocSite::XaReserve => (Allocator::Kmalloc, "576 bytes (struct xa_node)"),
+        }
+    }
+
     /// Whether the kernel survives a failure here without returning an error
     /// (it continues uncoalesced, or without the fast path).
     pub fn failure_is_tolerated(self) -> bool {
@@ -272,6 +312,14 @@ mod tests {
         a.kvfree(id);
         a.kvfree(id);
         assert_eq!(a.violations, vec![AllocViolation::DoubleFree { id: id.0 }]);
+    }
+
+    #[test]
+    fn file_names_are_the_serde_names() {
+        for site in AllocSite::ALL {
+            let json = serde_json::to_string(&site).unwrap();
+            assert_eq!(json, format!("\"{}\"", site.file_name()));
+        }
     }
 
     #[test]

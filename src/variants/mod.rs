@@ -167,6 +167,24 @@ pub trait Variant: Sync + Send {
     }
 }
 
+/// The kernel functions a variant can override: every method of
+/// [`Variant`] that models one (the oracle hooks `imu_acct_pages` and
+/// `accounted_pages` are not kernel functions). `regbuf-fuzz list` prints
+/// them; a test keeps the list equal to the trait.
+pub const HOOKS: &[&str] = &[
+    "io_validate_user_buf_range",
+    "io_pin_pages",
+    "io_check_coalesce_buffer",
+    "io_coalesce_buffer",
+    "headpage_already_acct",
+    "io_buffer_account_pin",
+    "io_sqe_buffer_register",
+    "io_release_ubuf",
+    "io_buffer_unmap",
+    "io_import_fixed",
+    "io_vec_fill_bvec",
+];
+
 /// A change on top of another variant that removes its findings.
 #[derive(Clone, Copy, Debug)]
 pub struct Fix {

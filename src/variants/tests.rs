@@ -458,3 +458,28 @@ fn a_fault_that_hits_a_different_call_of_the_same_site_poisons_the_comparison() 
     assert_eq!(cand.ops[2].fault_calls, vec![(AllocSite::PinPagesArray, 0)]);
     assert!(verdict.is_clean(), "{:#?}", verdict.findings);
 }
+
+/// `HOOKS` names every kernel-function method of `Variant`, in order: read
+/// from the trait's own source, so a method added without a line in
+/// `HOOKS` fails here.
+#[test]
+fn hooks_list_every_overridable_kernel_function() {
+    let src = include_str!("mod.rs");
+    let start = src.find("pub trait Variant").unwrap();
+    let body = &src[start..start + src[start..].find("\n}\n").unwrap()];
+    let oracle_and_identity = [
+        "name",
+        "summary",
+        "fix_of",
+        "known_bugs",
+        "imu_acct_pages",
+        "accounted_pages",
+    ];
+    let methods: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("fn "))
+        .map(|l| &l[..l.find('(').unwrap()])
+        .filter(|m| !oracle_and_identity.contains(m))
+        .collect();
+    assert_eq!(methods, super::HOOKS);
+}
