@@ -193,10 +193,19 @@ impl PhysMem {
         self.folio(folio).kind == FolioKind::Hugetlb
     }
 
-    /// `page_size()` of a head page: the folio's size in bytes.
+    /// `page_size()`: `PAGE_SIZE << compound_order(page)`, the folio's size
+    /// for a head page and `PAGE_SIZE` for a tail page, as the kernel's.
     pub fn page_size(&self, geo: &Geometry, page: Pfn) -> u64 {
-        self.page_folio(page)
-            .map_or(geo.page_size(), |f| self.folio_size(geo, f))
+        geo.page_size() << self.compound_order(page)
+    }
+
+    /// `compound_order()`: the folio's order for its head page, 0 for any
+    /// other page (a tail page has no `PG_head`), as include/linux/mm.h has it.
+    pub fn compound_order(&self, page: Pfn) -> u32 {
+        match self.page_folio(page) {
+            Some(f) if self.folio(f).head == page => self.folio(f).order,
+            _ => 0,
+        }
     }
 
     /// One FOLL_PIN grab of `refs` entries, as `try_grab_folio()` does: a large
@@ -266,5 +275,31 @@ impl PhysMem {
             .iter()
             .map(|f| (f.refcount, f.pincount))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_and_compound_order_are_the_folios_only_at_its_head() {
+        let geo = Geometry::REAL;
+        let mut p = PhysMem::default();
+        let thp = p.add_folio(0x1000, 9, FolioKind::Thp);
+        let head = p.folio(thp).head;
+        assert_eq!(
+            (p.compound_order(head), p.page_size(&geo, head)),
+            (9, 2 << 20)
+        );
+        assert_eq!(
+            (p.compound_order(head + 1), p.page_size(&geo, head + 1)),
+            (0, 4096)
+        );
+        assert_eq!(p.page_size(&geo, 0x10), 4096, "a page outside every folio");
+        assert!(
+            p.page_compound(head + 1),
+            "a tail page is still PageCompound"
+        );
     }
 }

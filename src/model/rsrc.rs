@@ -126,7 +126,9 @@ pub fn io_rsrc_node_alloc(w: &mut World) -> Option<AllocId> {
     let n = w.nodes.get_mut(&node).expect("node from the cache");
     n.refs = 1;
     n.tag = 0;
-    // `buf` is not reset: the kernel leaves it for the caller to set.
+    // node->file_ptr = 0, the union `buf` shares: a recycled node does not
+    // keep its last buffer.
+    n.buf = None;
     Some(node)
 }
 
@@ -182,8 +184,9 @@ pub fn io_reset_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, index: usiz
 /// Model of `io_free_rsrc_node()` — io_uring/rsrc.c, 7.1-rc1 (buffer nodes;
 /// tags post a CQE, which is not modelled).
 pub fn io_free_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocId) {
-    if let Some(imu) = w.nodes[&node].buf {
-        v.io_buffer_unmap(w, imu);
+    match w.nodes[&node].buf {
+        Some(imu) => v.io_buffer_unmap(w, imu),
+        None => w.oops("io_free_rsrc_node: io_buffer_unmap(ctx, node->buf) with node->buf NULL"),
     }
     w.io_cache_free(false, node);
 }
@@ -280,6 +283,7 @@ pub fn headpage_already_acct<V: Variant + ?Sized>(
             continue;
         };
         let Some(imu) = w.nodes[&node].buf else {
+            w.oops("headpage_already_acct: imu->nr_bvecs with node->buf NULL");
             continue;
         };
         for j in 0..w.imu(imu).nr_bvecs as u64 {
@@ -751,7 +755,9 @@ pub fn io_import_reg_buf<V: Variant + ?Sized>(
     let Some(node) = io_find_buf_node(w, req) else {
         return Err(Errno::EFAULT);
     };
+    // io_import_fixed(): if (WARN_ON_ONCE(!imu)) return -EFAULT;
     let Some(imu) = w.nodes[&node].buf else {
+        w.warn_on_once(true, "io_import_fixed: !imu");
         return Err(Errno::EFAULT);
     };
     v.io_import_fixed(w, ddir, imu, buf_addr, len)
@@ -845,6 +851,7 @@ pub fn io_import_reg_vec<V: Variant + ?Sized>(
         return Err(Errno::EFAULT);
     };
     let Some(imu) = w.nodes[&node].buf else {
+        w.oops("io_import_reg_vec: imu->dir with node->buf NULL");
         return Err(Errno::EFAULT);
     };
     if w.imu(imu).dir & (1 << ddir) == 0 {

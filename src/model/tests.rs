@@ -1,6 +1,7 @@
 //! Hand-worked cases with exact numbers, derived by reading rsrc.c.
 
-use crate::mm::{AllocSite, FaultPlan, FaultPoint};
+use crate::mm::{AllocSite, FaultPlan, FaultPoint, Geometry};
+use crate::model::{rsrc, Event, World};
 use crate::run::run;
 use crate::scenario::{build, Scenario};
 use crate::variants::upstream::Upstream;
@@ -312,4 +313,24 @@ fn a_held_write_is_refused_with_its_field() {
     );
     let e = build(&scenario(&body)).unwrap_err();
     assert!(e.to_string().contains("op[1].hold"), "{e}");
+}
+
+/// `io_rsrc_node_alloc()` clears `file_ptr`, the union `buf` shares: a
+/// recycled node does not bring its old buffer back, and freeing a node
+/// whose `buf` is NULL is the oops the kernel would have.
+#[test]
+fn a_recycled_node_comes_back_without_its_buffer_and_freeing_it_so_is_an_oops() {
+    let mut w = World::new(Geometry::REAL, None, FaultPlan::default());
+    let node = rsrc::io_rsrc_node_alloc(&mut w).unwrap();
+    w.nodes.get_mut(&node).unwrap().buf = Some(crate::mm::AllocId(7));
+    w.io_cache_free(false, node);
+    let again = rsrc::io_rsrc_node_alloc(&mut w).unwrap();
+    assert_eq!(again, node, "the cache gives the same object back");
+    assert_eq!(w.nodes[&again].buf, None);
+    rsrc::io_free_rsrc_node(&Upstream, &mut w, again);
+    assert!(
+        matches!(&w.events[..], [Event::Oops { site }] if site.starts_with("io_free_rsrc_node:")),
+        "{:?}",
+        w.events
+    );
 }

@@ -32,6 +32,12 @@ pub enum Event {
         /// Slots actually allocated; reads at `idx >= slots` leave the object.
         slots: u64,
     },
+    /// A dereference the kernel would oops on (a NULL `node->buf`). The
+    /// model records it and goes on as if the access had been skipped.
+    Oops {
+        /// `function: what was dereferenced`.
+        site: String,
+    },
     /// A write to the import's result bvec array past its estimated size.
     ResBvecOverflow {
         /// Entries written.
@@ -170,6 +176,13 @@ impl World {
     pub fn kvmalloc_array(&mut self, site: AllocSite, n: u64, elem: u64) -> Option<AllocId> {
         let size = super::sizeof::array(n, elem)?;
         self.kvmalloc(site, size)
+    }
+
+    /// Records a dereference the kernel would oops on.
+    pub fn oops(&mut self, site: &str) {
+        self.events.push(Event::Oops {
+            site: site.to_string(),
+        });
     }
 
     /// The imu behind an id. Ids come from the ledger, so a missing one is a

@@ -150,6 +150,7 @@ fn event_aspect(e: &Event) -> &'static str {
         Event::BvecOutOfBounds { .. } => "bvec-out-of-bounds",
         Event::ResBvecOverflow { .. } => "res-bvec-overflow",
         Event::Warn { .. } => "warning",
+        Event::Oops { .. } => "oops",
     }
 }
 
@@ -210,6 +211,12 @@ pub static INVARIANTS: &[Invariant] = &[
         rule: "no WARN_ON_ONCE fires: the path's own (io_pin_pages, io_coalesce_buffer) and the allocators' on a \
                request over their limit (kvmalloc over INT_MAX, kmalloc over KMALLOC_MAX_SIZE)",
         check: no_warning,
+    },
+    Invariant {
+        name: "oops",
+        rule: "the kernel dereferences no NULL pointer: node->buf is set wherever io_free_rsrc_node, \
+               headpage_already_acct and io_import_reg_vec read through it",
+        check: oops,
     },
     Invariant {
         name: "teardown",
@@ -480,7 +487,11 @@ fn import(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
             );
         }
     }
-    if let Some(e) = c.events.iter().find(|e| !matches!(e, Event::Warn { .. })) {
+    if let Some(e) = c
+        .events
+        .iter()
+        .find(|e| !matches!(e, Event::Warn { .. } | Event::Oops { .. }))
+    {
         return Err(Fail::new(
             event_aspect(e),
             format!("during the operation: {e:?}"),
@@ -844,6 +855,19 @@ fn no_warning(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), Fai
         Some(site) => Err(Fail::new(
             site.split(':').next().unwrap_or(site).trim(),
             format!("WARN_ON_ONCE: {site}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn oops(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), Fail> {
+    match c.events.iter().find_map(|e| match e {
+        Event::Oops { site } => Some(site),
+        _ => None,
+    }) {
+        Some(site) => Err(Fail::new(
+            site.split(':').next().unwrap_or(site).trim(),
+            format!("NULL pointer dereference: {site}"),
         )),
         None => Ok(()),
     }

@@ -173,6 +173,13 @@ fn each_invariant_fires_on_a_broken_state() {
     }];
     assert!(check("no_warning", &mut w.clone(), &after, 0, false, &warn).is_err());
     assert!(check("no_warning", &mut w.clone(), &after, 0, false, &[]).is_ok());
+    // oops: a NULL node->buf read through.
+    let oops = [crate::model::Event::Oops {
+        site: "io_free_rsrc_node: io_buffer_unmap(ctx, node->buf) with node->buf NULL".into(),
+    }];
+    let e = check("oops", &mut w.clone(), &after, 0, false, &oops).unwrap_err();
+    assert_eq!(e.aspect, "io_free_rsrc_node", "{e}");
+    assert!(check("oops", &mut w.clone(), &after, 0, false, &[]).is_ok());
     // teardown: ring exit with the buffer still pinned.
     assert!(check("teardown", &mut w, &after, 0, true, &[]).is_err());
     let mut w = w0.clone();
