@@ -684,14 +684,7 @@ pub fn single_faults(ledgers: [&[AllocSite]; 2]) -> Vec<FaultPlan> {
 pub fn describe_faults(plan: &FaultPlan) -> String {
     let mut s = String::new();
     for p in &plan.points {
-        match p {
-            FaultPoint::Site { site, nth } => {
-                let _ = write!(s, "call {nth} at {site} fails");
-            }
-            FaultPoint::Call { call } => {
-                let _ = write!(s, "allocation call {call} fails");
-            }
-        }
+        let _ = write!(s, "{p}");
     }
     if s.is_empty() {
         s.push_str("no fault");

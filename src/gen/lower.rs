@@ -10,6 +10,7 @@ use super::ops::lower_ops;
 use super::raw::*;
 use super::GenConfig;
 use crate::mm::{AllocSite, FaultPlan, FaultPoint, Geometry};
+use crate::model::Errno;
 use crate::scenario::{
     FolioKindSpec, FolioSpec, GeometryName, Scenario, Segment, Size, FORMAT_VERSION,
 };
@@ -202,9 +203,26 @@ fn lower_faults(raw: &[RawFault]) -> FaultPlan {
             248.. => AllocSite::XaReserve,
             c => AllocSite::ALL[c as usize % (AllocSite::ALL.len() - 1)],
         };
-        let p = FaultPoint::Site {
-            site,
-            nth: rf.nth as u32 % 3,
+        // The top 32 values of `nth`, which allocation faults used before
+        // there were others, fail a GUP walk or an iovec read instead.
+        let p = match rf.nth {
+            240.. => FaultPoint::Gup {
+                nth: u32::from(rf.site / 64 % 2),
+                // Nothing, one page, or part-way (a folio's worth at most).
+                pinned: match rf.site % 4 {
+                    0 => 0,
+                    1 => 1,
+                    k => u64::from(rf.nth - 240) * u64::from(k),
+                },
+                errno: [Errno::ENOMEM, Errno::EBUSY, Errno::EAGAIN][rf.site as usize / 4 % 3],
+            },
+            224.. => FaultPoint::CopyFromUser {
+                nth: u32::from(rf.site % 3),
+            },
+            n => FaultPoint::Site {
+                site,
+                nth: n as u32 % 3,
+            },
         };
         if !points.contains(&p) {
             points.push(p);

@@ -124,6 +124,42 @@ pub enum FaultPoint {
         /// Index among the calls at that site.
         nth: u32,
     },
+    /// The `nth` call (from 0) of `pin_user_pages_fast()` pins at most
+    /// `pinned` pages and then fails with `errno`, as FOLL_LONGTERM does
+    /// when it cannot migrate a page out of ZONE_MOVABLE or CMA (-ENOMEM,
+    /// -EBUSY, -EAGAIN). With pages pinned the caller gets their count,
+    /// with none the error (mm/gup.c's convention).
+    Gup {
+        /// Index among the run's GUP calls.
+        nth: u32,
+        /// Pages pinned before the failure.
+        pinned: u64,
+        /// What the failure returns.
+        errno: crate::model::Errno,
+    },
+    /// The `nth` iovec read from user memory (from 0; `copy_from_user()`
+    /// in `iovec_from_user()`) faults: -EFAULT, as an iovec array that runs
+    /// into an unmapped page does.
+    CopyFromUser {
+        /// Index among the run's iovec reads.
+        nth: u32,
+    },
+}
+
+impl fmt::Display for FaultPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FaultPoint::Call { call } => write!(f, "allocation call {call} of the run fails"),
+            FaultPoint::Site { site, nth } => write!(f, "call {nth} at {site} fails"),
+            FaultPoint::Gup { nth, pinned, errno } => write!(
+                f,
+                "pin_user_pages_fast call {nth} stops after {pinned} pages with {errno}"
+            ),
+            FaultPoint::CopyFromUser { nth } => {
+                write!(f, "iovec read {nth} from user memory faults (-EFAULT)")
+            }
+        }
+    }
 }
 
 /// Which allocation calls fail.
@@ -208,6 +244,8 @@ pub struct Alloc {
     next: u64,
     calls: u32,
     site_calls: BTreeMap<AllocSite, u32>,
+    gup_calls: u32,
+    iovec_reads: u32,
     live: BTreeMap<AllocId, Allocation>,
     /// Every call made, with whether it failed, in order.
     pub log: Vec<(AllocSite, bool)>,
@@ -258,6 +296,7 @@ impl Alloc {
         let fail = self.plan.points.iter().any(|p| match *p {
             FaultPoint::Call { call: c } => c == call,
             FaultPoint::Site { site: s, nth: n } => s == site && n == this,
+            FaultPoint::Gup { .. } | FaultPoint::CopyFromUser { .. } => false,
         });
         self.log.push((site, fail));
         if fail {
@@ -275,6 +314,27 @@ impl Alloc {
             self.violations
                 .push(AllocViolation::DoubleFree { id: id.0 });
         }
+    }
+
+    /// One `pin_user_pages_fast()` call: the pages it may pin before it
+    /// fails and the error, if the plan fails it.
+    pub fn gup_call(&mut self) -> Option<(u64, crate::model::Errno)> {
+        let n = self.gup_calls;
+        self.gup_calls += 1;
+        self.plan.points.iter().find_map(|p| match *p {
+            FaultPoint::Gup { nth, pinned, errno } if nth == n => Some((pinned, errno)),
+            _ => None,
+        })
+    }
+
+    /// One iovec read from user memory: whether the plan faults it.
+    pub fn copy_from_user_call(&mut self) -> bool {
+        let n = self.iovec_reads;
+        self.iovec_reads += 1;
+        self.plan
+            .points
+            .iter()
+            .any(|p| matches!(*p, FaultPoint::CopyFromUser { nth } if nth == n))
     }
 
     /// Live allocations.

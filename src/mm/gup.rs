@@ -1,13 +1,15 @@
 //! Model of the FOLL_PIN side of mm/gup.c: `pin_user_pages_fast`,
 //! `unpin_user_folio`, `unpin_user_pages`, as of Linux 7.1-rc1.
 //!
-//! Divergences, none of which the registration path can observe: no
-//! migration out of ZONE_MOVABLE/CMA for FOLL_LONGTERM (every simulated folio
-//! is already long-term pinnable), COW unsharing always reuses the page (the
-//! only non-exclusive anonymous pages are those a fork()ed child shared and
-//! left on exit, so the parent is their only mapper), and the fast/slow GUP
-//! split is one walk. A hole or a read-only page ends the walk: the caller gets the
-//! count pinned so far, or -EFAULT when nothing was pinned.
+//! FOLL_LONGTERM's migration out of ZONE_MOVABLE/CMA is not simulated; what
+//! the caller can see of it, a walk that stops at some page with -ENOMEM,
+//! -EBUSY or -EAGAIN, comes from the fault plan (`FaultPoint::Gup`).
+//! Divergences, none of which the registration path can observe: COW
+//! unsharing always reuses the page (the only non-exclusive anonymous pages
+//! are those a fork()ed child shared and left on exit, so the parent is
+//! their only mapper), a THP is never split by the pin, and the fast/slow
+//! GUP split is one walk. A hole or a read-only page ends the walk: the
+//! caller gets the count pinned so far, or -EFAULT when nothing was pinned.
 
 use super::{AddressSpace, Geometry, Pfn, PhysMem};
 use crate::model::Errno;
@@ -19,7 +21,9 @@ pub const FOLL_LONGTERM: u32 = 0x100;
 
 /// Model of `pin_user_pages_fast(start, nr_pages, gup_flags, pages)`.
 /// Appends one entry per base page (the same page may appear several times
-/// when it is mapped several times) and takes one pin per entry.
+/// when it is mapped several times) and takes one pin per entry. `fault`,
+/// from the fault plan, stops it after that many pages with that error.
+#[allow(clippy::too_many_arguments)]
 pub fn pin_user_pages_fast(
     geo: &Geometry,
     aspace: &AddressSpace,
@@ -28,10 +32,12 @@ pub fn pin_user_pages_fast(
     nr_pages: u64,
     gup_flags: u32,
     pages: &mut Vec<Pfn>,
+    fault: Option<(u64, Errno)>,
 ) -> Result<u64, Errno> {
     let vpn = start >> geo.page_shift;
     let mut pinned = 0u64;
-    for (run_vpn, backing, n) in aspace.runs(vpn, nr_pages) {
+    let limit = fault.map_or(nr_pages, |(k, _)| k.min(nr_pages));
+    for (run_vpn, backing, n) in aspace.runs(vpn, limit) {
         let Some((pfn, writable, folio)) = backing else {
             break;
         };
@@ -53,7 +59,11 @@ pub fn pin_user_pages_fast(
         pinned += n;
     }
     if pinned == 0 {
-        return Err(Errno::EFAULT);
+        return Err(match fault {
+            // The walk reached the failing page before any hole.
+            Some((_, e)) if limit == 0 => e,
+            _ => Errno::EFAULT,
+        });
     }
     Ok(pinned)
 }

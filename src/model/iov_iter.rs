@@ -119,9 +119,14 @@ impl IovIter {
 }
 
 /// Model of `iovec_from_user()` for one iovec (`copy_iovec_from_user()`,
-/// lib/iov_iter.c, 7.1-rc1): an `iov_len` that does not fit in `ssize_t` is
-/// `-EINVAL`. Divergence: user memory never faults here.
-pub fn iovec_from_user(iov: &super::Iovec) -> Result<super::Iovec, super::Errno> {
+/// lib/iov_iter.c, 7.1-rc1): the copy faults (`-EFAULT`) where the fault
+/// plan says the array runs into unmapped memory
+/// ([`crate::mm::FaultPoint::CopyFromUser`]); an `iov_len` that does not
+/// fit in `ssize_t` is `-EINVAL`.
+pub fn iovec_from_user(w: &mut World, iov: &super::Iovec) -> Result<super::Iovec, super::Errno> {
+    if w.alloc.copy_from_user_call() {
+        return Err(super::Errno::EFAULT);
+    }
     // check for size_t not fitting in ssize_t ..
     if (iov.iov_len as i64) < 0 {
         return Err(super::Errno::EINVAL);

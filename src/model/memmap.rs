@@ -46,6 +46,8 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
     };
 
+    let gup = w.alloc.gup_call();
+
     let ret = pin_user_pages_fast(
         &w.geo,
         &w.aspace,
@@ -54,6 +56,7 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         nr_pages,
         FOLL_WRITE | FOLL_LONGTERM,
         &mut pages.pages,
+        gup,
     );
     // success, mapped all pages
     if ret == Ok(nr_pages) {

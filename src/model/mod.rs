@@ -34,6 +34,7 @@ pub const KERNEL_REF: &str =
 #[allow(missing_docs)]
 pub enum Errno {
     ENXIO = 6,
+    EAGAIN = 11,
     ENOMEM = 12,
     EFAULT = 14,
     EBUSY = 16,
@@ -51,6 +52,7 @@ impl Errno {
         let s = s.trim().trim_start_matches('-');
         [
             Errno::ENXIO,
+            Errno::EAGAIN,
             Errno::ENOMEM,
             Errno::EFAULT,
             Errno::EBUSY,

@@ -195,7 +195,7 @@ pub fn io_free_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocI
 /// checks of `io_register_rsrc_update()` and `__io_register_rsrc_update()`
 /// that come before it. Returns the number of slots updated, or the error
 /// of the first one when none was.
-/// Divergence: tags are not modelled (no CQEs); user memory never faults.
+/// Divergence: tags are not modelled (no CQEs).
 pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
@@ -223,7 +223,7 @@ pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
     let mut err = Ok(0);
     let mut done = 0u32;
     while done < nr_args {
-        let iov = match iovec_from_user(&iovecs[done as usize]) {
+        let iov = match iovec_from_user(w, &iovecs[done as usize]) {
             Ok(iov) => iov,
             Err(e) => {
                 err = Err(e);
@@ -628,7 +628,7 @@ pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
     };
     let mut ret = Ok(());
     for i in 0..nr_args as usize {
-        let iov = match arg.map(|a| iovec_from_user(&a[i])) {
+        let iov = match arg.map(|a| iovec_from_user(w, &a[i])) {
             None => empty,
             Some(Ok(iov)) => iov,
             Some(Err(e)) => {

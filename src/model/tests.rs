@@ -1,7 +1,7 @@
 //! Hand-worked cases with exact numbers, derived by reading rsrc.c.
 
 use crate::mm::{AllocSite, FaultPlan, FaultPoint, Geometry};
-use crate::model::{rsrc, Event, World};
+use crate::model::{rsrc, Errno, Event, World};
 use crate::run::run;
 use crate::scenario::{build, Scenario};
 use crate::variants::upstream::Upstream;
@@ -333,4 +333,70 @@ fn a_recycled_node_comes_back_without_its_buffer_and_freeing_it_so_is_an_oops() 
         "{:?}",
         w.events
     );
+}
+
+/// A FOLL_LONGTERM pin that stops part-way (a page it could not migrate):
+/// with pages pinned, io_pin_pages() unpins them and returns -EFAULT; with
+/// none, the error comes through. Nothing stays pinned or charged.
+#[test]
+fn a_gup_that_stops_part_way_unwinds_and_a_gup_that_pins_nothing_returns_its_error() {
+    for (pinned, errno, ret) in [
+        (100, Errno::EBUSY, -14),
+        (0, Errno::EBUSY, -16),
+        (0, Errno::EAGAIN, -11),
+        (511, Errno::ENOMEM, -14),
+        (512, Errno::ENOMEM, 0),
+    ] {
+        let mut s = scenario(&format!("{ONE_HUGETLB}{}", register_range(0, 0, MIB2)));
+        s.faults = FaultPlan {
+            points: vec![FaultPoint::Gup {
+                nth: 0,
+                pinned,
+                errno,
+            }],
+        };
+        let r = clean_run(&s);
+        assert_eq!(r.ops[0].ret, ret, "{pinned} pages then {errno}");
+        let pins = if ret == 0 { 1 } else { 0 };
+        assert_eq!(r.ops[0].snapshot.pins, vec![pins], "{pinned} then {errno}");
+        assert_eq!(r.ops[0].snapshot.pinned_vm, 512 * pins as u64);
+    }
+}
+
+/// An iovec array that runs into unmapped memory: IORING_REGISTER_BUFFERS
+/// fails as a whole with -EFAULT and frees what it registered before the
+/// fault; an update installs the slots before it and returns their count.
+#[test]
+fn an_iovec_read_that_faults_fails_a_register_whole_and_cuts_an_update_short() {
+    let range = |a: u64, b: u64| {
+        format!("{{ kind = \"range\", start = {{ seg = 0, off = {a} }}, end = {{ seg = 0, off = {b} }} }}")
+    };
+    let body = format!(
+        "{ONE_HUGETLB}[[op]]\nop = \"register\"\niovecs = [{}, {}, {}]\n",
+        range(0, 4096),
+        range(4096, 8192),
+        range(8192, 12288)
+    );
+    let mut s = scenario(&body);
+    s.faults = FaultPlan {
+        points: vec![FaultPoint::CopyFromUser { nth: 1 }],
+    };
+    let r = clean_run(&s);
+    assert_eq!(r.ops[0].ret, -14);
+    assert!(r.ops[0].snapshot.slots.is_empty(), "no table");
+    assert_eq!((r.ops[0].snapshot.pins.clone(), r.ops[0].snapshot.pinned_vm), (vec![0], 0));
+    let body = format!(
+        "{ONE_HUGETLB}[[op]]\nop = \"register_sparse\"\nnr = 3\n[[op]]\nop = \"update\"\noffset = 0\niovecs = [{}, {}, {}]\n",
+        range(0, 4096),
+        range(4096, 8192),
+        range(8192, 12288)
+    );
+    let mut s = scenario(&body);
+    s.faults = FaultPlan {
+        points: vec![FaultPoint::CopyFromUser { nth: 1 }],
+    };
+    let r = clean_run(&s);
+    assert_eq!(r.ops[1].ret, 1, "the first slot is updated");
+    let installed = r.ops[1].snapshot.slots.iter().filter(|s| s.is_some()).count();
+    assert_eq!(installed, 1);
 }

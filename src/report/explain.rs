@@ -226,14 +226,9 @@ pub fn explain_with(
             .faults
             .points
             .iter()
-            .map(|p| match p {
-                crate::mm::FaultPoint::Call { call } => {
-                    format!("allocation call {call} of the run")
-                }
-                crate::mm::FaultPoint::Site { site, nth } => format!("call {nth} at {site}"),
-            })
+            .map(|p| p.to_string())
             .collect();
-        let _ = writeln!(o, "allocations that fail: {}", f.join("; "));
+        let _ = writeln!(o, "faults: {}", f.join("; "));
     }
 
     layout(&mut o, s, &b);

@@ -119,6 +119,8 @@ pub(crate) fn fast_path(
 ) -> Result<(PageArray, u64), Errno> {
     let (mut pages, nr_pages) = io_pin_pages_alloc(w, uaddr, len)?;
 
+    let gup = w.alloc.gup_call();
+
     let ret = pin_user_pages_fast(
         &w.geo,
         &w.aspace,
@@ -127,6 +129,7 @@ pub(crate) fn fast_path(
         nr_pages,
         FOLL_WRITE | FOLL_LONGTERM,
         &mut pages.pages,
+        gup,
     );
     // success, mapped all pages
     if ret == Ok(nr_pages) {
@@ -180,6 +183,7 @@ impl Variant for RfcV1 {
     /// `io_pin_pages_alloc()` then the unchanged pin. Same behaviour as 7.1.
     fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
         let (mut pages, nr_pages) = io_pin_pages_alloc(w, uaddr, len)?;
+        let gup = w.alloc.gup_call();
         let ret = pin_user_pages_fast(
             &w.geo,
             &w.aspace,
@@ -188,6 +192,7 @@ impl Variant for RfcV1 {
             nr_pages,
             FOLL_WRITE | FOLL_LONGTERM,
             &mut pages.pages,
+            gup,
         );
         if ret == Ok(nr_pages) {
             return Ok((pages, nr_pages));

@@ -504,6 +504,8 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
     };
 
+    let gup = w.alloc.gup_call();
+
     let ret = pin_user_pages_fast(
         &w.geo,
         &w.aspace,
@@ -512,6 +514,7 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         nr_pages,
         FOLL_WRITE | FOLL_LONGTERM,
         &mut pages.pages,
+        gup,
     );
     // success, mapped all pages
     if ret == Ok(nr_pages) {
