@@ -371,32 +371,30 @@ fn an_iovec_read_that_faults_fails_a_register_whole_and_cuts_an_update_short() {
     let range = |a: u64, b: u64| {
         format!("{{ kind = \"range\", start = {{ seg = 0, off = {a} }}, end = {{ seg = 0, off = {b} }} }}")
     };
-    let body = format!(
-        "{ONE_HUGETLB}[[op]]\nop = \"register\"\niovecs = [{}, {}, {}]\n",
-        range(0, 4096),
-        range(4096, 8192),
-        range(8192, 12288)
-    );
-    let mut s = scenario(&body);
-    s.faults = FaultPlan {
-        points: vec![FaultPoint::CopyFromUser { nth: 1 }],
+    let three = [range(0, 4096), range(4096, 8192), range(8192, 12288)].join(", ");
+    let faulted = |ops: String| {
+        let mut s = scenario(&format!("{ONE_HUGETLB}{ops}"));
+        s.faults = FaultPlan {
+            points: vec![FaultPoint::CopyFromUser { nth: 1 }],
+        };
+        clean_run(&s)
     };
-    let r = clean_run(&s);
+    let r = faulted(format!("[[op]]\nop = \"register\"\niovecs = [{three}]\n"));
     assert_eq!(r.ops[0].ret, -14);
     assert!(r.ops[0].snapshot.slots.is_empty(), "no table");
-    assert_eq!((r.ops[0].snapshot.pins.clone(), r.ops[0].snapshot.pinned_vm), (vec![0], 0));
-    let body = format!(
-        "{ONE_HUGETLB}[[op]]\nop = \"register_sparse\"\nnr = 3\n[[op]]\nop = \"update\"\noffset = 0\niovecs = [{}, {}, {}]\n",
-        range(0, 4096),
-        range(4096, 8192),
-        range(8192, 12288)
+    assert_eq!(
+        (r.ops[0].snapshot.pins.clone(), r.ops[0].snapshot.pinned_vm),
+        (vec![0], 0)
     );
-    let mut s = scenario(&body);
-    s.faults = FaultPlan {
-        points: vec![FaultPoint::CopyFromUser { nth: 1 }],
-    };
-    let r = clean_run(&s);
+    let r = faulted(format!(
+        "[[op]]\nop = \"register_sparse\"\nnr = 3\n[[op]]\nop = \"update\"\noffset = 0\niovecs = [{three}]\n"
+    ));
     assert_eq!(r.ops[1].ret, 1, "the first slot is updated");
-    let installed = r.ops[1].snapshot.slots.iter().filter(|s| s.is_some()).count();
+    let installed = r.ops[1]
+        .snapshot
+        .slots
+        .iter()
+        .filter(|s| s.is_some())
+        .count();
     assert_eq!(installed, 1);
 }

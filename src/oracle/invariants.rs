@@ -847,30 +847,42 @@ fn allocation(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail
     Ok(())
 }
 
-fn no_warning(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), Fail> {
-    match c.events.iter().find_map(|e| match e {
-        Event::Warn { site } => Some(site),
-        _ => None,
-    }) {
+/// The first event `site_of` picks, as a failure whose aspect is the
+/// function the site names (`function: what`).
+fn first_site(
+    c: &OpContext,
+    site_of: fn(&Event) -> Option<&String>,
+    what: &str,
+) -> Result<(), Fail> {
+    match c.events.iter().find_map(site_of) {
         Some(site) => Err(Fail::new(
             site.split(':').next().unwrap_or(site).trim(),
-            format!("WARN_ON_ONCE: {site}"),
+            format!("{what}: {site}"),
         )),
         None => Ok(()),
     }
 }
 
+fn no_warning(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), Fail> {
+    first_site(
+        c,
+        |e| match e {
+            Event::Warn { site } => Some(site),
+            _ => None,
+        },
+        "WARN_ON_ONCE",
+    )
+}
+
 fn oops(_v: &dyn Variant, _w: &mut World, c: &OpContext) -> Result<(), Fail> {
-    match c.events.iter().find_map(|e| match e {
-        Event::Oops { site } => Some(site),
-        _ => None,
-    }) {
-        Some(site) => Err(Fail::new(
-            site.split(':').next().unwrap_or(site).trim(),
-            format!("NULL pointer dereference: {site}"),
-        )),
-        None => Ok(()),
-    }
+    first_site(
+        c,
+        |e| match e {
+            Event::Oops { site } => Some(site),
+            _ => None,
+        },
+        "NULL pointer dereference",
+    )
 }
 
 fn teardown(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {

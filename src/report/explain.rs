@@ -222,12 +222,7 @@ pub fn explain_with(
         }
     }
     if !s.faults.points.is_empty() {
-        let f: Vec<String> = s
-            .faults
-            .points
-            .iter()
-            .map(|p| p.to_string())
-            .collect();
+        let f: Vec<String> = s.faults.points.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(o, "faults: {}", f.join("; "));
     }
 
