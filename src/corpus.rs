@@ -162,7 +162,8 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> CorpusError {
         file: path.to_path_buf(),
         at: Some((line, col)),
         field,
-        reason: msg,
+        // serde's word for an enum's value; here a variant is a kernel version.
+        reason: msg.replace("unknown variant `", "unknown value `"),
     }
 }
 
@@ -431,7 +432,11 @@ mod tests {
             (Some((6, 8)), Some("op[0].ddir")),
             "{e}"
         );
-        assert!(e.reason.contains("unknown variant `sideways`"), "{e}");
+        assert!(e.reason.contains("unknown value `sideways`"), "{e}");
+        assert!(
+            !e.reason.contains("variant"),
+            "a variant is a kernel version here: {e}"
+        );
     }
 
     #[test]
