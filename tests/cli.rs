@@ -521,3 +521,26 @@ fn known_bugs_are_set_aside_unless_asked_for() {
         text(&o)
     );
 }
+
+/// `--version` names the kernels modelled, and its count of reverted fixes
+/// is the number of historical variants.
+#[test]
+fn version_names_the_kernels_modelled() {
+    let o = run(&["--version"]);
+    assert_eq!(code(&o), 0);
+    let t = text(&o);
+    for k in [
+        "7.1-rc1",
+        "650303626be6",
+        "Linux 7.2",
+        "3996771b8f75",
+        "RFC v1",
+    ] {
+        assert!(t.contains(k), "{k} missing: {t}");
+    }
+    let n = regbuf_fuzz::variants::history::HISTORY.len();
+    assert!(
+        t.contains(&format!("and {n} upstream fixes reverted")),
+        "{t}"
+    );
+}

@@ -26,12 +26,20 @@ Exit status (as diff(1)): 0 no finding, 1 at least one finding, 2 trouble
 (bad flags, an unknown variant, a file that cannot be read, parsed or built;
 the message names the file, the field and the reason).";
 
+/// `--version`: the tool's, then the kernels it models (`list` has them all).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "; models Linux 7.1-rc1 (io_uring/rsrc.c 650303626be6, io_uring/memmap.c 4f9b439319c4), \
+     Linux 7.2 (df0a52537c0f, ca76b56a2a2a, b4e41050b212, 3996771b8f75), \
+     [RFC v1] fast path huge page handling, and 8 upstream fixes reverted"
+);
+
 /// Differential fuzzer for the io_uring fixed-buffer registration path
 /// (IORING_REGISTER_BUFFERS): runs a model of io_uring/rsrc.c as upstream
 /// 7.1-rc1 and as patched variants on the same scenario, and reports broken
 /// invariants and differences.
 #[derive(Debug, Parser)]
-#[command(name = "regbuf-fuzz", version, after_help = EXIT_HELP)]
+#[command(name = "regbuf-fuzz", version = VERSION, after_help = EXIT_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
