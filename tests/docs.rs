@@ -1,0 +1,112 @@
+//! The book's links and every repository path the README and the book
+//! name resolve: a moved or renamed file breaks this test, not a reader.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pages() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("docs/src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_page_is_in_the_summary_and_every_summary_link_is_a_page() {
+    let summary = std::fs::read_to_string(root().join("docs/src/SUMMARY.md")).unwrap();
+    let links: Vec<&str> = summary
+        .split("](")
+        .skip(1)
+        .map(|rest| &rest[..rest.find(')').unwrap()])
+        .collect();
+    for l in &links {
+        assert!(
+            root().join("docs/src").join(l).is_file(),
+            "SUMMARY.md links to a missing page: {l}"
+        );
+    }
+    for p in pages() {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name == "SUMMARY.md" || links.contains(&name),
+            "docs/src/{name} is not in SUMMARY.md"
+        );
+        let first = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            first.starts_with("# "),
+            "docs/src/{name} does not open with a title"
+        );
+    }
+}
+
+/// A path in backquotes that starts at a top-level directory of the
+/// repository: `corpus/findings/rfc-v1/`, `src/model/sizeof.rs`.
+fn named_paths(text: &str) -> Vec<String> {
+    const TOP: [&str; 10] = [
+        "corpus/",
+        "docs/",
+        "src/",
+        "bench/",
+        "examples/",
+        "tests/",
+        "patches/",
+        "scripts/",
+        "fuzz/",
+        "lab/",
+    ];
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| TOP.iter().any(|t| s.starts_with(t)))
+        .filter(|s| !s.contains(char::is_whitespace))
+        .map(|s| s.trim_end_matches([',', '.', ':']).to_string())
+        .collect()
+}
+
+#[test]
+fn every_repository_path_the_readme_and_the_book_name_exists() {
+    let mut files = vec![root().join("README.md"), root().join("corpus/README.md")];
+    files.extend(pages());
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for p in named_paths(&text) {
+            // Placeholders and patterns stand for many files, or for the
+            // reader's own.
+            // Directories the tools write (`mdbook build`, libFuzzer) are
+            // not in a clean checkout.
+            const WRITTEN: [&str; 2] = ["docs/book/", "fuzz/artifacts/"];
+            if p.contains(['<', '*', '…'])
+                || ["my_patch", "my-patch", "my-case"]
+                    .iter()
+                    .any(|m| p.contains(m))
+                || WRITTEN.iter().any(|w| p.starts_with(w))
+            {
+                continue;
+            }
+            checked += 1;
+            if !Path::new(&root()).join(&p).exists() {
+                missing.push(format!(
+                    "{}: {p}",
+                    f.strip_prefix(root()).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} paths found: the scan is broken"
+    );
+    assert!(
+        missing.is_empty(),
+        "paths that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
