@@ -97,6 +97,9 @@ pub struct OpRecord {
     /// operation's calls at that site: which allocation of the operation was
     /// lost, whatever the earlier operations allocated.
     pub fault_calls: Vec<(AllocSite, u32)>,
+    /// Iovec reads from user memory made before it, in the run: where a
+    /// `copy_from_user` fault point (counted over the run) lands.
+    pub iovec_reads_before: u32,
     /// Invariants that did not hold after it.
     pub violations: Vec<Violation>,
 }
@@ -232,6 +235,7 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             w.alloc.violations.len(),
             w.alloc.log.len(),
         );
+        let iovec_reads_before = w.alloc.iovec_reads();
         let (ret, import) = match op {
             Some(op) => apply(v, &mut w, op),
             None => (ring_exit(v, &mut w), None),
@@ -278,6 +282,7 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             snapshot: Snapshot::of(v, &w),
             faults_fired,
             fault_calls,
+            iovec_reads_before,
             violations,
         });
     }

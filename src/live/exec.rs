@@ -107,6 +107,49 @@ fn views(
     out
 }
 
+/// An iovec array laid out so that entry `k` is the first on a `PROT_NONE`
+/// page: the kernel's `copy_from_user()` of it faults, as a
+/// `copy_from_user` fault point has it. Unmapped when dropped.
+struct GuardedIovecs {
+    base: usize,
+    ptr: *const libc::iovec,
+}
+
+impl GuardedIovecs {
+    const PAGE: usize = 4096;
+
+    fn new(v: &[libc::iovec], k: usize) -> Result<Self, String> {
+        let size = std::mem::size_of::<libc::iovec>();
+        if k * size > Self::PAGE {
+            return Err(format!(
+                "a faulting iovec array of {k} readable entries does not fit a page"
+            ));
+        }
+        let base = sys::mmap(
+            0,
+            2 * Self::PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+        .map_err(|e| format!("mmap for a faulting iovec array: {e}"))?;
+        sys::mprotect(base + Self::PAGE, Self::PAGE, libc::PROT_NONE)
+            .map_err(|e| format!("mprotect for a faulting iovec array: {e}"))?;
+        let ptr = (base + Self::PAGE - k * size) as *mut libc::iovec;
+        // SAFETY: the first page is ours and read-write, and the k entries
+        // end exactly at its end.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), ptr, k) };
+        Ok(GuardedIovecs { base, ptr })
+    }
+}
+
+impl Drop for GuardedIovecs {
+    fn drop(&mut self) {
+        sys::munmap(self.base, 2 * Self::PAGE);
+    }
+}
+
 /// Runs `b`'s operations for real and returns every disagreement with `model`.
 pub fn run(
     b: &Built,
@@ -131,6 +174,21 @@ pub fn run(
             })
             .collect()
     };
+    // Which entry of operation i's iovec array the fault plan faults: the
+    // model counts iovec reads over the run.
+    let copy_fault = |i: usize| -> Option<usize> {
+        let before = model.ops[i].iovec_reads_before;
+        let after = model
+            .ops
+            .get(i + 1)
+            .map_or(u32::MAX, |o| o.iovec_reads_before);
+        b.world.alloc.plan().points.iter().find_map(|p| match *p {
+            crate::mm::FaultPoint::CopyFromUser { nth } if (before..after).contains(&nth) => {
+                Some((nth - before) as usize)
+            }
+            _ => None,
+        })
+    };
     for (i, op) in b.ops.iter().enumerate() {
         let want = &model.ops[i];
         let before = matches!(
@@ -143,13 +201,18 @@ pub fn run(
         let got = match op {
             ConcreteOp::Register { iovecs } => {
                 let v = iovs(iovecs);
-                // SAFETY: the argument is a live local of the size passed, and the
-                // mappings outlive the ring (the layout is dropped after `run`).
+                let guard = copy_fault(i)
+                    .map(|k| GuardedIovecs::new(&v, k))
+                    .transpose()?;
+                let arr = guard.as_ref().map_or(v.as_ptr(), |g| g.ptr);
+                // SAFETY: the argument is a live local (or a guarded copy whose
+                // entries past the fault are unreadable) of the size passed, and
+                // the mappings outlive the ring (the layout is dropped after `run`).
                 unsafe {
                     sys::io_uring_register(
                         fd,
                         sys::IORING_REGISTER_BUFFERS,
-                        v.as_ptr().cast(),
+                        arr.cast(),
                         v.len() as u32,
                     )
                 }
@@ -173,9 +236,13 @@ pub fn run(
             }
             ConcreteOp::Update { offset, iovecs } => {
                 let v = iovs(iovecs);
+                let guard = copy_fault(i)
+                    .map(|k| GuardedIovecs::new(&v, k))
+                    .transpose()?;
+                let arr = guard.as_ref().map_or(v.as_ptr(), |g| g.ptr);
                 let up = sys::RsrcUpdate2 {
                     offset: *offset,
-                    data: v.as_ptr() as u64,
+                    data: arr as u64,
                     nr: v.len() as u32,
                     ..Default::default()
                 };

@@ -337,6 +337,16 @@ impl Alloc {
             .any(|p| matches!(*p, FaultPoint::CopyFromUser { nth } if nth == n))
     }
 
+    /// The plan.
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
+    }
+
+    /// Iovec reads from user memory made so far.
+    pub fn iovec_reads(&self) -> u32 {
+        self.iovec_reads
+    }
+
     /// Live allocations.
     pub fn live(&self) -> &BTreeMap<AllocId, Allocation> {
         &self.live
