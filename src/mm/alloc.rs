@@ -61,28 +61,37 @@ impl AllocSite {
     }
 
     /// The allocator the call reaches and the size it asks for, as the C
-    /// computes it.
-    pub fn size_rule(self) -> (Allocator, &'static str) {
+    /// computes it ([`crate::model::sizeof`], the numbers the calls use).
+    pub fn size_rule(self) -> (Allocator, String) {
+        use crate::model::sizeof::*;
+        let (kv, k) = (Allocator::Kvmalloc, Allocator::Kmalloc);
         match self {
             AllocSite::RsrcDataAlloc => (
-                Allocator::Kvmalloc,
-                "8 bytes per table slot (struct io_rsrc_node *)",
+                kv,
+                format!("{RSRC_NODE_PTR} bytes per table slot (struct io_rsrc_node *)"),
             ),
-            AllocSite::RsrcNodeAlloc => (Allocator::Kmalloc, "24 bytes (struct io_rsrc_node)"),
+            AllocSite::RsrcNodeAlloc => (k, format!("{IO_RSRC_NODE} bytes (struct io_rsrc_node)")),
             AllocSite::PinPagesArray => (
-                Allocator::Kvmalloc,
-                "8 bytes per page of the buffer (struct page *)",
+                kv,
+                format!("{PAGE_PTR} bytes per page of the buffer (struct page *)"),
             ),
-            AllocSite::FastPathArray => (Allocator::Kvmalloc, "8 bytes (one struct page *)"),
+            AllocSite::FastPathArray => (kv, format!("{PAGE_PTR} bytes (one struct page *)")),
             AllocSite::CoalesceNewArray => {
-                (Allocator::Kvmalloc, "8 bytes per folio (struct page *)")
+                (kv, format!("{PAGE_PTR} bytes per folio (struct page *)"))
             }
-            AllocSite::ImuCache => (Allocator::Kmalloc, "568 bytes (struct_size(imu, bvec, 32))"),
-            AllocSite::ImuKvmalloc => (
-                Allocator::Kvmalloc,
-                "56 + 16 bytes per bvec (struct_size(imu, bvec, n))",
+            AllocSite::ImuCache => (
+                k,
+                format!(
+                    "{} bytes (struct_size(imu, bvec, {}))",
+                    imu(crate::model::IO_CACHED_BVECS_SEGS as u64),
+                    crate::model::IO_CACHED_BVECS_SEGS
+                ),
             ),
-            AllocSite::XaReserve => (Allocator::Kmalloc, "576 bytes (struct xa_node)"),
+            AllocSite::ImuKvmalloc => (
+                kv,
+                format!("{IO_MAPPED_UBUF} + {BIO_VEC} bytes per bvec (struct_size(imu, bvec, n))"),
+            ),
+            AllocSite::XaReserve => (k, format!("{XA_NODE} bytes (struct xa_node)")),
         }
     }
 
