@@ -889,13 +889,28 @@ fn teardown(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> 
     if c.op.is_some() {
         return Ok(());
     }
-    for (i, f) in w.phys.folios().iter().enumerate() {
-        if (f.refcount, f.pincount) != (1, 0) {
-            return fail!("pins", 
-                "after ring exit folio {i} (pfn {:#x}, order {}) has refcount {} and pincount {} (leaked pins)",
+    // Every folio that is off, each said the way it is off: above its
+    // start a pin leaked, below it something unpinned more than it pinned.
+    let off: Vec<String> = w
+        .phys
+        .folios()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| (f.refcount, f.pincount) != (1, 0))
+        .map(|(i, f)| {
+            let how = if f.refcount < 1 || f.pincount < 0 {
+                "over-unpinned: below its start"
+            } else {
+                "leaked pins"
+            };
+            format!(
+                "folio {i} (pfn {:#x}, order {}) has refcount {} and pincount {} ({how})",
                 f.head, f.order, f.refcount, f.pincount
-            );
-        }
+            )
+        })
+        .collect();
+    if !off.is_empty() {
+        return fail!("pins", "after ring exit {}", off.join("; "));
     }
     if w.ctx.user.is_some_and(|u| u.locked_vm != 0) || w.ctx.pinned_vm != 0 {
         return fail!(

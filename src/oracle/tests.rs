@@ -181,6 +181,21 @@ fn each_invariant_fires_on_a_broken_state() {
     assert_eq!(e.aspect, "io_free_rsrc_node", "{e}");
     assert!(check("oops", &mut w.clone(), &after, 0, false, &[]).is_ok());
     // teardown: ring exit with the buffer still pinned.
+    let e = check("teardown", &mut w.clone(), &after, 0, true, &[]).unwrap_err();
+    assert!(e.detail.contains("(leaked pins)"), "{e}");
+    // ... and with a folio unpinned below its start: every folio off is
+    // named, each the way it is off.
+    let mut under = w.clone();
+    under.phys.put_pin(crate::mm::FolioId(0), 1000);
+    let e = check("teardown", &mut under, &after, 0, true, &[]).unwrap_err();
+    assert!(
+        e.detail.contains("folio 0") && e.detail.contains("over-unpinned"),
+        "{e}"
+    );
+    assert!(
+        e.detail.contains("folio 1") && e.detail.contains("(leaked pins)"),
+        "{e}"
+    );
     assert!(check("teardown", &mut w, &after, 0, true, &[]).is_err());
     let mut w = w0.clone();
     crate::model::rsrc::io_sqe_buffers_unregister(&Upstream, &mut w).unwrap();
