@@ -544,3 +544,36 @@ fn version_names_the_kernels_modelled() {
         "{t}"
     );
 }
+
+/// Shell completions and the man page come from the same clap
+/// definitions as `--help`: every subcommand is in them.
+#[test]
+fn completions_and_the_man_page_cover_every_subcommand() {
+    let bash = run(&["completions", "bash"]);
+    assert_eq!(code(&bash), 0);
+    let man = run(&["man"]);
+    assert_eq!(code(&man), 0);
+    let (bash, man) = (text(&bash), text(&man));
+    assert!(
+        man.contains(".TH regbuf-fuzz 1") && man.contains(".SH SUBCOMMANDS"),
+        "{man}"
+    );
+    for sub in [
+        "fuzz", "replay", "minimize", "explain", "repro", "live", "list", "exhaust",
+    ] {
+        assert!(bash.contains(sub), "completions lack {sub}");
+        assert!(
+            man.contains(&format!("regbuf\\-fuzz\\-{sub}(1)")),
+            "man lacks {sub}"
+        );
+    }
+    assert!(
+        bash.contains("--stop-on-first"),
+        "completions lack the flags"
+    );
+    assert_eq!(
+        code(&run(&["completions", "tcsh"])),
+        2,
+        "an unknown shell is a usage error"
+    );
+}

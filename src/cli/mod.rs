@@ -74,6 +74,16 @@ pub enum Command {
     Report(ReportArgs),
     /// List the variants and the invariants.
     List,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    /// generated from these flags: `regbuf-fuzz completions bash > /etc/bash_completion.d/regbuf-fuzz`.
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from these flags:
+    /// `regbuf-fuzz man > regbuf-fuzz.1 && man ./regbuf-fuzz.1`.
+    Man,
     /// Run a fuzzing campaign of one variant against another.
     Fuzz(FuzzCmd),
     /// Run every scenario within a bound (small geometry) on one variant
@@ -586,6 +596,21 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Repro(a) => commands::repro(a, out),
         Command::Report(a) => commands::report(a, out),
         Command::List => commands::list(out),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "regbuf-fuzz", out);
+            EXIT_CLEAN
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(out) {
+                Ok(()) => EXIT_CLEAN,
+                Err(e) => {
+                    eprintln!("regbuf-fuzz man: {e}");
+                    EXIT_TROUBLE
+                }
+            }
+        }
         Command::Fuzz(a) => commands::fuzz(a),
         Command::Exhaust(a) => commands::exhaust(a),
         Command::ImportArtifact(a) => commands::import_artifact(a, out),
