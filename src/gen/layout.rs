@@ -296,7 +296,8 @@ pub(crate) fn lower_segments(
             let n = g.folio.map_or(0, |f| folio_pages(&folios[f as usize], geo));
             g.pages.unwrap_or(n.saturating_sub(g.first))
         };
-        if let Some(g) = st.segments.iter_mut().max_by_key(|g| g.count * np(g)) {
+        let mapped = st.segments.iter_mut().filter(|g| g.folio.is_some());
+        if let Some(g) = mapped.max_by_key(|g| g.count * np(g)) {
             let per = np(g).max(1);
             g.count = g.count.saturating_sub(excess.div_ceil(per)).max(1);
         }
