@@ -5,6 +5,8 @@
 //! - [`mm`]: simulated memory (folios, pins, the user address space, GUP, allocations);
 //! - [`model`]: io_uring/rsrc.c and memmap.c at 7.1-rc1, function for function;
 //! - [`variants`]: patches and historical versions, each only the functions it changes;
+//! - [`ctree`]: a kernel tree's own C (and patches as posted), compiled against a
+//!   shim and run on the same simulated machine, as a variant;
 //! - [`scenario`]: the scenario format, and how it becomes a simulated machine;
 //! - [`gen`]: one generator for cargo fuzz (`arbitrary`) and proptest;
 //! - [`oracle`]: named invariants and the differential comparison;
@@ -24,6 +26,7 @@
 pub mod campaign;
 pub mod cli;
 pub mod corpus;
+pub mod ctree;
 pub mod exhaust;
 pub mod gen;
 pub mod lab;

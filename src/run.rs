@@ -128,6 +128,9 @@ fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
 
 /// Applies one operation, returning its return value and any import result.
 pub fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
+    if let Some(c) = v.kernel_c() {
+        return c.apply(w, op);
+    }
     match op {
         ConcreteOp::Register { iovecs } => (
             ret_of(
@@ -209,6 +212,9 @@ fn issued(
 /// `io_ring_ctx_free()`'s part in this path: unregister, free the caches
 /// and the `hpage_acct` xarray (7.2), give back the ring's own regions.
 pub fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
+    if let Some(c) = v.kernel_c() {
+        return c.ring_exit(w);
+    }
     // io_ring_exit_work() cancels what is still in flight before the
     // buffers go: each canceled request is freed and drops its node.
     while let Some(mut r) = w.ctx.inflight.pop_front() {

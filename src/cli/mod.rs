@@ -21,6 +21,12 @@ pub const EXIT_FINDING: i32 = 1;
 /// Exit code: trouble (bad flags, a file that cannot be read or built).
 pub const EXIT_TROUBLE: i32 = 2;
 
+const TREE_HELP: &str = "\
+Testing your own patch (book: docs/src/ctree.md):
+  regbuf-fuzz tree --tree ~/linux --patch my.patch
+  regbuf-fuzz fuzz --tree ~/linux --patch my.patch --variant tree+patch --against tree
+  regbuf-fuzz fuzz --tree ~/linux --variant tree --against v7.2   # the C against the model";
+
 const EXIT_HELP: &str = "\
 Exit status (as diff(1)): 0 no finding, 1 at least one finding, 2 trouble
 (bad flags, an unknown variant, a file that cannot be read, parsed or built;
@@ -41,6 +47,19 @@ const VERSION: &str = concat!(
 #[derive(Debug, Parser)]
 #[command(name = "regbuf-fuzz", version = VERSION, after_help = EXIT_HELP)]
 pub struct Cli {
+    /// A kernel tree: its io_uring/rsrc.c and memmap.c, compiled against
+    /// the shim, become the variant `tree` (and, with --patch, `tree+patch`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub tree: Option<PathBuf>,
+    /// A patch as posted (git format-patch, mbox or plain diff) applied to
+    /// --tree for the variant `tree+patch` (repeatable, applied in order).
+    #[arg(long = "patch", global = true, value_name = "FILE", requires = "tree")]
+    pub patches: Vec<PathBuf>,
+    /// The Rust variant the tree's C is a version of: its known bugs and
+    /// accounting rule apply to the C (default: v7.2 for a tree with
+    /// ctx->hpage_acct, else upstream).
+    #[arg(long, global = true, value_name = "V", value_parser = variant_name, requires = "tree")]
+    pub tree_model: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -49,6 +68,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a kernel tree (--tree, with any --patch): the functions taken
+    /// from it, what the shim lacks, whether it is supported; builds it.
+    #[command(after_help = TREE_HELP)]
+    Tree,
     /// Replay scenario files (or directories of them) and report findings.
     #[command(after_help = REPLAY_HELP)]
     Replay(ReplayArgs),
@@ -274,6 +297,10 @@ no finding for that variant (nothing written); 2 trouble.";
 
 /// A variant name, checked against the known ones.
 fn variant_name(s: &str) -> Result<String, String> {
+    // Built from --tree after parsing; their names are reserved.
+    if s == crate::ctree::cli::TREE || s == crate::ctree::cli::TREE_PATCHED {
+        return Ok(s.to_string());
+    }
     match variants::by_name(s) {
         Some(v) => Ok(v.name().to_string()),
         None => Err(format!(
@@ -589,7 +616,14 @@ where
 }
 
 fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
+    if let Some(tree) = &cli.tree {
+        if let Err(e) = crate::ctree::cli::register(tree, &cli.patches, cli.tree_model.as_deref()) {
+            eprintln!("regbuf-fuzz: {e}");
+            return EXIT_TROUBLE;
+        }
+    }
     match &cli.command {
+        Command::Tree => crate::ctree::cli::check(cli.tree.as_deref(), &cli.patches, out),
         Command::Replay(a) => replay::run(a, out),
         Command::Minimize(a) => commands::minimize(a, out),
         Command::Explain(a) => commands::explain(a, out),

@@ -47,6 +47,10 @@ impl Errno {
     pub fn neg(self) -> i32 {
         -(self as i32)
     }
+    /// The errno of a negative return value, if it is one the path returns.
+    pub fn from_neg(r: i32) -> Option<Errno> {
+        Errno::parse(&r.to_string())
+    }
     /// Parses `ENOMEM`, `-ENOMEM` or `-12`.
     pub fn parse(s: &str) -> Option<Errno> {
         let s = s.trim().trim_start_matches('-');

@@ -68,6 +68,9 @@ pub struct World {
     pub events: Vec<Event>,
     /// Loop iterations over page arrays, to compare what variants cost.
     pub work: Work,
+    /// The ring of a variant built from kernel C, once it runs here
+    /// ([`crate::ctree`]); the machine is its memory.
+    pub c_run: Option<crate::ctree::RunHandle>,
 }
 
 /// Iterations of the loops that walk a page array or the buffer table. Not
@@ -121,6 +124,7 @@ impl World {
             imus: BTreeMap::new(),
             events: vec![],
             work: Work::default(),
+            c_run: None,
         }
     }
 
@@ -143,11 +147,23 @@ impl World {
         site: AllocSite,
         size: u64,
     ) -> Option<AllocId> {
+        self.alloc_call_gfp(allocator, site, size, false)
+    }
+
+    /// [`World::alloc_call`] with `__GFP_NOWARN` as the caller gives it: an
+    /// oversized request still fails, silently.
+    pub fn alloc_call_gfp(
+        &mut self,
+        allocator: Allocator,
+        site: AllocSite,
+        size: u64,
+        nowarn: bool,
+    ) -> Option<AllocId> {
         let limit = match allocator {
             Allocator::Kvmalloc => self.geo.int_max(),
             Allocator::Kmalloc => self.geo.kmalloc_max_size(),
         };
-        match self.alloc.alloc(site, size, Gfp::KERNEL, limit) {
+        match self.alloc.alloc(site, size, Gfp { nowarn }, limit) {
             Ok(id) => Some(id),
             Err(AllocFailure::Injected) => None,
             Err(AllocFailure::TooLarge { size, warned, .. }) => {

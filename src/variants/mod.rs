@@ -64,6 +64,11 @@ pub trait Variant: Sync + Send {
     fn known_bugs(&self) -> &'static [KnownBug] {
         &[RLIMIT_BYPASS_7_1]
     }
+    /// For a variant built from a kernel tree's C: itself, which runs whole
+    /// operations through the C instead of the functions below.
+    fn kernel_c(&self) -> Option<&crate::ctree::CVariant> {
+        None
+    }
 
     fn io_validate_user_buf_range(
         &self,
@@ -210,9 +215,24 @@ pub fn all() -> impl Iterator<Item = &'static dyn Variant> {
     ALL.iter().chain(history::HISTORY).copied()
 }
 
+/// Variants made at run time (from kernel trees), by [`register`].
+static DYNAMIC: std::sync::RwLock<Vec<&'static dyn Variant>> = std::sync::RwLock::new(Vec::new());
+
+/// Makes `v` known by name to this process (a variant built from a tree).
+pub fn register(v: &'static dyn Variant) {
+    DYNAMIC.write().unwrap().push(v);
+}
+
 /// The variant called `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn Variant> {
-    all().find(|v| v.name() == name)
+    all().find(|v| v.name() == name).or_else(|| {
+        DYNAMIC
+            .read()
+            .unwrap()
+            .iter()
+            .copied()
+            .find(|v| v.name() == name)
+    })
 }
 
 /// The names of all variants, for error messages and `--help`.

@@ -1,0 +1,666 @@
+//! The kernel's own C as a variant: `io_uring/rsrc.c` and `io_uring/memmap.c`
+//! from a kernel tree, with any patches as posted, compiled in user space
+//! against a shim (the `tools/testing/vma` way) and run on the same
+//! simulated machine as the Rust model, judged by the same invariants.
+//!
+//! - [`build`]: tree and patches to a loaded shared object, cached.
+//! - [`extract`]: the functions the path reaches, out of the whole file.
+//! - [`ffi`]: the callbacks the C makes into the machine.
+//! - [`mirror`]: the C's ring state read back into the machine after each
+//!   operation, so that every oracle reads one representation.
+//! - `shim/`: the headers the C is compiled against, and the glue that
+//!   plays the rest of the kernel (ring setup and exit, a request's life).
+//!
+//! Supported: trees whose buffer table is `struct io_rsrc_data` of nodes
+//! (6.13 and later: 7.1, 7.2). An older tree fails to build, and the error
+//! names what the shim lacks for it.
+
+pub mod build;
+pub mod cli;
+pub mod extract;
+pub mod ffi;
+pub mod mirror;
+
+use crate::mm::{AllocId, Geometry};
+use crate::model::iov_iter::{IovIter, PhysRange};
+use crate::model::types::{InflightReq, IoKiocb, RING_REGION_PAGES};
+use crate::model::{BioVec, Errno, Event, Iovec, World};
+use crate::scenario::ConcreteOp;
+use crate::variants::{KnownBug, Variant};
+use std::collections::VecDeque;
+use std::ffi::{c_int, c_long, c_uint, c_ulong, c_void, CString};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Why a tree or a patch cannot be made into a variant. Every variant names
+/// the file (or tool) and the reason.
+#[allow(missing_docs)]
+#[derive(Debug)]
+pub enum TreeError {
+    /// The tree lacks a file, or it cannot be read.
+    Tree { path: PathBuf, reason: String },
+    /// A patch cannot be read or does not apply (names the file and hunk).
+    Patch { patch: PathBuf, reason: String },
+    /// A source file is not C this reading can split.
+    Parse { file: String, reason: String },
+    /// The C does not compile against the shim: the names it lacks.
+    Compile {
+        dir: PathBuf,
+        missing: Vec<String>,
+        log: String,
+    },
+    /// A tool (the compiler, patch, the loader) failed.
+    Tool { tool: String, reason: String },
+}
+
+impl std::fmt::Display for TreeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            TreeError::Tree { path, reason } => write!(f, "{}: {reason}", path.display()),
+            TreeError::Patch { patch, reason } => write!(f, "{}: {reason}", patch.display()),
+            TreeError::Parse { file, reason } => write!(f, "{file}: {reason}"),
+            TreeError::Compile { dir, missing, log } => {
+                if missing.is_empty() {
+                    write!(
+                        f,
+                        "the tree's C does not compile against the shim (in {}):\n{}",
+                        dir.display(),
+                        log.lines()
+                            .filter(|l| l.contains("error"))
+                            .take(12)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
+                } else {
+                    write!(
+                        f,
+                        "unsupported tree: the shim lacks {} (build in {}); first errors:\n{}",
+                        missing.join(", "),
+                        dir.display(),
+                        log.lines()
+                            .filter(|l| l.contains("error"))
+                            .take(6)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
+                }
+            }
+            TreeError::Tool { tool, reason } => write!(f, "{tool}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for TreeError {}
+
+/// The C side's `struct rf_iter`.
+#[repr(C)]
+#[derive(Default, Debug)]
+struct RfIter {
+    bvec: usize,
+    nr_segs: c_ulong,
+    count: c_ulong,
+    iov_offset: c_ulong,
+    data_source: c_uint,
+}
+
+/// `struct bio_vec` as the shim lays it out.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct RfBioVec {
+    /// `bv_page`.
+    pub bv_page: usize,
+    /// `bv_len`.
+    pub bv_len: u32,
+    /// `bv_offset`.
+    pub bv_offset: u32,
+}
+
+/// The glue's entry points in one loaded object.
+#[allow(clippy::type_complexity)]
+pub struct Lib {
+    ring_create: unsafe extern "C" fn(c_int, c_ulong) -> usize,
+    ring_free: unsafe extern "C" fn(usize, c_ulong, *mut c_long, *mut i64),
+    register: unsafe extern "C" fn(usize, *const Iovec, c_uint) -> c_int,
+    update: unsafe extern "C" fn(usize, c_uint, *const Iovec, c_uint) -> c_int,
+    unregister: unsafe extern "C" fn(usize) -> c_int,
+    req_new: unsafe extern "C" fn(usize, c_uint) -> usize,
+    req_free: unsafe extern "C" fn(usize),
+    req_node: unsafe extern "C" fn(usize) -> usize,
+    import_reg_buf: unsafe extern "C" fn(usize, u64, u64, c_int, *mut RfIter) -> c_int,
+    import_reg_vec: unsafe extern "C" fn(
+        usize,
+        c_int,
+        *const Iovec,
+        c_uint,
+        *mut RfBioVec,
+        c_ulong,
+        *mut RfIter,
+    ) -> c_int,
+    import_fixed: unsafe extern "C" fn(usize, c_int, u64, u64, *mut RfIter) -> c_int,
+    vec_fill_bvec: unsafe extern "C" fn(
+        usize,
+        c_int,
+        *const Iovec,
+        c_uint,
+        *mut RfBioVec,
+        *mut RfIter,
+    ) -> c_int,
+    pub(crate) ctx_read: unsafe extern "C" fn(usize, *mut mirror::CtxView),
+    pub(crate) node_read: unsafe extern "C" fn(usize, *mut mirror::NodeView),
+    pub(crate) imu_read: unsafe extern "C" fn(usize, *mut mirror::ImuView),
+    pub(crate) imu_bvec_offset: u64,
+}
+
+/// Pages the reserved `mem_map` range covers, from [`crate::mm::PFN_BASE`].
+pub const MEM_MAP_PAGES: u64 = 1 << 27;
+const STRUCT_PAGE: u64 = 64;
+
+/// The reserved, never-mapped range whose 64-byte slots are the C's
+/// `struct page`s; one for the process.
+pub fn mem_map() -> usize {
+    static MAP: OnceLock<usize> = OnceLock::new();
+    *MAP.get_or_init(|| {
+        let len = (MEM_MAP_PAGES * STRUCT_PAGE) as usize;
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert!(
+            p != libc::MAP_FAILED,
+            "cannot reserve {len} bytes of address space for struct pages"
+        );
+        p as usize
+    })
+}
+
+/// The pfn of a C `struct page *`.
+pub fn page_to_pfn(p: usize) -> u64 {
+    (p.wrapping_sub(mem_map()) as u64) / STRUCT_PAGE + crate::mm::PFN_BASE
+}
+
+fn load(so: &Path) -> Result<Lib, TreeError> {
+    let path = CString::new(so.as_os_str().to_string_lossy().as_bytes()).expect("no NUL in a path");
+    let h = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if h.is_null() {
+        let e = unsafe { std::ffi::CStr::from_ptr(libc::dlerror()) }
+            .to_string_lossy()
+            .into_owned();
+        return Err(TreeError::Tool {
+            tool: "dlopen".into(),
+            reason: format!("{}: {e}", so.display()),
+        });
+    }
+    let sym = |name: &str| -> Result<*mut c_void, TreeError> {
+        let c = CString::new(name).unwrap();
+        let p = unsafe { libc::dlsym(h, c.as_ptr()) };
+        if p.is_null() {
+            return Err(TreeError::Tool {
+                tool: "dlsym".into(),
+                reason: format!("{}: no symbol {name}", so.display()),
+            });
+        }
+        Ok(p)
+    };
+    macro_rules! f {
+        ($n:literal) => {
+            unsafe { std::mem::transmute::<*mut c_void, _>(sym($n)?) }
+        };
+    }
+    let setup: unsafe extern "C" fn(*const ffi::RfCallbacks, usize, c_ulong) = f!("rf_setup");
+    unsafe { setup(&ffi::CALLBACKS, mem_map(), crate::mm::PFN_BASE as c_ulong) };
+    let bvec_off: unsafe extern "C" fn() -> c_ulong = f!("rf_imu_bvec_offset");
+    Ok(Lib {
+        ring_create: f!("rf_ring_create"),
+        ring_free: f!("rf_ring_free"),
+        register: f!("rf_register"),
+        update: f!("rf_update"),
+        unregister: f!("rf_unregister"),
+        req_new: f!("rf_req_new"),
+        req_free: f!("rf_req_free"),
+        req_node: f!("rf_req_node"),
+        import_reg_buf: f!("rf_import_reg_buf"),
+        import_reg_vec: f!("rf_import_reg_vec"),
+        import_fixed: f!("rf_import_fixed"),
+        vec_fill_bvec: f!("rf_vec_fill_bvec"),
+        ctx_read: f!("rf_ctx_read"),
+        node_read: f!("rf_node_read"),
+        imu_read: f!("rf_imu_read"),
+        imu_bvec_offset: unsafe { bvec_off() } as u64,
+    })
+}
+
+/// One run's C state: the ring and what it allocated.
+pub struct CRun {
+    lib: &'static Lib,
+    ctx: usize,
+    objects: ffi::Objects,
+    inflight: VecDeque<usize>,
+}
+
+impl Drop for CRun {
+    fn drop(&mut self) {
+        // A run cut short keeps its ring; the memory goes with the run.
+        self.objects.release_all();
+    }
+}
+
+/// A machine's C run, kept in the [`World`] it acts on.
+#[derive(Clone)]
+pub struct RunHandle(Arc<Mutex<CRun>>);
+
+// SAFETY: a run is only touched by the thread that runs its scenario; the
+// raw pointers it holds never cross to another thread while in use.
+unsafe impl Send for RunHandle {}
+unsafe impl Sync for RunHandle {}
+
+impl std::fmt::Debug for RunHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("RunHandle")
+    }
+}
+
+/// A kernel tree (and patches) as a variant.
+pub struct CVariant {
+    name: &'static str,
+    summary: &'static str,
+    /// The tree and patches it was built from.
+    pub source: build::Source,
+    /// The Rust variant of the same version: its known bugs and its
+    /// accounting rule are this variant's.
+    pub twin: &'static dyn Variant,
+    has_acct_pages: bool,
+    libs: Vec<(Geometry, &'static Lib)>,
+    /// The functions taken from the tree.
+    pub functions: std::collections::BTreeSet<String>,
+}
+
+impl CVariant {
+    /// Builds `tree` plus `patches` for every geometry scenarios use.
+    pub fn new(
+        name: &'static str,
+        tree: &Path,
+        patches: &[PathBuf],
+        twin: &'static dyn Variant,
+    ) -> Result<CVariant, TreeError> {
+        let source = build::prepare(tree, patches)?;
+        let mut libs = Vec::new();
+        let mut functions = Default::default();
+        for geo in [Geometry::REAL, Geometry::SMALL] {
+            let b = build::build(&source, &geo)?;
+            functions = b.functions;
+            libs.push((geo, &*Box::leak(Box::new(load(&b.so)?))));
+        }
+        let has_acct_pages = source.files["io_uring/rsrc.h"].contains("acct_pages");
+        let summary = format!(
+            "the kernel's C from {}{}",
+            tree.display(),
+            patches
+                .iter()
+                .map(|p| format!(" + {}", p.display()))
+                .collect::<String>()
+        );
+        Ok(CVariant {
+            name,
+            summary: Box::leak(summary.into_boxed_str()),
+            source,
+            twin,
+            has_acct_pages,
+            libs,
+            functions,
+        })
+    }
+
+    fn lib(&self, geo: &Geometry) -> &'static Lib {
+        self.libs
+            .iter()
+            .find(|(g, _)| g == geo)
+            .map(|(_, l)| *l)
+            .unwrap_or_else(|| panic!("{}: no build for geometry {}", self.name, geo.name()))
+    }
+
+    fn run_of(&self, w: &mut World) -> RunHandle {
+        if let Some(h) = &w.c_run {
+            return h.clone();
+        }
+        if let Some(f) = w.phys.folios().last() {
+            assert!(
+                f.head + (1 << f.order) <= crate::mm::PFN_BASE + MEM_MAP_PAGES,
+                "{}: the layout's pfns pass the reserved struct page range",
+                self.name
+            );
+        }
+        let lib = self.lib(&w.geo);
+        let mut run = CRun {
+            lib,
+            ctx: 0,
+            objects: Default::default(),
+            inflight: VecDeque::new(),
+        };
+        let with_user = w.ctx.user.is_some() as c_int;
+        run.ctx = ffi::enter(w, &mut run.objects, || unsafe {
+            (lib.ring_create)(with_user, RING_REGION_PAGES as c_ulong)
+        });
+        assert!(run.ctx != 0, "{}: ring setup failed", self.name);
+        let h = RunHandle(Arc::new(Mutex::new(run)));
+        w.c_run = Some(h.clone());
+        h
+    }
+
+    /// One operation through the C.
+    pub fn apply(&self, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
+        let h = self.run_of(w);
+        let mut run = h.0.lock().unwrap();
+        let run = &mut *run;
+        let (lib, ctx) = (run.lib, run.ctx);
+        let ret = match op {
+            ConcreteOp::Register { iovecs } => {
+                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                    (lib.register)(ctx, iovecs.as_ptr(), iovecs.len() as c_uint)
+                });
+                (r as i64, None)
+            }
+            ConcreteOp::RegisterSparse { nr } => {
+                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                    (lib.register)(ctx, std::ptr::null(), *nr)
+                });
+                (r as i64, None)
+            }
+            ConcreteOp::Update { offset, iovecs } => {
+                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                    (lib.update)(ctx, *offset, iovecs.as_ptr(), iovecs.len() as c_uint)
+                });
+                (r as i64, None)
+            }
+            ConcreteOp::Unregister => {
+                let r = ffi::enter(w, &mut run.objects, || unsafe { (lib.unregister)(ctx) });
+                (r as i64, None)
+            }
+            ConcreteOp::Import {
+                slot,
+                ddir,
+                buf_addr,
+                len,
+                hold,
+            } => {
+                let req = unsafe { (lib.req_new)(ctx, *slot) };
+                let mut it = RfIter::default();
+                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                    (lib.import_reg_buf)(req, *buf_addr, *len, *ddir as c_int, &mut it)
+                });
+                mirror::mirror(w, run);
+                let iter = (r == 0).then(|| self.imported(w, run, req, *ddir, &it));
+                self.issued(w, run, req, *slot, r, iter, *hold)
+            }
+            ConcreteOp::Readv {
+                slot,
+                ddir,
+                iovecs,
+                hold,
+            } => {
+                let req = unsafe { (lib.req_new)(ctx, *slot) };
+                let mut it = RfIter::default();
+                let cap = iovecs
+                    .iter()
+                    .map(|i| (i.iov_len >> w.geo.page_shift) + 2)
+                    .sum::<u64>() as usize
+                    * 2
+                    + 64;
+                let mut res = vec![RfBioVec::default(); cap];
+                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                    (lib.import_reg_vec)(
+                        req,
+                        *ddir as c_int,
+                        iovecs.as_ptr(),
+                        iovecs.len() as c_uint,
+                        res.as_mut_ptr(),
+                        cap as c_ulong,
+                        &mut it,
+                    )
+                });
+                mirror::mirror(w, run);
+                let iter = (r == 0).then(|| {
+                    let n = (it.nr_segs as usize).min(cap);
+                    IovIter::owned(*ddir, res[..n].iter().map(bio_vec).collect(), it.count)
+                });
+                self.issued(w, run, req, *slot, r, iter, *hold)
+            }
+            ConcreteOp::Complete => match run.inflight.pop_front() {
+                Some(req) => {
+                    let r = w.ctx.inflight.pop_front().expect("in-flight lists in step");
+                    ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
+                    (0, Some(r.import))
+                }
+                None => (0, None),
+            },
+        };
+        mirror::mirror(w, run);
+        ret
+    }
+
+    /// The iterator an import set up, as the model's: into the imu when
+    /// its bvecs are the buffer's.
+    fn imported(&self, w: &World, run: &CRun, req: usize, ddir: u32, it: &RfIter) -> IovIter {
+        let node = unsafe { (run.lib.req_node)(req) };
+        let imu = run
+            .objects
+            .ids
+            .get(&node)
+            .and_then(|n| w.nodes.get(n))
+            .and_then(|n| n.buf);
+        match (imu, it.bvec) {
+            (Some(imu), b) if b != 0 => {
+                let base = run.objects.ptrs[&imu] + run.lib.imu_bvec_offset as usize;
+                let start = (b.wrapping_sub(base) / std::mem::size_of::<RfBioVec>()) as u64;
+                let mut i = IovIter::bvec(ddir, imu, start, it.nr_segs, it.count);
+                i.iov_offset = it.iov_offset;
+                i
+            }
+            _ => IovIter::owned(ddir, vec![], it.count),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issued(
+        &self,
+        w: &mut World,
+        run: &mut CRun,
+        req: usize,
+        slot: u32,
+        r: c_int,
+        iter: Option<IovIter>,
+        hold: bool,
+    ) -> (i64, Option<Vec<PhysRange>>) {
+        let lib = run.lib;
+        match iter {
+            Some(iter) => {
+                let import = iter.physical_ranges(w).0;
+                if hold {
+                    let node = unsafe { (lib.req_node)(req) };
+                    let buf_node = run.objects.ids.get(&node).copied();
+                    run.inflight.push_back(req);
+                    w.ctx.inflight.push_back(InflightReq {
+                        req: IoKiocb {
+                            buf_index: slot,
+                            buf_node,
+                        },
+                        import: import.clone(),
+                    });
+                } else {
+                    ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
+                }
+                (0, Some(import))
+            }
+            None => {
+                ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
+                (r as i64, None)
+            }
+        }
+    }
+
+    /// Ring exit through the C: in-flight requests go, then the buffers,
+    /// the caches, the xarray and the ring's regions.
+    pub fn ring_exit(&self, w: &mut World) -> i64 {
+        let h = self.run_of(w);
+        let mut run = h.0.lock().unwrap();
+        let run = &mut *run;
+        let (lib, ctx) = (run.lib, run.ctx);
+        while let Some(req) = run.inflight.pop_front() {
+            w.ctx.inflight.pop_front();
+            ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
+            mirror::mirror(w, run);
+        }
+        let (mut locked, mut pinned) = (0 as c_long, 0i64);
+        ffi::enter(w, &mut run.objects, || unsafe {
+            (lib.ring_free)(ctx, RING_REGION_PAGES as c_ulong, &mut locked, &mut pinned)
+        });
+        run.ctx = 0;
+        mirror::after_exit(w, locked as u64, pinned as u64);
+        0
+    }
+
+    fn call_import_fixed(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        imu: AllocId,
+        buf_addr: u64,
+        len: u64,
+    ) -> Result<IovIter, Errno> {
+        let h = self.run_of(w);
+        let mut run = h.0.lock().unwrap();
+        let run = &mut *run;
+        let p = run.objects.ptrs[&imu];
+        let mut it = RfIter::default();
+        let lib = run.lib;
+        let r = ffi::enter(w, &mut run.objects, || unsafe {
+            (lib.import_fixed)(p, ddir as c_int, buf_addr, len, &mut it)
+        });
+        if r != 0 {
+            return Err(errno(r));
+        }
+        if it.bvec == 0 {
+            return Ok(IovIter::owned(ddir, vec![], it.count));
+        }
+        let base = p + lib.imu_bvec_offset as usize;
+        let start = (it.bvec.wrapping_sub(base) / std::mem::size_of::<RfBioVec>()) as u64;
+        let mut i = IovIter::bvec(ddir, imu, start, it.nr_segs, it.count);
+        i.iov_offset = it.iov_offset;
+        Ok(i)
+    }
+
+    fn call_vec_fill_bvec(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        imu: AllocId,
+        iovec: &[Iovec],
+        capacity: u64,
+    ) -> Result<IovIter, Errno> {
+        let h = self.run_of(w);
+        let mut run = h.0.lock().unwrap();
+        let run = &mut *run;
+        let p = run.objects.ptrs[&imu];
+        let lib = run.lib;
+        // Room past the estimate, so that an overflow is seen, not suffered.
+        let room = capacity as usize * 2
+            + 64
+            + iovec
+                .iter()
+                .map(|i| (i.iov_len >> w.geo.page_shift) as usize + 2)
+                .sum::<usize>();
+        let mut res = vec![RfBioVec::default(); room];
+        let mut it = RfIter::default();
+        let r = ffi::enter(w, &mut run.objects, || unsafe {
+            (lib.vec_fill_bvec)(
+                p,
+                ddir as c_int,
+                iovec.as_ptr(),
+                iovec.len() as c_uint,
+                res.as_mut_ptr(),
+                &mut it,
+            )
+        });
+        let written = res
+            .iter()
+            .rposition(|b| b.bv_page != 0)
+            .map_or(0, |i| i + 1) as u64;
+        if written > capacity {
+            w.events.push(Event::ResBvecOverflow { written, capacity });
+        }
+        if r != 0 {
+            return Err(errno(r));
+        }
+        let n = (it.nr_segs as usize).min(room);
+        Ok(IovIter::owned(
+            ddir,
+            res[..n].iter().map(bio_vec).collect(),
+            it.count,
+        ))
+    }
+}
+
+fn bio_vec(b: &RfBioVec) -> BioVec {
+    BioVec {
+        bv_page: page_to_pfn(b.bv_page),
+        bv_len: b.bv_len as u64,
+        bv_offset: b.bv_offset as u64,
+    }
+}
+
+fn errno(r: c_int) -> Errno {
+    Errno::from_neg(r).unwrap_or(Errno::EINVAL)
+}
+
+impl Variant for CVariant {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn summary(&self) -> &'static str {
+        self.summary
+    }
+    fn known_bugs(&self) -> &'static [KnownBug] {
+        self.twin.known_bugs()
+    }
+    fn kernel_c(&self) -> Option<&CVariant> {
+        Some(self)
+    }
+    fn io_import_fixed(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        imu: AllocId,
+        buf_addr: u64,
+        len: u64,
+    ) -> Result<IovIter, Errno> {
+        self.call_import_fixed(w, ddir, imu, buf_addr, len)
+    }
+    fn io_vec_fill_bvec(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        imu: AllocId,
+        iovec: &[Iovec],
+        capacity: u64,
+    ) -> Result<IovIter, Errno> {
+        self.call_vec_fill_bvec(w, ddir, imu, iovec, capacity)
+    }
+    fn imu_acct_pages(&self, w: &World, imu: AllocId) -> Option<u64> {
+        self.has_acct_pages.then(|| w.imu(imu).acct_pages)
+    }
+    fn accounted_pages(&self, w: &World) -> Result<u64, String> {
+        if self.has_acct_pages {
+            Ok(crate::oracle::invariants::live_buffers(w)
+                .iter()
+                .map(|&(_, imu)| w.imu(imu).acct_pages)
+                .sum())
+        } else {
+            self.twin.accounted_pages(w)
+        }
+    }
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * regbuf-fuzz glue, appended to the functions taken from the tree: what
+ * the rest of the kernel does around them (ring setup and exit, a
+ * request's life, io_uring_register()'s argument checks), and accessors
+ * through which the loader reads the C's state back into the simulated
+ * machine. Being in the same translation unit, it reaches static functions.
+ *
+ * RF_HAVE_* are set by the loader from what the tree's rsrc.h declares.
+ */
+
+struct rf_callbacks rf_cb;
+struct page *rf_mem_map;
+unsigned long rf_pfn_base;
+
+void rf_setup(const struct rf_callbacks *cb, struct page *mem_map, unsigned long pfn_base)
+{
+	rf_cb = *cb;
+	rf_mem_map = mem_map;
+	rf_pfn_base = pfn_base;
+}
+
+long rf_pin_user_pages_fast(unsigned long start, long nr_pages, unsigned int gup_flags,
+			    struct page **pages)
+{
+	/* The machine writes pfns; they become page pointers in place. */
+	long ret = rf_cb.pin_pages(start, nr_pages, gup_flags, (unsigned long *)pages);
+	long i;
+
+	for (i = 0; i < ret; i++)
+		pages[i] = pfn_to_page(((unsigned long *)pages)[i]);
+	return ret;
+}
+
+void rf_unpin_user_pages(struct page **pages, unsigned long npages, const char *caller)
+{
+	unsigned long *pfns = malloc(npages ? npages * sizeof(*pfns) : 1);
+	unsigned long i;
+
+	for (i = 0; i < npages; i++)
+		pfns[i] = page_to_pfn(pages[i]);
+	rf_cb.unpin_pfns(pfns, npages, caller);
+	free(pfns);
+}
+
+int rf_xa_grow(struct xarray *xa)
+{
+	if (xa->nr == xa->cap) {
+		unsigned long cap = xa->cap ? 2 * xa->cap : 8;
+		struct rf_xa_entry *e = realloc(xa->ents, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		xa->ents = e;
+		xa->cap = cap;
+	}
+	return 0;
+}
+
+void rf_xa_destroy(struct xarray *xa)
+{
+	unsigned long i;
+
+	for (i = 0; i < xa->nr; i++)
+		if (xa->ents[i].slot)
+			rf_free(xa->ents[i].slot);
+	free(xa->ents);
+	memset(xa, 0, sizeof(*xa));
+}
+
+bool io_alloc_cache_init(struct io_alloc_cache *cache, unsigned max_nr, unsigned int size,
+			 unsigned int init_bytes)
+{
+	cache->entries = calloc(max_nr, sizeof(void *));
+	if (!cache->entries)
+		return true;
+	cache->nr_cached = 0;
+	cache->max_cached = max_nr;
+	cache->elem_size = size;
+	cache->init_clear = init_bytes;
+	return false;
+}
+
+void io_alloc_cache_free(struct io_alloc_cache *cache, void (*fn)(const void *))
+{
+	void *entry;
+
+	if (!cache->entries)
+		return;
+	while ((entry = io_alloc_cache_get(cache)) != NULL)
+		fn(entry);
+	free(cache->entries);
+	cache->entries = NULL;
+}
+
+/* ---- the ring: io_uring_create() and io_ring_ctx_free(), this path's part ---- */
+
+struct rf_ring {
+	struct io_ring_ctx ctx;
+	struct user_struct user;
+	struct mm_struct mm;
+};
+
+struct io_ring_ctx *rf_ring_create(int with_user, unsigned long region_pages)
+{
+	struct rf_ring *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->ctx.mm_account = &r->mm;
+	if (with_user) {
+		r->ctx.user = &r->user;
+		atomic_long_set(&r->user.locked_vm, region_pages);
+	}
+	xa_init(&r->ctx.hpage_acct);
+	if (io_rsrc_cache_init(&r->ctx)) {
+		free(r);
+		return NULL;
+	}
+	return &r->ctx;
+}
+
+/* After unregister: the caches, the hpage_acct xarray, the ring's regions. */
+void rf_ring_free(struct io_ring_ctx *ctx, unsigned long region_pages, long *locked_vm,
+		  long long *pinned_vm)
+{
+	if (ctx->buf_table.nr)
+		io_sqe_buffers_unregister(ctx);
+	io_rsrc_cache_free(ctx);
+	xa_destroy(&ctx->hpage_acct);
+	if (ctx->user)
+		atomic_long_sub(region_pages, &ctx->user->locked_vm);
+	*locked_vm = ctx->user ? atomic_long_read(&ctx->user->locked_vm) : 0;
+	*pinned_vm = atomic64_read(&ctx->mm_account->pinned_vm);
+	free(container_of(ctx, struct rf_ring, ctx));
+}
+
+int rf_register(struct io_ring_ctx *ctx, struct iovec *iovs, unsigned int nr)
+{
+	return io_sqe_buffers_register(ctx, iovs, nr, NULL);
+}
+
+/* io_register_rsrc_update() and __io_register_rsrc_update()'s checks, then the buffers' update. */
+int rf_update(struct io_ring_ctx *ctx, unsigned int offset, struct iovec *iovs, unsigned int nr)
+{
+	struct io_uring_rsrc_update2 up = { .offset = offset, .data = (u64)(uintptr_t)iovs, .nr = nr };
+	__u32 tmp;
+
+	if (!nr)
+		return -EINVAL;
+	if (check_add_overflow(up.offset, nr, &tmp))
+		return -EOVERFLOW;
+	return __io_sqe_buffers_update(ctx, &up, nr);
+}
+
+int rf_unregister(struct io_ring_ctx *ctx)
+{
+	return io_sqe_buffers_unregister(ctx);
+}
+
+struct io_kiocb *rf_req_new(struct io_ring_ctx *ctx, unsigned int slot)
+{
+	struct io_kiocb *req = calloc(1, sizeof(*req));
+
+	req->ctx = ctx;
+	req->buf_index = slot;
+	return req;
+}
+
+/* io_req_put_rsrc_nodes() and the request's free. */
+void rf_req_free(struct io_kiocb *req)
+{
+	if (req->flags & REQ_F_BUF_NODE)
+		io_put_rsrc_node(req->ctx, req->buf_node);
+	free(req);
+}
+
+struct io_rsrc_node *rf_req_node(struct io_kiocb *req)
+{
+	return (req->flags & REQ_F_BUF_NODE) ? req->buf_node : NULL;
+}
+
+/* An iterator as the loader reads it. */
+struct rf_iter {
+	const struct bio_vec *bvec;
+	unsigned long nr_segs;
+	unsigned long count;
+	unsigned long iov_offset;
+	unsigned int data_source;
+};
+
+static void rf_iter_out(const struct iov_iter *it, struct rf_iter *out)
+{
+	out->bvec = it->bvec;
+	out->nr_segs = it->nr_segs;
+	out->count = it->count;
+	out->iov_offset = it->iov_offset;
+	out->data_source = it->data_source;
+}
+
+int rf_import_reg_buf(struct io_kiocb *req, u64 buf_addr, u64 len, int ddir, struct rf_iter *out)
+{
+	struct iov_iter it = { 0 };
+	int ret = io_import_reg_buf(req, &it, buf_addr, len, ddir, 0);
+
+	rf_iter_out(&it, out);
+	return ret;
+}
+
+/*
+ * A vectored fixed read whose iovecs are already in the kernel (the prep
+ * step's copy is not part of the scenario). The result bvecs are copied to
+ * `res` (room for `res_cap`); their count is the iterator's nr_segs.
+ */
+int rf_import_reg_vec(struct io_kiocb *req, int ddir, const struct iovec *iovs, unsigned int nr,
+		      struct bio_vec *res, unsigned long res_cap, struct rf_iter *out)
+{
+	struct iou_vec vec = { 0 };
+	struct iov_iter it = { 0 };
+	int ret;
+
+	/* From the shim's allocator: io_vec_realloc() kfree()s it. */
+	vec.iovec = kmalloc_array(nr ? nr : 1, sizeof(struct iovec), GFP_KERNEL);
+	memcpy(vec.iovec, iovs, nr * sizeof(struct iovec));
+	vec.nr = nr;
+	ret = io_import_reg_vec(ddir, &it, req, &vec, nr, 0);
+	if (!ret && it.bvec) {
+		unsigned long n = min(it.nr_segs, res_cap);
+
+		memcpy(res, it.bvec, n * sizeof(struct bio_vec));
+	}
+	rf_iter_out(&it, out);
+	kfree(vec.iovec);
+	return ret;
+}
+
+int rf_import_fixed(struct io_mapped_ubuf *imu, int ddir, u64 buf_addr, u64 len, struct rf_iter *out)
+{
+	struct iov_iter it = { 0 };
+	int ret = io_import_fixed(ddir, &it, imu, buf_addr, len);
+
+	rf_iter_out(&it, out);
+	return ret;
+}
+
+/*
+ * io_vec_fill_bvec() into a result array of `cap` entries the caller
+ * allocated with room to spare: writes past `cap` are the caller's to see.
+ */
+int rf_vec_fill_bvec(struct io_mapped_ubuf *imu, int ddir, struct iovec *iovs, unsigned int nr,
+		     struct bio_vec *res, struct rf_iter *out)
+{
+	struct iou_vec vec = { 0 };
+	struct iov_iter it = { 0 };
+	int ret;
+
+	vec.bvec = res;
+	ret = io_vec_fill_bvec(ddir, &it, imu, iovs, nr, &vec);
+	rf_iter_out(&it, out);
+	return ret;
+}
+
+/* ---- state, as the loader reads it back ---- */
+
+struct rf_ctx_view {
+	unsigned int table_nr;
+	struct io_rsrc_node **nodes;
+	long locked_vm;
+	int has_user;
+	long long pinned_vm;
+	void **node_cache;
+	unsigned int node_cached;
+	void **imu_cache;
+	unsigned int imu_cached;
+	struct rf_xa_entry *hpage_acct;
+	unsigned long hpage_acct_nr;
+};
+
+void rf_ctx_read(struct io_ring_ctx *ctx, struct rf_ctx_view *v)
+{
+	v->table_nr = ctx->buf_table.nr;
+	v->nodes = ctx->buf_table.nodes;
+	v->has_user = ctx->user != NULL;
+	v->locked_vm = ctx->user ? atomic_long_read(&ctx->user->locked_vm) : 0;
+	v->pinned_vm = atomic64_read(&ctx->mm_account->pinned_vm);
+	v->node_cache = ctx->node_cache.entries;
+	v->node_cached = ctx->node_cache.nr_cached;
+	v->imu_cache = ctx->imu_cache.entries;
+	v->imu_cached = ctx->imu_cache.nr_cached;
+	v->hpage_acct = ctx->hpage_acct.ents;
+	v->hpage_acct_nr = ctx->hpage_acct.nr;
+}
+
+struct rf_node_view {
+	unsigned int type;
+	int refs;
+	u64 tag;
+	struct io_mapped_ubuf *buf;
+};
+
+void rf_node_read(const struct io_rsrc_node *node, struct rf_node_view *v)
+{
+	v->type = node->type;
+	v->refs = node->refs;
+	v->tag = node->tag;
+	v->buf = node->buf;
+}
+
+struct rf_imu_view {
+	u64 ubuf;
+	u64 len;
+	unsigned int nr_bvecs;
+	unsigned int folio_shift;
+	int refs;
+	unsigned long acct_pages;
+	unsigned int flags;
+	unsigned int dir;
+	const struct bio_vec *bvec;
+};
+
+void rf_imu_read(const struct io_mapped_ubuf *imu, struct rf_imu_view *v)
+{
+	v->ubuf = imu->ubuf;
+	v->len = imu->len;
+	v->nr_bvecs = imu->nr_bvecs;
+	v->folio_shift = imu->folio_shift;
+	v->refs = imu->refs.refs;
+#ifdef RF_HAVE_ACCT_PAGES
+	v->acct_pages = imu->acct_pages;
+#else
+	v->acct_pages = 0;
+#endif
+#ifdef RF_HAVE_FLAGS
+	v->flags = imu->flags;
+#else
+	v->flags = 0;
+#endif
+#ifdef RF_HAVE_DIR
+	v->dir = imu->dir;
+#else
+	v->dir = 3;
+#endif
+	v->bvec = imu->bvec;
+}
+
+unsigned long rf_imu_bvec_offset(void)
+{
+	return offsetof(struct io_mapped_ubuf, bvec);
+}
