@@ -407,13 +407,15 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         }
         let replay = match &path {
             Some(p) => format!(
-                "regbuf-fuzz replay {} --variant {} --against {}",
+                "regbuf-fuzz replay {}{} --variant {} --against {}",
                 p.display(),
+                crate::ctree::cli::flags(),
                 variant.name(),
                 against.name()
             ),
             None => format!(
-                "regbuf-fuzz fuzz --variant {} --against {} --seed {} --runs {} --out findings",
+                "regbuf-fuzz fuzz{} --variant {} --against {} --seed {} --runs {} --out findings",
+                crate::ctree::cli::flags(),
                 variant.name(),
                 against.name(),
                 a.seed,

@@ -24,12 +24,29 @@ fn twin(tree: &Path, model: Option<&str>) -> &'static dyn variants::Variant {
     variants::by_name(name).expect("the model variant was checked by the parser")
 }
 
+static FLAGS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The `--tree`/`--patch` flags this process was given, for the commands a
+/// report prints to reproduce a finding (empty without a tree).
+pub fn flags() -> &'static str {
+    FLAGS.get().map_or("", String::as_str)
+}
+
 /// Builds and registers `tree` and, with patches, `tree+patch`.
 pub fn register(
     tree: &Path,
     patches: &[PathBuf],
     model: Option<&str>,
 ) -> Result<(), super::TreeError> {
+    let q = |p: &Path| crate::report::shell_quote(&p.display().to_string());
+    let mut f = format!(" --tree {}", q(tree));
+    for p in patches {
+        f.push_str(&format!(" --patch {}", q(p)));
+    }
+    if let Some(m) = model {
+        f.push_str(&format!(" --tree-model {m}"));
+    }
+    let _ = FLAGS.set(f);
     let t = twin(tree, model);
     let base = CVariant::new(TREE, tree, &[], t)?;
     variants::register(Box::leak(Box::new(base)));

@@ -84,7 +84,10 @@ pub fn replay_command(path: Option<&Path>, variant: &str, against: &str) -> Stri
         || "<FILE>".to_string(),
         |p| shell_quote(&p.display().to_string()),
     );
-    let mut c = format!("regbuf-fuzz replay {file} --variant {variant}");
+    let mut c = format!(
+        "regbuf-fuzz replay {file}{} --variant {variant}",
+        crate::ctree::cli::flags()
+    );
     if against != "upstream" {
         c.push_str(&format!(" --against {against}"));
     }
