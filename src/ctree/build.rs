@@ -121,15 +121,7 @@ fn apply_patch(
         std::fs::write(&diff, &body).map_err(io_err(&scratch))?;
         // -l: a mail copy may have lost its tabs; -F3: the most fuzz GNU patch allows.
         let out = Command::new("patch")
-            .args([
-                "-l",
-                "-F3",
-                "-N",
-                "--no-backup-if-mismatch",
-                "-r",
-                "-",
-                "-s",
-            ])
+            .args(["-l", "-F3", "-N", "--no-backup-if-mismatch", "-r", "-"])
             .arg(&target)
             .arg(&diff)
             .output()

@@ -1,0 +1,225 @@
+//! The kernel's own C in the loop, on a real tree: the tree's C and the
+//! Rust model of its version agree operation by operation; a patch as
+//! posted is applied and its bug found; bad trees and patches get errors
+//! that name the file and the reason.
+//!
+//! Needs a kernel tree with io_uring/ (7.2: Debian's linux-source-7.2, as
+//! .ci/run unpacks it) named by REGBUF_KERNEL_TREE; without one each test
+//! says so and passes, having checked nothing.
+
+use regbuf_fuzz::campaign::draw;
+use regbuf_fuzz::ctree::CVariant;
+use regbuf_fuzz::gen::GenConfig;
+use regbuf_fuzz::run::run;
+use regbuf_fuzz::variants::{self, Variant};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tree() -> Option<PathBuf> {
+    match std::env::var_os("REGBUF_KERNEL_TREE") {
+        Some(t) => Some(PathBuf::from(t)),
+        None => {
+            eprintln!("skipped: no kernel tree (set REGBUF_KERNEL_TREE to a tree with io_uring/)");
+            None
+        }
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("regbuf-ctree-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A copy of the four files of `tree`, with `edit` applied to rsrc.c.
+fn edited_tree(tree: &Path, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+    let d = scratch(name);
+    std::fs::create_dir_all(d.join("io_uring")).unwrap();
+    for f in regbuf_fuzz::ctree::build::FILES {
+        let text = std::fs::read_to_string(tree.join(f)).unwrap();
+        let text = if f == "io_uring/rsrc.c" {
+            edit(&text)
+        } else {
+            text
+        };
+        std::fs::write(d.join(f), text).unwrap();
+    }
+    d
+}
+
+/// `diff -u` of rsrc.c between two trees, as a/ b/ paths.
+fn diff(a: &Path, b: &Path, out: &Path) {
+    let o = Command::new("diff")
+        .arg("-u")
+        .arg("--label")
+        .arg("a/io_uring/rsrc.c")
+        .arg("--label")
+        .arg("b/io_uring/rsrc.c")
+        .arg(a.join("io_uring/rsrc.c"))
+        .arg(b.join("io_uring/rsrc.c"))
+        .output()
+        .unwrap();
+    std::fs::write(out, o.stdout).unwrap();
+}
+
+fn model_of(tree: &Path) -> &'static dyn Variant {
+    let rsrc = std::fs::read_to_string(tree.join("io_uring/rsrc.c")).unwrap();
+    variants::by_name(if rsrc.contains("hpage_acct_ref") {
+        "v7.2"
+    } else {
+        "upstream"
+    })
+    .unwrap()
+}
+
+fn leak<T>(t: T) -> &'static T {
+    Box::leak(Box::new(t))
+}
+
+/// Every operation's return value, state and findings, the same on both.
+fn agree(c: &dyn Variant, m: &dyn Variant, built: &regbuf_fuzz::scenario::Built, what: &str) {
+    let (rc, rm) = (run(c, built), run(m, built));
+    assert_eq!(rc.ops.len(), rm.ops.len(), "{what}");
+    for (k, (a, b)) in rc.ops.iter().zip(&rm.ops).enumerate() {
+        let va: Vec<_> = a
+            .violations
+            .iter()
+            .map(|v| (v.invariant, v.aspect.clone()))
+            .collect();
+        let vb: Vec<_> = b
+            .violations
+            .iter()
+            .map(|v| (v.invariant, v.aspect.clone()))
+            .collect();
+        assert_eq!(
+            (a.ret, &a.snapshot, &a.import, &va),
+            (b.ret, &b.snapshot, &b.import, &vb),
+            "{what}: op {k} ({}) differs between the C and {}",
+            a.kind,
+            m.name()
+        );
+    }
+    assert_eq!(
+        rc.alloc_sites, rm.alloc_sites,
+        "{what}: allocation calls differ"
+    );
+}
+
+#[test]
+fn the_trees_c_and_the_model_agree_on_the_corpus_and_on_drawn_scenarios() {
+    let Some(tree) = tree() else { return };
+    let m = model_of(&tree);
+    let c = leak(CVariant::new("tree", &tree, &[], m).expect("the tree builds"));
+    let mut n = 0;
+    for f in regbuf_fuzz::corpus::files(Path::new("corpus")).unwrap() {
+        let s = regbuf_fuzz::corpus::load(&f).unwrap();
+        let Ok(built) = regbuf_fuzz::scenario::build(&s) else {
+            continue;
+        };
+        agree(c, m, &built, &f.display().to_string());
+        n += 1;
+    }
+    assert!(n >= 50, "only {n} corpus files ran");
+    for i in 0..3000 {
+        let s = draw(7, i, &GenConfig::default());
+        let Ok(built) = regbuf_fuzz::scenario::build(&s) else {
+            continue;
+        };
+        agree(c, m, &built, &format!("seed 7 iteration {i}"));
+    }
+}
+
+#[test]
+fn a_patch_as_posted_is_applied_and_its_leaked_pin_found() {
+    let Some(tree) = tree() else { return };
+    let bad = edited_tree(&tree, "leak", |s| {
+        assert!(s.contains("unpin_user_folio(folio, nr - 1);"));
+        s.replace(
+            "unpin_user_folio(folio, nr - 1);",
+            "unpin_user_folio(folio, nr - 2);",
+        )
+    });
+    let patch = scratch("leak-patch").join("leak.patch");
+    diff(&tree, &bad, &patch);
+    let m = model_of(&tree);
+    let base = leak(CVariant::new("tree", &tree, &[], m).unwrap());
+    let patched = leak(CVariant::new("tree+patch", &tree, &[patch], m).unwrap());
+    let found = (0..2000).find_map(|i| {
+        let built = regbuf_fuzz::scenario::build(&draw(1, i, &GenConfig::default())).ok()?;
+        let r = run(patched, &built);
+        let hit = r
+            .ops
+            .iter()
+            .flat_map(|o| &o.violations)
+            .any(|v| v.invariant == "pins");
+        (hit && run(base, &built)
+            .ops
+            .iter()
+            .all(|o| o.violations.iter().all(|v| v.invariant != "pins")))
+        .then_some(i)
+    });
+    assert!(
+        found.is_some(),
+        "the leaked pin was not found in 2000 scenarios"
+    );
+}
+
+#[test]
+fn bad_trees_and_patches_are_named() {
+    let Some(tree) = tree() else { return };
+    let m = model_of(&tree);
+    // A tree without the files.
+    let empty = scratch("empty");
+    let e = CVariant::new("t", &empty, &[], m)
+        .err()
+        .expect("an empty directory is no tree")
+        .to_string();
+    assert!(
+        e.contains("io_uring/rsrc.c") && e.contains("cannot read"),
+        "{e}"
+    );
+    // A hunk that does not apply names the file and the hunk.
+    let patch = scratch("bad-patch").join("bad.patch");
+    std::fs::write(
+        &patch,
+        "--- a/io_uring/rsrc.c\n+++ b/io_uring/rsrc.c\n@@ -1,3 +1,3 @@\n no such line\n-in this file\n+at all\n here\n",
+    )
+    .unwrap();
+    let e = CVariant::new("t", &tree, &[patch.clone()], m)
+        .err()
+        .expect("the hunk fails")
+        .to_string();
+    assert!(
+        e.contains("bad.patch") && e.contains("io_uring/rsrc.c") && e.contains("Hunk #1 FAILED"),
+        "{e}"
+    );
+    // No diff at all.
+    std::fs::write(&patch, "Subject: just words\n\nno diff here\n").unwrap();
+    let e = CVariant::new("t", &tree, &[patch], m)
+        .err()
+        .expect("no diff")
+        .to_string();
+    assert!(e.contains("no diff"), "{e}");
+    // A call the shim does not provide makes the tree unsupported, by name.
+    let odd = edited_tree(&tree, "odd", |s| {
+        s.replacen(
+            "static bool io_coalesce_buffer(",
+            "void frobnicate_folio(void *);\nstatic bool io_coalesce_buffer(",
+            1,
+        )
+        .replacen(
+            "kvfree(page_array);",
+            "kvfree(page_array);\n\tfrobnicate_folio(page_array);",
+            1,
+        )
+    });
+    let e = CVariant::new("t", &odd, &[], m)
+        .err()
+        .expect("unsupported")
+        .to_string();
+    assert!(
+        e.contains("unsupported tree") && e.contains("frobnicate_folio"),
+        "{e}"
+    );
+}
