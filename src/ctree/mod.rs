@@ -567,14 +567,17 @@ impl CVariant {
         let run = &mut *run;
         let p = run.objects.ptrs[&imu];
         let lib = run.lib;
-        // Room past the estimate, so that an overflow is seen, not suffered.
-        let room = capacity as usize * 2
+        // Room for the most a bvec walk can write (one entry per page, two
+        // more per iovec), so that an overflow of the estimate is seen, not
+        // suffered. calloc: the pages past what is written are never touched.
+        let room = capacity as usize
             + 64
             + iovec
                 .iter()
                 .map(|i| (i.iov_len >> w.geo.page_shift) as usize + 2)
                 .sum::<usize>();
-        let mut res = vec![RfBioVec::default(); room];
+        let buf = unsafe { libc::calloc(room, std::mem::size_of::<RfBioVec>()) } as *mut RfBioVec;
+        assert!(!buf.is_null(), "no memory for {room} result bvecs");
         let mut it = RfIter::default();
         let r = ffi::enter(w, &mut run.objects, || unsafe {
             (lib.vec_fill_bvec)(
@@ -582,26 +585,27 @@ impl CVariant {
                 ddir as c_int,
                 iovec.as_ptr(),
                 iovec.len() as c_uint,
-                res.as_mut_ptr(),
+                buf,
                 &mut it,
             )
         });
-        let written = res
-            .iter()
-            .rposition(|b| b.bv_page != 0)
-            .map_or(0, |i| i + 1) as u64;
+        // Entries are written in order from 0: past the estimate, count on.
+        let res = unsafe { std::slice::from_raw_parts(buf, room) };
+        let written = (capacity as usize..room)
+            .find(|&i| res[i].bv_page == 0)
+            .unwrap_or(room) as u64;
         if written > capacity {
             w.events.push(Event::ResBvecOverflow { written, capacity });
         }
-        if r != 0 {
+        let out = (r == 0).then(|| {
+            let n = (it.nr_segs as usize).min(room);
+            res[..n].iter().map(bio_vec).collect::<Vec<_>>()
+        });
+        unsafe { libc::free(buf as *mut c_void) };
+        let Some(bvecs) = out else {
             return Err(errno(r));
-        }
-        let n = (it.nr_segs as usize).min(room);
-        Ok(IovIter::owned(
-            ddir,
-            res[..n].iter().map(bio_vec).collect(),
-            it.count,
-        ))
+        };
+        Ok(IovIter::owned(ddir, bvecs, it.count))
     }
 }
 
