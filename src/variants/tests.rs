@@ -472,6 +472,7 @@ fn hooks_list_every_overridable_kernel_function() {
         "summary",
         "fix_of",
         "known_bugs",
+        "kernel_c",
         "imu_acct_pages",
         "accounted_pages",
     ];
