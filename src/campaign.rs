@@ -396,10 +396,25 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             .as_deref()
             .map(|d| d.join(file_name(variant.name(), &f.signature)));
         if let Some(p) = &path {
-            let note = format!(
-                "{}: found by `regbuf-fuzz fuzz --seed {}` at iteration {}, minimised.",
-                f.signature, a.seed, f.iteration
-            );
+            let flags = crate::ctree::cli::flags();
+            let note = if flags.is_empty() {
+                format!(
+                    "{}: found by `regbuf-fuzz fuzz --seed {}` at iteration {}, minimised.",
+                    f.signature, a.seed, f.iteration
+                )
+            } else {
+                // The expect table holds the built-in variants only; the
+                // tree variants need the tree and patches, named here.
+                format!(
+                    "{}: found by `regbuf-fuzz fuzz{flags} --variant {} --against {} --seed {}` \
+                     at iteration {}, minimised. Replay it with the same --tree/--patch flags.",
+                    f.signature,
+                    variant.name(),
+                    against.name(),
+                    a.seed,
+                    f.iteration
+                )
+            };
             if let Err(e) = write_finding(p, &min, note) {
                 eprintln!("regbuf-fuzz fuzz: cannot write {}: {e}", p.display());
                 return 2;
