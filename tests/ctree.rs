@@ -223,3 +223,26 @@ fn bad_trees_and_patches_are_named() {
         "{e}"
     );
 }
+
+#[test]
+fn a_new_allocation_a_patch_leaks_is_reported_at_ring_exit() {
+    let Some(tree) = tree() else { return };
+    let odd = edited_tree(&tree, "kmemleak", |s| {
+        let at = "void io_rsrc_cache_free(struct io_ring_ctx *ctx)\n{\n";
+        assert!(s.contains(at));
+        s.replacen(at, &format!("{at}\t(void)kmalloc(64, GFP_KERNEL);\n"), 1)
+    });
+    let m = model_of(&tree);
+    let c = leak(CVariant::new("t", &odd, &[], m).unwrap());
+    let built = regbuf_fuzz::scenario::build(&draw(1, 0, &GenConfig::default())).unwrap();
+    let r = run(c, &built);
+    let exit = r.ops.last().unwrap();
+    assert!(
+        exit.violations
+            .iter()
+            .any(|v| v.invariant == "no_warning"
+                && v.aspect.contains("kmemleak(io_rsrc_cache_free)")),
+        "{:?}",
+        exit.violations
+    );
+}

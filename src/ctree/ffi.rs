@@ -81,8 +81,8 @@ pub struct Objects {
     pub ids: HashMap<usize, AllocId>,
     /// Ledgered objects: id to address.
     pub ptrs: HashMap<AllocId, usize>,
-    /// Objects the model does not ledger, with their size.
-    pub unledgered: HashMap<usize, usize>,
+    /// Objects the model does not ledger, with their size and caller.
+    pub unledgered: HashMap<usize, (usize, String)>,
     /// Addresses freed, with the id they had: a second free is a double free.
     pub freed: HashMap<usize, AllocId>,
 }
@@ -155,7 +155,7 @@ extern "C" fn cb_alloc(
     with(|w, o| {
         let Some(site) = site_of(&caller, allocator) else {
             let p = unsafe { libc::calloc(1, size.max(1)) };
-            o.unledgered.insert(p as usize, size);
+            o.unledgered.insert(p as usize, (size, caller.clone()));
             o.freed.remove(&(p as usize));
             return p;
         };

@@ -521,6 +521,16 @@ impl CVariant {
         });
         run.ctx = 0;
         mirror::after_exit(w, locked as u64, pinned as u64);
+        // What the ledger does not hold (a patch's new allocation) is still
+        // owed back by ring exit, as kmemleak would say.
+        let mut left: Vec<_> = run.objects.unledgered.values().cloned().collect();
+        left.sort();
+        for (size, caller) in left {
+            w.warn_on_once(
+                true,
+                &format!("kmemleak({caller}): {size} bytes never freed"),
+            );
+        }
         0
     }
 
