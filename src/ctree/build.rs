@@ -325,7 +325,13 @@ pub fn build(src: &Source, geo: &Geometry) -> Result<Built, TreeError> {
             compiled: false,
         });
     }
-    let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+    // One scratch directory per build in flight (threads of one process too).
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = dir.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("include")).map_err(io_err(&tmp))?;
     let w = |p: PathBuf, s: &str| -> Result<(), TreeError> {
@@ -368,8 +374,17 @@ pub fn build(src: &Source, geo: &Geometry) -> Result<Built, TreeError> {
             log,
         });
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+    // Another build of the same hash may have finished first: its result
+    // is the same, and it stays (a loaded object is never replaced).
+    if std::fs::rename(&tmp, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !so.exists() {
+            return Err(TreeError::Tool {
+                tool: "build cache".into(),
+                reason: format!("cannot move the build to {}", dir.display()),
+            });
+        }
+    }
     Ok(Built {
         so,
         functions,
