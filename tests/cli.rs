@@ -577,3 +577,42 @@ fn completions_and_the_man_page_cover_every_subcommand() {
         "an unknown shell is a usage error"
     );
 }
+
+#[test]
+fn tree_flags_without_a_usable_tree_are_trouble_naming_the_file() {
+    let o = run(&["tree"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("--tree"), "{}", text(&o));
+    let o = run(&["fuzz", "--patch", "x.patch"]);
+    assert_eq!(code(&o), 2, "a patch needs a tree: {}", text(&o));
+    let d = tmpdir("no-tree");
+    let o = run(&[
+        "replay",
+        "corpus/seeds",
+        "--tree",
+        s(&d),
+        "--variant",
+        "tree",
+    ]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("io_uring/rsrc.c") && text(&o).contains("cannot read"),
+        "{}",
+        text(&o)
+    );
+    // Without --tree the name is reserved, not a variant that exists.
+    let o = run(&["replay", "corpus/seeds", "--variant", "tree"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("give --tree DIR") && !text(&o).contains("internal error"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["fuzz", "--variant=tree+patch", "--tree", s(&d)]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        text(&o).contains("needs at least one --patch"),
+        "{}",
+        text(&o)
+    );
+}

@@ -581,6 +581,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<T> = args.into_iter().collect();
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.clone().into().to_string_lossy().into_owned())
+        .collect();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -592,6 +597,10 @@ where
             };
         }
     };
+    if let Err(e) = tree_variants_have_their_flags(&cli, &words) {
+        eprintln!("regbuf-fuzz: {e}");
+        return EXIT_TROUBLE;
+    }
     let stdout = std::io::stdout();
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut out = stdout.lock();
@@ -613,6 +622,30 @@ where
             EXIT_TROUBLE
         }
     }
+}
+
+/// The variants `tree` and `tree+patch` exist only with `--tree` (and
+/// `--patch`): naming one without is trouble, said before anything runs.
+fn tree_variants_have_their_flags(cli: &Cli, words: &[String]) -> Result<(), String> {
+    use crate::ctree::cli::{TREE, TREE_PATCHED};
+    let named = |n: &str| {
+        words
+            .iter()
+            .skip(1)
+            .any(|w| w == n || w.ends_with(&format!("={n}")))
+    };
+    let subcommand_is_tree = matches!(cli.command, Command::Tree);
+    if cli.tree.is_none() && !subcommand_is_tree && (named(TREE) || named(TREE_PATCHED)) {
+        return Err(format!(
+            "the variants `{TREE}` and `{TREE_PATCHED}` are built from a kernel tree: give --tree DIR"
+        ));
+    }
+    if cli.patches.is_empty() && named(TREE_PATCHED) {
+        return Err(format!(
+            "the variant `{TREE_PATCHED}` needs at least one --patch FILE"
+        ));
+    }
+    Ok(())
 }
 
 fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
