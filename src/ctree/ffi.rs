@@ -54,7 +54,6 @@ const RF_KVMALLOC: c_int = 0;
 const RF_CACHE: c_int = 2;
 const RF_XA: c_int = 3;
 const GFP_NOWARN: c_uint = 0x200;
-const GFP_ZERO: c_uint = 0x100;
 
 /// The ledger site of an allocation made by `caller`: the same sites the
 /// Rust model has, so fault plans mean the same call in both. Allocations
@@ -167,9 +166,8 @@ extern "C" fn cb_alloc(
         let Some(id) = w.alloc_call_gfp(kind, site, size as u64, gfp & GFP_NOWARN != 0) else {
             return std::ptr::null_mut();
         };
-        // Fresh memory is zeroed so that a never-written bvec slot reads as
-        // one (bv_page NULL); __GFP_ZERO callers get what they asked for.
-        let _ = gfp & GFP_ZERO;
+        // Always zeroed (so __GFP_ZERO holds too): a never-written bvec
+        // slot then reads as one, bv_page NULL, to the mirror.
         let p = unsafe { libc::calloc(1, size.max(1)) };
         assert!(
             !p.is_null(),
