@@ -272,7 +272,10 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             alloc_violations: &alloc_violations,
         };
         let mut violations = Vec::new();
-        for inv in INVARIANTS {
+        // After a fatal oops the state is past judging: the oops is the
+        // finding, and the task's death ends the scenario.
+        let dead = w.dead;
+        for inv in INVARIANTS.iter().filter(|i| !dead || i.name == "oops") {
             if let Err(f) = (inv.check)(v, &mut w, &ctx) {
                 violations.push(Violation {
                     invariant: inv.name,
@@ -291,6 +294,9 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             iovec_reads_before,
             violations,
         });
+        if dead {
+            break;
+        }
     }
     Run {
         variant: v.name(),

@@ -121,7 +121,12 @@ fn the_trees_c_and_the_model_agree_on_the_corpus_and_on_drawn_scenarios() {
         n += 1;
     }
     assert!(n >= 50, "only {n} corpus files ran");
-    for i in 0..3000 {
+    // REGBUF_CTREE_SCENARIOS raises the count for a longer check by hand.
+    let count = std::env::var("REGBUF_CTREE_SCENARIOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000u64);
+    for i in 0..count {
         let s = draw(7, i, &GenConfig::default());
         let Ok(built) = regbuf_fuzz::scenario::build(&s) else {
             continue;

@@ -25,6 +25,8 @@ const SOURCES: [&str; 2] = ["io_uring/rsrc.c", "io_uring/memmap.c"];
 pub const SHIM_H: &str = include_str!("shim/rf_kernel.h");
 /// See [`SHIM_H`].
 pub const GLUE_C: &str = include_str!("shim/rf_glue.c");
+/// The fault catcher, a translation unit of its own (it needs libc's headers).
+pub const GUARD_C: &str = include_str!("shim/rf_guard.c");
 
 /// A tree's files after its patches, ready to compile.
 #[derive(Clone, Debug)]
@@ -289,20 +291,21 @@ pub fn build(src: &Source, geo: &Geometry) -> Result<Built, TreeError> {
         "-O1",
         "-g",
         "-fPIC",
-        "-shared",
         "-fno-strict-aliasing",
+        // Loops stay loops: a copy made by libc would be checked by no one.
+        "-fno-tree-loop-distribute-patterns",
         "-w",
         "-Werror=implicit-function-declaration",
         "-Werror=incompatible-pointer-types",
         "-Werror=int-conversion",
-        "-Wl,-z,defs",
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(kasan_flags(&cc))
     .chain(defines)
     .collect();
     let mut h = Sha256::new();
-    for part in [tu.as_str(), SHIM_H, &cc, &flags.join(" ")] {
+    for part in [tu.as_str(), SHIM_H, GUARD_C, &cc, &flags.join(" ")] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -352,27 +355,43 @@ pub fn build(src: &Source, geo: &Geometry) -> Result<Built, TreeError> {
         }
     }
     w(tmp.join("tu.c"), &tu)?;
-    let out = Command::new(&cc)
+    w(tmp.join("rf_guard.c"), GUARD_C)?;
+    let mut compile = Command::new(&cc);
+    compile
         .args(&flags)
         .arg("-I")
         .arg(&tmp)
         .arg("-I")
         .arg(tmp.join("include"))
+        .arg("-c")
+        .arg("-o")
+        .arg(tmp.join("tu.o"))
+        .arg(tmp.join("tu.c"));
+    // The catcher is not instrumented: it reports what the checks find.
+    let mut link = Command::new(&cc);
+    link.args(["-std=gnu11", "-O1", "-g", "-fPIC", "-shared", "-Wl,-z,defs"])
+        .arg(format!(
+            "-DRF_SHADOW_OFFSET={:#x}UL",
+            super::guard::SHADOW_OFFSET
+        ))
         .arg("-o")
         .arg(tmp.join("kernel.so"))
-        .arg(tmp.join("tu.c"))
-        .output()
-        .map_err(|e| TreeError::Tool {
+        .arg(tmp.join("tu.o"))
+        .arg(tmp.join("rf_guard.c"))
+        .arg("-ldl");
+    for mut cmd in [compile, link] {
+        let out = cmd.output().map_err(|e| TreeError::Tool {
             tool: cc.clone(),
             reason: format!("cannot run the C compiler: {e}"),
         })?;
-    if !out.status.success() {
-        let log = String::from_utf8_lossy(&out.stderr).to_string();
-        return Err(TreeError::Compile {
-            dir: tmp,
-            missing: missing_symbols(&log),
-            log,
-        });
+        if !out.status.success() {
+            let log = String::from_utf8_lossy(&out.stderr).to_string();
+            return Err(TreeError::Compile {
+                dir: tmp,
+                missing: missing_symbols(&log),
+                log,
+            });
+        }
     }
     // Another build of the same hash may have finished first: its result
     // is the same, and it stays (a loaded object is never replaced).
@@ -390,6 +409,40 @@ pub fn build(src: &Source, geo: &Geometry) -> Result<Built, TreeError> {
         functions,
         compiled: true,
     })
+}
+
+/// KASAN's instrumentation, inline, with the shadow where
+/// [`super::guard::SHADOW_OFFSET`] puts it: every load and store of the
+/// kernel's C checks its shadow byte. Stack and globals are not poisoned
+/// (the path's bugs are in heap objects).
+fn kasan_flags(cc: &str) -> Vec<String> {
+    let clang = Command::new(cc)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("clang"));
+    let off = format!("{:#x}", super::guard::SHADOW_OFFSET);
+    let v: Vec<String> = if clang {
+        vec![
+            "-fsanitize=kernel-address".into(),
+            "-mllvm".into(),
+            format!("-asan-mapping-offset={off}"),
+            "-mllvm".into(),
+            "-asan-stack=0".into(),
+            "-mllvm".into(),
+            "-asan-globals=0".into(),
+            "-mllvm".into(),
+            "-asan-instrumentation-with-call-threshold=100000".into(),
+        ]
+    } else {
+        vec![
+            "-fsanitize=kernel-address".into(),
+            format!("-fasan-shadow-offset={off}"),
+            "--param=asan-stack=0".into(),
+            "--param=asan-globals=0".into(),
+            "--param=asan-instrumentation-with-call-threshold=100000".into(),
+        ]
+    };
+    v
 }
 
 /// Names the compiler could not resolve: what the shim lacks for this tree.

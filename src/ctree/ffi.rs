@@ -9,6 +9,7 @@
 //! this thread. Campaign workers each run their own scenarios, so nothing
 //! here is shared between threads.
 
+use super::guard::Heap;
 use crate::mm::alloc::AllocViolation;
 use crate::mm::gup;
 use crate::mm::phys::MmViolation;
@@ -84,17 +85,14 @@ pub struct Objects {
     pub unledgered: HashMap<usize, (usize, String)>,
     /// Addresses freed, with the id they had: a second free is a double free.
     pub freed: HashMap<usize, AllocId>,
+    /// Where all of them live.
+    pub heap: Heap,
 }
 
 impl Objects {
     /// Frees every object still held (the run is over; leaks were judged).
     pub fn release_all(&mut self) {
-        for (&p, _) in self.ids.iter() {
-            unsafe { libc::free(p as *mut c_void) };
-        }
-        for (&p, _) in self.unledgered.iter() {
-            unsafe { libc::free(p as *mut c_void) };
-        }
+        self.heap.release_all();
         *self = Objects::default();
     }
 }
@@ -153,7 +151,7 @@ extern "C" fn cb_alloc(
     let caller = text(caller);
     with(|w, o| {
         let Some(site) = site_of(&caller, allocator) else {
-            let p = unsafe { libc::calloc(1, size.max(1)) };
+            let p = o.heap.alloc(size, &caller);
             o.unledgered.insert(p as usize, (size, caller.clone()));
             o.freed.remove(&(p as usize));
             return p;
@@ -168,11 +166,7 @@ extern "C" fn cb_alloc(
         };
         // Always zeroed (so __GFP_ZERO holds too): a never-written bvec
         // slot then reads as one, bv_page NULL, to the mirror.
-        let p = unsafe { libc::calloc(1, size.max(1)) };
-        assert!(
-            !p.is_null(),
-            "host allocation of {size} bytes for {site} failed"
-        );
+        let p = o.heap.alloc(size, &caller);
         o.ids.insert(p as usize, id);
         o.ptrs.insert(id, p as usize);
         o.freed.remove(&(p as usize));
@@ -190,9 +184,9 @@ extern "C" fn cb_free(p: *const c_void) {
             o.ptrs.remove(&id);
             w.alloc.kvfree(id);
             o.freed.insert(a, id);
-            unsafe { libc::free(p as *mut c_void) };
+            o.heap.free(a);
         } else if o.unledgered.remove(&a).is_some() {
-            unsafe { libc::free(p as *mut c_void) };
+            o.heap.free(a);
         } else {
             let id = o.freed.get(&a).map_or(a as u64, |i| i.0);
             w.alloc.violations.push(AllocViolation::DoubleFree { id });

@@ -169,7 +169,20 @@ pub fn mirror(w: &mut World, run: &CRun) {
         imus: BTreeMap::new(),
         oopses: vec![],
     };
-    let table: Vec<Option<AllocId>> = unsafe { slice(v.nodes, v.table_nr as usize) }
+    // Never more entries than the table's object holds: a wrong count is
+    // the C's bug to report, not a read past the object from here.
+    let room = match r.id(v.nodes as usize) {
+        Some(id) => {
+            r.w_sizes.get(&id).copied().unwrap_or(0) as usize / std::mem::size_of::<usize>()
+        }
+        None if v.table_nr > 0 && !v.nodes.is_null() => {
+            r.oopses
+                .push("buf_table.nodes: points at freed memory (use after free)".into());
+            0
+        }
+        None => 0,
+    };
+    let table: Vec<Option<AllocId>> = unsafe { slice(v.nodes, (v.table_nr as usize).min(room)) }
         .iter()
         .enumerate()
         .map(|(i, &p)| r.node(p, &format!("buf_table.nodes[{i}]")))

@@ -6,6 +6,7 @@
 //! - [`build`]: tree and patches to a loaded shared object, cached.
 //! - [`extract`]: the functions the path reaches, out of the whole file.
 //! - [`ffi`]: the callbacks the C makes into the machine.
+//! - [`guard`]: the C's memory faults, caught and told as KASAN would.
 //! - [`mirror`]: the C's ring state read back into the machine after each
 //!   operation, so that every oracle reads one representation.
 //! - `shim/`: the headers the C is compiled against, and the glue that
@@ -19,6 +20,7 @@ pub mod build;
 pub mod cli;
 pub mod extract;
 pub mod ffi;
+pub mod guard;
 pub mod mirror;
 
 use crate::mm::{AllocId, Geometry};
@@ -149,11 +151,15 @@ pub struct Lib {
     pub(crate) node_read: unsafe extern "C" fn(usize, *mut mirror::NodeView),
     pub(crate) imu_read: unsafe extern "C" fn(usize, *mut mirror::ImuView),
     pub(crate) imu_bvec_offset: u64,
+    iter_walk: unsafe extern "C" fn(*const RfIter) -> c_long,
+    try_fn: guard::TryFn,
+    kasan_take: guard::KasanTakeFn,
+    symbols: guard::Symbols,
 }
 
 /// Pages the reserved `mem_map` range covers, from [`crate::mm::PFN_BASE`].
 pub const MEM_MAP_PAGES: u64 = 1 << 27;
-const STRUCT_PAGE: u64 = 64;
+pub(crate) const STRUCT_PAGE: u64 = 64;
 
 /// The reserved, never-mapped range whose 64-byte slots are the C's
 /// `struct page`s; one for the process.
@@ -212,6 +218,8 @@ fn load(so: &Path) -> Result<Lib, TreeError> {
             unsafe { std::mem::transmute::<*mut c_void, _>(sym($n)?) }
         };
     }
+    // First: the instrumented code reads the shadow from its first line.
+    guard::install(f!("rf_guard_install"), so)?;
     let setup: unsafe extern "C" fn(*const ffi::RfCallbacks, usize, c_ulong) = f!("rf_setup");
     unsafe { setup(&ffi::CALLBACKS, mem_map(), crate::mm::PFN_BASE as c_ulong) };
     let bvec_off: unsafe extern "C" fn() -> c_ulong = f!("rf_imu_bvec_offset");
@@ -232,6 +240,10 @@ fn load(so: &Path) -> Result<Lib, TreeError> {
         node_read: f!("rf_node_read"),
         imu_read: f!("rf_imu_read"),
         imu_bvec_offset: unsafe { bvec_off() } as u64,
+        iter_walk: f!("rf_iter_walk"),
+        try_fn: f!("rf_try"),
+        kasan_take: f!("rf_kasan_take"),
+        symbols: guard::Symbols::new(so),
     })
 }
 
@@ -241,7 +253,68 @@ pub struct CRun {
     ctx: usize,
     objects: ffi::Objects,
     inflight: VecDeque<usize>,
+    /// The C faulted while changing its state: an oops, after which the
+    /// kernel runs nothing more of this ring's.
+    dead: bool,
 }
+
+impl CRun {
+    /// One call into the C, with the machine serving its callbacks. A bad
+    /// access KASAN's checks catch is recorded as the report KASAN would
+    /// print, and the C goes on. A fault (a NULL or wild pointer) is an
+    /// oops; a `fatal` one (the C was changing its state) ends the C's part
+    /// of the run. `None` when it faulted.
+    fn call<R: Copy + Default>(
+        &mut self,
+        w: &mut World,
+        fatal: bool,
+        mut f: impl FnMut() -> R,
+    ) -> Option<R> {
+        let lib = self.lib;
+        let mut out = R::default();
+        let r = ffi::enter(w, &mut self.objects, || {
+            guard::call(lib.try_fn, || out = f())
+        });
+        // KASAN reports and lets the kernel go on; so does this.
+        let mut bad = guard::RfFault::default();
+        let n = unsafe { (lib.kasan_take)(&mut bad) };
+        if n > 0 {
+            let more = if n > 1 {
+                format!(" ({n} bad accesses in this call)")
+            } else {
+                String::new()
+            };
+            let site = guard::report(&self.objects.heap, &lib.symbols, &bad);
+            w.oops(&format!("{site}{more}"));
+        }
+        match r {
+            Ok(()) => Some(out),
+            Err(fault) => {
+                w.oops(&guard::report(&self.objects.heap, &lib.symbols, &fault));
+                self.dead |= fatal;
+                w.dead |= fatal;
+                None
+            }
+        }
+    }
+
+    /// What the I/O reads of a bvec iterator into the C's memory
+    /// (`rf_iter_walk`): a fault or a NULL page there is an oops.
+    fn walk(&mut self, w: &mut World, it: &RfIter) {
+        let lib = self.lib;
+        if let Some(r) = self.call(w, false, || unsafe { (lib.iter_walk)(it) }) {
+            if r < 0 {
+                w.oops(&format!(
+                    "null-ptr-deref in iterate_bvec: kmap_local_page() of bvec[{}].bv_page, which is NULL",
+                    -r - 1
+                ));
+            }
+        }
+    }
+}
+
+/// What an operation on a ring whose C oopsed returns: nothing more runs.
+const DEAD: i64 = -(libc::EFAULT as i64);
 
 impl Drop for CRun {
     fn drop(&mut self) {
@@ -341,11 +414,14 @@ impl CVariant {
             ctx: 0,
             objects: Default::default(),
             inflight: VecDeque::new(),
+            dead: false,
         };
         let with_user = w.ctx.user.is_some() as c_int;
-        run.ctx = ffi::enter(w, &mut run.objects, || unsafe {
-            (lib.ring_create)(with_user, RING_REGION_PAGES as c_ulong)
-        });
+        run.ctx = run
+            .call(w, true, || unsafe {
+                (lib.ring_create)(with_user, RING_REGION_PAGES as c_ulong)
+            })
+            .unwrap_or(0);
         assert!(run.ctx != 0, "{}: ring setup failed", self.name);
         let h = RunHandle(Arc::new(Mutex::new(run)));
         w.c_run = Some(h.clone());
@@ -358,28 +434,31 @@ impl CVariant {
         let mut run = h.0.lock().unwrap();
         let run = &mut *run;
         let (lib, ctx) = (run.lib, run.ctx);
+        if run.dead {
+            return (DEAD, None);
+        }
         let ret = match op {
             ConcreteOp::Register { iovecs } => {
-                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                let r = run.call(w, true, || unsafe {
                     (lib.register)(ctx, iovecs.as_ptr(), iovecs.len() as c_uint)
                 });
-                (r as i64, None)
+                (r.map_or(DEAD, i64::from), None)
             }
             ConcreteOp::RegisterSparse { nr } => {
-                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                let r = run.call(w, true, || unsafe {
                     (lib.register)(ctx, std::ptr::null(), *nr)
                 });
-                (r as i64, None)
+                (r.map_or(DEAD, i64::from), None)
             }
             ConcreteOp::Update { offset, iovecs } => {
-                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                let r = run.call(w, true, || unsafe {
                     (lib.update)(ctx, *offset, iovecs.as_ptr(), iovecs.len() as c_uint)
                 });
-                (r as i64, None)
+                (r.map_or(DEAD, i64::from), None)
             }
             ConcreteOp::Unregister => {
-                let r = ffi::enter(w, &mut run.objects, || unsafe { (lib.unregister)(ctx) });
-                (r as i64, None)
+                let r = run.call(w, true, || unsafe { (lib.unregister)(ctx) });
+                (r.map_or(DEAD, i64::from), None)
             }
             ConcreteOp::Import {
                 slot,
@@ -390,12 +469,18 @@ impl CVariant {
             } => {
                 let req = unsafe { (lib.req_new)(ctx, *slot) };
                 let mut it = RfIter::default();
-                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                let Some(r) = run.call(w, true, || unsafe {
                     (lib.import_reg_buf)(req, *buf_addr, *len, *ddir as c_int, &mut it)
-                });
+                }) else {
+                    return (DEAD, None);
+                };
                 mirror::mirror(w, run);
                 let iter = (r == 0).then(|| self.imported(w, run, req, *ddir, &it));
-                self.issued(w, run, req, *slot, r, iter, *hold)
+                let ret = self.issued(w, run, req, *slot, r, iter, *hold);
+                if r == 0 {
+                    run.walk(w, &it);
+                }
+                ret
             }
             ConcreteOp::Readv {
                 slot,
@@ -412,17 +497,21 @@ impl CVariant {
                     * 2
                     + 64;
                 let mut res = vec![RfBioVec::default(); cap];
-                let r = ffi::enter(w, &mut run.objects, || unsafe {
+                let res_ptr = res.as_mut_ptr();
+                let r = run.call(w, true, || unsafe {
                     (lib.import_reg_vec)(
                         req,
                         *ddir as c_int,
                         iovecs.as_ptr(),
                         iovecs.len() as c_uint,
-                        res.as_mut_ptr(),
+                        res_ptr,
                         cap as c_ulong,
                         &mut it,
                     )
                 });
+                let Some(r) = r else {
+                    return (DEAD, None);
+                };
                 mirror::mirror(w, run);
                 let iter = (r == 0).then(|| {
                     let n = (it.nr_segs as usize).min(cap);
@@ -433,13 +522,20 @@ impl CVariant {
             ConcreteOp::Complete => match run.inflight.pop_front() {
                 Some(req) => {
                     let r = w.ctx.inflight.pop_front().expect("in-flight lists in step");
-                    ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
+                    if run
+                        .call(w, true, || unsafe { (lib.req_free)(req) })
+                        .is_none()
+                    {
+                        return (DEAD, None);
+                    }
                     (0, Some(r.import))
                 }
                 None => (0, None),
             },
         };
-        mirror::mirror(w, run);
+        if !run.dead {
+            mirror::mirror(w, run);
+        }
         ret
     }
 
@@ -491,15 +587,18 @@ impl CVariant {
                         },
                         import: import.clone(),
                     });
-                } else {
-                    ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
+                } else if run
+                    .call(w, true, || unsafe { (lib.req_free)(req) })
+                    .is_none()
+                {
+                    return (DEAD, None);
                 }
                 (0, Some(import))
             }
-            None => {
-                ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
-                (r as i64, None)
-            }
+            None => match run.call(w, true, || unsafe { (lib.req_free)(req) }) {
+                Some(()) => (r as i64, None),
+                None => (DEAD, None),
+            },
         }
     }
 
@@ -510,16 +609,28 @@ impl CVariant {
         let mut run = h.0.lock().unwrap();
         let run = &mut *run;
         let (lib, ctx) = (run.lib, run.ctx);
+        if run.dead {
+            return DEAD;
+        }
         while let Some(req) = run.inflight.pop_front() {
             w.ctx.inflight.pop_front();
-            ffi::enter(w, &mut run.objects, || unsafe { (lib.req_free)(req) });
+            if run
+                .call(w, true, || unsafe { (lib.req_free)(req) })
+                .is_none()
+            {
+                return DEAD;
+            }
             mirror::mirror(w, run);
         }
         let (mut locked, mut pinned) = (0 as c_long, 0i64);
-        ffi::enter(w, &mut run.objects, || unsafe {
-            (lib.ring_free)(ctx, RING_REGION_PAGES as c_ulong, &mut locked, &mut pinned)
+        let (lp, pp) = (&mut locked as *mut c_long, &mut pinned as *mut i64);
+        let freed = run.call(w, true, || unsafe {
+            (lib.ring_free)(ctx, RING_REGION_PAGES as c_ulong, lp, pp)
         });
         run.ctx = 0;
+        if freed.is_none() {
+            return DEAD;
+        }
         mirror::after_exit(w, locked as u64, pinned as u64);
         // What the ledger does not hold (a patch's new allocation) is still
         // owed back by ring exit, as kmemleak would say.
@@ -548,9 +659,11 @@ impl CVariant {
         let p = run.objects.ptrs[&imu];
         let mut it = RfIter::default();
         let lib = run.lib;
-        let r = ffi::enter(w, &mut run.objects, || unsafe {
+        let Some(r) = run.call(w, false, || unsafe {
             (lib.import_fixed)(p, ddir as c_int, buf_addr, len, &mut it)
-        });
+        }) else {
+            return Err(Errno::EFAULT);
+        };
         if r != 0 {
             return Err(errno(r));
         }
@@ -589,16 +702,18 @@ impl CVariant {
         let buf = unsafe { libc::calloc(room, std::mem::size_of::<RfBioVec>()) } as *mut RfBioVec;
         assert!(!buf.is_null(), "no memory for {room} result bvecs");
         let mut it = RfIter::default();
-        let r = ffi::enter(w, &mut run.objects, || unsafe {
-            (lib.vec_fill_bvec)(
-                p,
-                ddir as c_int,
-                iovec.as_ptr(),
-                iovec.len() as c_uint,
-                buf,
-                &mut it,
-            )
-        });
+        let r = run
+            .call(w, false, || unsafe {
+                (lib.vec_fill_bvec)(
+                    p,
+                    ddir as c_int,
+                    iovec.as_ptr(),
+                    iovec.len() as c_uint,
+                    buf,
+                    &mut it,
+                )
+            })
+            .unwrap_or(-(libc::EFAULT));
         // Entries are written in order from 0: past the estimate, count on.
         let res = unsafe { std::slice::from_raw_parts(buf, room) };
         let written = (capacity as usize..room)

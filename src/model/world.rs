@@ -71,6 +71,10 @@ pub struct World {
     /// The ring of a variant built from kernel C, once it runs here
     /// ([`crate::ctree`]); the machine is its memory.
     pub c_run: Option<crate::ctree::RunHandle>,
+    /// The kernel oopsed in a way it cannot go on from (a memory fault of
+    /// compiled C while it changed its state): the task is dead, and
+    /// nothing more of the scenario runs.
+    pub dead: bool,
 }
 
 /// Iterations of the loops that walk a page array or the buffer table. Not
@@ -125,6 +129,7 @@ impl World {
             events: vec![],
             work: Work::default(),
             c_run: None,
+            dead: false,
         }
     }
 

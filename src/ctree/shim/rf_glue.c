@@ -23,12 +23,20 @@ void rf_setup(const struct rf_callbacks *cb, struct page *mem_map, unsigned long
 long rf_pin_user_pages_fast(unsigned long start, long nr_pages, unsigned int gup_flags,
 			    struct page **pages)
 {
-	/* The machine writes pfns; they become page pointers in place. */
-	long ret = rf_cb.pin_pages(start, nr_pages, gup_flags, (unsigned long *)pages);
-	long i;
+	/*
+	 * The machine writes pfns into the glue's memory and the C's array is
+	 * filled here, by C: an array too short for nr_pages is then a fault
+	 * of the C, caught and reported, not one of the loader.
+	 */
+	unsigned long *pfns = malloc((nr_pages > 0 ? nr_pages : 1) * sizeof(*pfns));
+	long ret, i;
 
+	if (!pfns)
+		return -ENOMEM;
+	ret = rf_cb.pin_pages(start, nr_pages, gup_flags, pfns);
 	for (i = 0; i < ret; i++)
-		pages[i] = pfn_to_page(((unsigned long *)pages)[i]);
+		pages[i] = pfn_to_page(pfns[i]);
+	free(pfns);
 	return ret;
 }
 
@@ -232,6 +240,39 @@ int rf_import_reg_vec(struct io_kiocb *req, int ddir, const struct iovec *iovs, 
 	rf_iter_out(&it, out);
 	kfree(vec.iovec);
 	return ret;
+}
+
+/*
+ * What the I/O makes of an imported iterator: iterate_bvec()'s walk as
+ * _copy_to_iter() drives it, reading each bvec it steps onto until
+ * `count` bytes are moved. The bytes themselves are the model's to judge;
+ * this is for what the walk reads, which is where KASAN caught RFC v1's
+ * step to bvec[1] of a one-entry table. A page is not split into
+ * PAGE_SIZE steps: that reads no other bvec. Returns the bytes walked, or
+ * -(i + 1) when bvec[i] has no page (kmap_local_page(NULL)).
+ */
+long rf_iter_walk(const struct rf_iter *it)
+{
+	const struct bio_vec *p = it->bvec;
+	unsigned long len = it->count, skip = it->iov_offset, progress = 0;
+
+	if (!len || !p)
+		return 0;
+	do {
+		unsigned long part;
+
+		if (!p->bv_page)
+			return -(long)(p - it->bvec) - 1;
+		part = min(len, (unsigned long)(p->bv_len - skip));
+		len -= part;
+		progress += part;
+		skip += part;
+		if (skip >= p->bv_len) {
+			skip = 0;
+			p++;
+		}
+	} while (len);
+	return progress;
 }
 
 int rf_import_fixed(struct io_mapped_ubuf *imu, int ddir, u64 buf_addr, u64 len, struct rf_iter *out)

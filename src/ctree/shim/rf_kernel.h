@@ -21,6 +21,44 @@
 #include <limits.h>
 #include <stdlib.h>
 
+/*
+ * The C's own copies, not the C library's: a fault inside them lies in the
+ * loaded object's code, where it is caught and reported as the kernel's.
+ */
+static inline void *rf_memcpy(void *d, const void *s, size_t n)
+{
+	unsigned char *a = d;
+	const unsigned char *b = s;
+
+	while (n--)
+		*a++ = *b++;
+	return d;
+}
+
+static inline void *rf_memset(void *d, int c, size_t n)
+{
+	unsigned char *a = d;
+
+	while (n--)
+		*a++ = (unsigned char)c;
+	return d;
+}
+
+static inline void *rf_memmove(void *d, const void *s, size_t n)
+{
+	unsigned char *a = d;
+	const unsigned char *b = s;
+
+	if (a < b)
+		return rf_memcpy(d, s, n);
+	while (n--)
+		a[n] = b[n];
+	return d;
+}
+#define memcpy rf_memcpy
+#define memset rf_memset
+#define memmove rf_memmove
+
 /* ---- types ---- */
 typedef uint8_t u8;
 typedef uint16_t u16;
