@@ -9,7 +9,7 @@
 
 use crate::gen::{scenario_from_unstructured, GenConfig};
 use crate::minimize::minimize;
-use crate::oracle::check;
+use crate::oracle::{check, Finding, FindingKind};
 use crate::scenario::{rescale, GeometryName, Scenario};
 use crate::variants::{self, KnownBug, Variant};
 use rand::rngs::SmallRng;
@@ -109,6 +109,10 @@ pub struct Found {
     pub scenario: Scenario,
     /// The known bug it is (only with `--known`).
     pub known: Option<KnownBug>,
+    /// Not the scenario's first finding but a memory-safety one after it,
+    /// kept as a finding of its own: what KASAN would print is worth a
+    /// file even where an oracle saw the bug an operation earlier.
+    pub secondary: bool,
 }
 
 /// Known-bug findings a campaign set aside: one signature, in how many runs.
@@ -209,7 +213,21 @@ pub fn run(cfg: &Config) -> Report {
                             .runs += 1;
                     }
                 }
-                if let Some(sig) = verdict.primary() {
+                let memory = verdict
+                    .findings
+                    .iter()
+                    .skip(1)
+                    .filter(|f| is_memory_safety(f))
+                    .map(|f| (f.signature(), f.known, true));
+                let sigs: Vec<(String, Option<KnownBug>, bool)> = verdict
+                    .findings
+                    .first()
+                    .map(|f| (f.signature(), f.known, false))
+                    .into_iter()
+                    .chain(memory)
+                    .collect();
+                let any = !sigs.is_empty();
+                for (sig, known, secondary) in sigs {
                     let mut f = found.lock().expect("no worker panics holding it");
                     let better = f.get(&sig).map_or(true, |old| i < old.iteration);
                     if better {
@@ -221,8 +239,9 @@ pub fn run(cfg: &Config) -> Report {
                                 iteration: i,
                                 execs_at: n,
                                 elapsed: start.elapsed(),
-                                scenario: s,
-                                known: verdict.findings[0].known,
+                                scenario: s.clone(),
+                                known,
+                                secondary,
                             },
                         );
                         if new {
@@ -231,9 +250,9 @@ pub fn run(cfg: &Config) -> Report {
                             }
                         }
                     }
-                    if matches!(cfg.limit, Limit::FirstFinding(..)) {
-                        stop.store(true, Ordering::Relaxed);
-                    }
+                }
+                if any && matches!(cfg.limit, Limit::FirstFinding(..)) {
+                    stop.store(true, Ordering::Relaxed);
                 }
                 if let Limit::Time(t) | Limit::FirstFinding(_, t) = cfg.limit {
                     if start.elapsed() >= t {
@@ -294,6 +313,41 @@ pub fn minimise_finding(
     let small = minimize(s, &mut |c| primary(c) == want);
     let real = rescale(&small, GeometryName::Real);
     let (mut out, is_real) = if primary(&real) == want {
+        (real, true)
+    } else {
+        (small, false)
+    };
+    out.expect = expectations(&out);
+    (out, is_real)
+}
+
+/// A finding of what KASAN reports or an oops of the compiled C: a memory
+/// error of the kernel (its aspect names KASAN's bug type).
+pub fn is_memory_safety(f: &Finding) -> bool {
+    matches!(&f.kind, FindingKind::Invariant("oops", aspect)
+        if crate::ctree::guard::BUG_TYPES.iter().any(|t| aspect.starts_with(t)))
+}
+
+/// [`minimise_finding`] for a signature that need not come first: the
+/// scenario is kept small while its verdict still holds `want`.
+pub fn minimise_secondary(
+    s: &Scenario,
+    variant: &dyn Variant,
+    against: &dyn Variant,
+    known: bool,
+    want: &str,
+) -> (Scenario, bool) {
+    let holds = |s: &Scenario| {
+        check(s, variant, against).is_ok_and(|(v, _, _)| {
+            v.show_known(known)
+                .findings
+                .iter()
+                .any(|f| f.signature() == want)
+        })
+    };
+    let small = minimize(s, &mut |c| holds(c));
+    let real = rescale(&small, GeometryName::Real);
+    let (mut out, is_real) = if holds(&real) {
         (real, true)
     } else {
         (small, false)
@@ -390,7 +444,11 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         }
     }
     for f in &report.found {
-        let (min, is_real) = minimise_finding(&f.scenario, variant, against, a.known);
+        let (min, is_real) = if f.secondary {
+            minimise_secondary(&f.scenario, variant, against, a.known, &f.signature)
+        } else {
+            minimise_finding(&f.scenario, variant, against, a.known)
+        };
         let path = a
             .out
             .as_deref()

@@ -251,3 +251,167 @@ fn a_new_allocation_a_patch_leaks_is_reported_at_ring_exit() {
         exit.violations
     );
 }
+
+/// The oops aspects of every operation of `built` on `v`, and whether the
+/// run reached ring exit.
+fn oopses(v: &dyn Variant, built: &regbuf_fuzz::scenario::Built) -> (Vec<String>, bool) {
+    let r = run(v, built);
+    let reached_exit = r.ops.len() == built.ops.len() + 1;
+    let o = r
+        .ops
+        .iter()
+        .flat_map(|o| &o.violations)
+        .filter(|v| v.invariant == "oops")
+        .map(|v| format!("{} | {}", v.aspect, v.detail))
+        .collect();
+    (o, reached_exit)
+}
+
+/// The first of `n` drawn scenarios that registers a buffer.
+fn registering(n: u64) -> Vec<regbuf_fuzz::scenario::Built> {
+    (0..n)
+        .filter_map(|i| regbuf_fuzz::scenario::build(&draw(3, i, &GenConfig::default())).ok())
+        .filter(|b| {
+            b.ops
+                .iter()
+                .any(|o| matches!(o, regbuf_fuzz::scenario::ConcreteOp::Register { iovecs } if !iovecs.is_empty()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_read_past_an_object_is_reported_as_kasan_would_and_the_run_goes_on() {
+    let Some(tree) = tree() else { return };
+    let at = "\t\tpages = NULL;\n\t\tgoto done;\n\t}\n";
+    let odd = edited_tree(&tree, "oob", |s| {
+        assert_eq!(s.matches(at).count(), 1);
+        s.replacen(
+            at,
+            &format!("{at}\tif (pages[nr_pages] == (void *)1)\n\t\tnr_pages--;\n"),
+            1,
+        )
+    });
+    let c = leak(CVariant::new("t", &odd, &[], model_of(&tree)).unwrap());
+    let mut seen = 0;
+    for built in registering(200).iter().take(20) {
+        let (o, reached_exit) = oopses(c, built);
+        let Some(first) = o.first() else { continue };
+        assert!(
+            first.starts_with("slab-out-of-bounds in io_sqe_buffer_register | ")
+                && first.contains("0 bytes to the right of the")
+                && first.contains("region allocated by io_pin_pages")
+                && first.contains("io_uring/rsrc.c:"),
+            "{first}"
+        );
+        // KASAN reports and the kernel goes on: the run reaches ring exit.
+        assert!(reached_exit, "{o:?}");
+        seen += 1;
+    }
+    assert!(
+        seen >= 10,
+        "only {seen} of 20 registering scenarios reported it"
+    );
+}
+
+#[test]
+fn a_use_after_free_is_reported_with_the_freed_object() {
+    let Some(tree) = tree() else { return };
+    let at = "\tkvfree(pages);\n\treturn node;";
+    let odd = edited_tree(&tree, "uaf", |s| {
+        assert_eq!(s.matches(at).count(), 1);
+        s.replacen(
+            at,
+            "\tkvfree(pages);\n\tif (pages && pages[0] == (void *)1)\n\t\treturn NULL;\n\treturn node;",
+            1,
+        )
+    });
+    let c = leak(CVariant::new("t", &odd, &[], model_of(&tree)).unwrap());
+    let built = &registering(50)[0];
+    let (o, _) = oopses(c, built);
+    assert!(
+        o.first().is_some_and(
+            |f| f.starts_with("use-after-free in io_sqe_buffer_register | ")
+                && f.contains("0 bytes inside the")
+                && f.contains("allocated by io_pin_pages and freed")
+        ),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn a_null_pointer_write_is_an_oops_that_ends_the_run_not_the_fuzzer() {
+    let Some(tree) = tree() else { return };
+    let at = "\t\tpages = NULL;\n\t\tgoto done;\n\t}\n";
+    let odd = edited_tree(&tree, "null", |s| {
+        s.replacen(at, &format!("{at}\t*(volatile int *)8 = nr_pages;\n"), 1)
+    });
+    let c = leak(CVariant::new("t", &odd, &[], model_of(&tree)).unwrap());
+    let mut oopsed = 0;
+    for built in &registering(100) {
+        let r = run(c, built);
+        // A registration that fails before the write (a fault, a hole) has
+        // no oops; one that reaches it dies there.
+        let Some(k) = r
+            .ops
+            .iter()
+            .position(|o| o.violations.iter().any(|v| v.invariant == "oops"))
+        else {
+            continue;
+        };
+        oopsed += 1;
+        let last = &r.ops[k];
+        // The oops is the op's only finding, and nothing runs after it.
+        assert_eq!(k + 1, r.ops.len(), "ran past the oops");
+        let v: Vec<_> = last
+            .violations
+            .iter()
+            .map(|v| (v.invariant, v.aspect.as_str()))
+            .collect();
+        assert_eq!(
+            v,
+            [("oops", "null-ptr-deref in io_sqe_buffer_register")],
+            "{:?}",
+            last.violations
+        );
+        assert!(
+            last.violations[0].detail.contains("write, address 0x8"),
+            "{}",
+            last.violations[0].detail
+        );
+    }
+    assert!(oopsed >= 10, "only {oopsed} scenarios reached the write");
+}
+
+/// The RFC as posted (`REGBUF_RFC_V1`: the archive's copy, whose
+/// whitespace is gone) on a 7.1 tree: it applies, and the campaign's first
+/// scenarios show its classes and the memory error its short table causes.
+#[test]
+fn the_rfc_as_posted_applies_to_a_7_1_tree_and_its_findings_are_found() {
+    let Some(tree) = tree() else { return };
+    let Some(rfc) = std::env::var_os("REGBUF_RFC_V1").map(PathBuf::from) else {
+        eprintln!("skipped: set REGBUF_RFC_V1 to the RFC v1 patch file");
+        return;
+    };
+    if model_of(&tree).name() != "upstream" {
+        eprintln!("skipped: the RFC is against 7.1, and this tree is 7.2");
+        return;
+    }
+    let up = model_of(&tree);
+    let c = leak(CVariant::new("tree+patch", &tree, &[rfc], up).expect("the RFC applies"));
+    let mut sigs = std::collections::BTreeSet::new();
+    for i in 0..2000 {
+        let Ok((v, _, _)) = regbuf_fuzz::oracle::check(&draw(1, i, &GenConfig::default()), c, up)
+        else {
+            continue;
+        };
+        sigs.extend(v.findings.iter().map(|f| f.signature()));
+    }
+    for want in [
+        "tree+patch:invariant:coverage/length",
+        "tree+patch:invariant:coverage/outside-pins",
+        "tree+patch:invariant:pins/underflow",
+        "tree+patch:invariant:oops/null-ptr-deref in iterate_bvec",
+    ] {
+        assert!(sigs.contains(want), "{want} not in {sigs:?}");
+    }
+}

@@ -54,7 +54,7 @@ pub fn prepare(tree: &Path, patches: &[PathBuf]) -> Result<Source, TreeError> {
     }
     let mut ignored = Vec::new();
     for patch in patches {
-        apply_patch(&mut files, patch, &mut ignored)?;
+        super::patch::apply_patch(&mut files, patch, &mut ignored)?;
     }
     Ok(Source {
         tree: tree.to_path_buf(),
@@ -64,101 +64,14 @@ pub fn prepare(tree: &Path, patches: &[PathBuf]) -> Result<Source, TreeError> {
     })
 }
 
-/// The per-file sections of a diff: `(path without a/ b/, text)`.
-fn sections(text: &str) -> Vec<(String, String)> {
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let mut starts = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        if l.starts_with("--- ") && lines.get(i + 1).is_some_and(|n| n.starts_with("+++ ")) {
-            starts.push(i);
-        }
-    }
-    let mut out = Vec::new();
-    for (k, &s) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).copied().unwrap_or(lines.len());
-        let path = lines[s + 1][4..]
-            .split(['\t', '\n'])
-            .next()
-            .unwrap_or("")
-            .trim();
-        let path = path.strip_prefix("b/").unwrap_or(path).to_string();
-        // Stop a section at the next file's `diff --git` header or a mail signature.
-        let mut body = String::new();
-        for l in &lines[s..end] {
-            if l.starts_with("diff --git ") || *l == "-- \n" {
-                break;
-            }
-            body.push_str(l);
-        }
-        out.push((path, body));
-    }
-    out
-}
-
-fn apply_patch(
-    files: &mut BTreeMap<&'static str, String>,
-    patch: &Path,
-    ignored: &mut Vec<String>,
-) -> Result<(), TreeError> {
-    let text = std::fs::read_to_string(patch).map_err(|e| TreeError::Patch {
-        patch: patch.to_path_buf(),
-        reason: format!("cannot read: {e}"),
-    })?;
-    let secs = sections(&text);
-    if secs.is_empty() {
-        return Err(TreeError::Patch {
-            patch: patch.to_path_buf(),
-            reason: "no diff in it (no '--- a/FILE' / '+++ b/FILE' pair)".into(),
-        });
-    }
-    let scratch = scratch_dir()?;
-    for (path, body) in secs {
-        let Some(&key) = FILES.iter().find(|f| **f == path) else {
-            ignored.push(path);
-            continue;
-        };
-        let target = scratch.join("file");
-        std::fs::write(&target, &files[key]).map_err(io_err(&scratch))?;
-        let diff = scratch.join("section.diff");
-        std::fs::write(&diff, &body).map_err(io_err(&scratch))?;
-        // -l: a mail copy may have lost its tabs; -F3: the most fuzz GNU patch allows.
-        let out = Command::new("patch")
-            .args(["-l", "-F3", "-N", "--no-backup-if-mismatch", "-r", "-"])
-            .arg(&target)
-            .arg(&diff)
-            .output()
-            .map_err(|e| TreeError::Tool {
-                tool: "patch".into(),
-                reason: format!("cannot run GNU patch: {e}"),
-            })?;
-        if !out.status.success() {
-            let msg = String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr);
-            let hunks: Vec<&str> = msg.lines().filter(|l| l.contains("FAILED")).collect();
-            return Err(TreeError::Patch {
-                patch: patch.to_path_buf(),
-                reason: if hunks.is_empty() {
-                    format!("{path}: {}", msg.trim())
-                } else {
-                    format!("{path}: {}", hunks.join("; "))
-                },
-            });
-        }
-        let new = std::fs::read_to_string(&target).map_err(io_err(&scratch))?;
-        files.insert(key, new);
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(())
-}
-
-fn io_err(dir: &Path) -> impl Fn(std::io::Error) -> TreeError + '_ {
+pub(super) fn io_err(dir: &Path) -> impl Fn(std::io::Error) -> TreeError + '_ {
     move |e| TreeError::Tool {
         tool: "scratch directory".into(),
         reason: format!("{}: {e}", dir.display()),
     }
 }
 
-fn scratch_dir() -> Result<PathBuf, TreeError> {
+pub(super) fn scratch_dir() -> Result<PathBuf, TreeError> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let d = std::env::temp_dir().join(format!(

@@ -12,6 +12,16 @@ use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+/// KASAN's bug types, and the oops kinds of a fault: the first word of an
+/// `oops` aspect that is a memory error of the kernel's C.
+pub const BUG_TYPES: &[&str] = &[
+    "slab-out-of-bounds",
+    "use-after-free",
+    "null-ptr-deref",
+    "wild-memory-access",
+    "struct-page-access",
+];
+
 /// `struct rf_fault`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

@@ -4,6 +4,7 @@
 //! simulated machine as the Rust model, judged by the same invariants.
 //!
 //! - [`build`]: tree and patches to a loaded shared object, cached.
+//! - [`patch`]: patches as posted (mail copies included) onto the tree's files.
 //! - [`extract`]: the functions the path reaches, out of the whole file.
 //! - [`ffi`]: the callbacks the C makes into the machine.
 //! - [`guard`]: the C's memory faults, caught and told as KASAN would.
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod ffi;
 pub mod guard;
 pub mod mirror;
+pub mod patch;
 
 use crate::mm::{AllocId, Geometry};
 use crate::model::iov_iter::{IovIter, PhysRange};
