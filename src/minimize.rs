@@ -340,38 +340,8 @@ fn fold_update(s: &Scenario, j: usize) -> Option<Scenario> {
     Some(c)
 }
 
-/// Every position of the operations, in a fixed order, each with whether
-/// it starts a range (`true`) or ends one.
 fn positions(s: &mut Scenario) -> Vec<(&mut Pos, bool)> {
-    let mut out = Vec::new();
-    for op in &mut s.ops {
-        match op {
-            Op::Register { iovecs } | Op::Update { iovecs, .. } => {
-                for iov in iovecs {
-                    match iov {
-                        IovSpec::Range { start, end } => {
-                            out.push((start, true));
-                            out.push((end, false));
-                        }
-                        IovSpec::Sized { start, .. } => out.push((start, true)),
-                        IovSpec::Null { .. } | IovSpec::Raw { .. } => {}
-                    }
-                }
-            }
-            Op::Import { span, .. } => {
-                out.push((&mut span.start, true));
-                out.push((&mut span.end, false));
-            }
-            Op::Readv { spans, .. } => {
-                for sp in spans {
-                    out.push((&mut sp.start, true));
-                    out.push((&mut sp.end, false));
-                }
-            }
-            Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => {}
-        }
-    }
-    out
+    s.positions_mut()
 }
 
 /// `s` without folio `f`: segments mapping it are dropped (as

@@ -133,6 +133,7 @@ fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
             order,
             gap: pick(rf.gap, &GAPS),
             forked: matches!(kind, Thp | Mthp) && rf.share % 8 == 0,
+            count: 1,
         });
     }
     out

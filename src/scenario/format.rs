@@ -100,6 +100,11 @@ pub struct FolioSpec {
     /// only (the anonymous kinds).
     #[serde(default, skip_serializing_if = "is_false")]
     pub forked: bool,
+    /// This many identical folios in a row (default 1), each after the
+    /// previous one as any folio is; a segment over the entry maps them all
+    /// in order. Files only: reading expands it ([`super::runs`]).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
 }
 
 fn is_zero(x: &u32) -> bool {
@@ -327,7 +332,7 @@ impl Scenario {
                 s.format
             ));
         }
-        Ok(s)
+        super::runs::expand(&s).map_err(|(field, reason)| format!("field `{field}`: {reason}"))
     }
 
     /// The scenario as TOML text, one `[[folio]]`, `[[segment]]` and
@@ -335,7 +340,7 @@ impl Scenario {
     /// (`iovecs = [{ kind = "range", start = { seg = 0, off = 0 }, … }]`), so
     /// that a file reads like the layout it describes.
     pub fn to_toml(&self) -> String {
-        let v = serde_json::to_value(self).expect("scenario serialises");
+        let v = serde_json::to_value(super::runs::fold(self)).expect("scenario serialises");
         let serde_json::Value::Object(top) = v else {
             unreachable!("a struct serialises to an object")
         };
@@ -370,6 +375,40 @@ impl Scenario {
                         out.push_str(&format!("{} = {}\n", toml_key(ik), inline(iv)));
                     }
                 }
+            }
+        }
+        out
+    }
+
+    /// Every position of the operations, in a fixed order, each with
+    /// whether it starts a range (`true`) or ends one.
+    pub fn positions_mut(&mut self) -> Vec<(&mut Pos, bool)> {
+        let mut out = Vec::new();
+        for op in &mut self.ops {
+            match op {
+                Op::Register { iovecs } | Op::Update { iovecs, .. } => {
+                    for iov in iovecs {
+                        match iov {
+                            IovSpec::Range { start, end } => {
+                                out.push((start, true));
+                                out.push((end, false));
+                            }
+                            IovSpec::Sized { start, .. } => out.push((start, true)),
+                            IovSpec::Null { .. } | IovSpec::Raw { .. } => {}
+                        }
+                    }
+                }
+                Op::Import { span, .. } => {
+                    out.push((&mut span.start, true));
+                    out.push((&mut span.end, false));
+                }
+                Op::Readv { spans, .. } => {
+                    for sp in spans {
+                        out.push((&mut sp.start, true));
+                        out.push((&mut sp.end, false));
+                    }
+                }
+                Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => {}
             }
         }
         out

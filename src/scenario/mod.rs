@@ -14,6 +14,7 @@
 
 mod build;
 mod format;
+mod runs;
 mod scale;
 
 pub use build::{build, Built, ConcreteOp, ScenarioError, MAX_MAPPED_PAGES, MAX_OPS};
