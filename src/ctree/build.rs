@@ -25,6 +25,8 @@ const SOURCES: [&str; 2] = ["io_uring/rsrc.c", "io_uring/memmap.c"];
 pub const SHIM_H: &str = include_str!("shim/rf_kernel.h");
 /// See [`SHIM_H`].
 pub const GLUE_C: &str = include_str!("shim/rf_glue.c");
+/// The glue for trees of 6.12 and before (`ctx->user_bufs`).
+pub const GLUE_612_C: &str = include_str!("shim/rf_glue_612.c");
 /// The fault catcher, a translation unit of its own (it needs libc's headers).
 pub const GUARD_C: &str = include_str!("shim/rf_guard.c");
 
@@ -109,6 +111,8 @@ fn imu_fields(rsrc_h: &str) -> Vec<&'static str> {
 /// The translation unit: the shim, the reached functions of each source
 /// file, the glue; and the functions taken.
 pub fn translation_unit(src: &Source) -> Result<(String, BTreeSet<String>), TreeError> {
+    let old = user_bufs(src);
+    let glue = if old { GLUE_612_C } else { GLUE_C };
     let mut parsed = Vec::new();
     for f in SOURCES {
         let items = extract::items(&src.files[f]).map_err(|e| TreeError::Parse {
@@ -118,7 +122,7 @@ pub fn translation_unit(src: &Source) -> Result<(String, BTreeSet<String>), Tree
         parsed.push((f, items));
     }
     // The glue's calls, and those of the tree headers' inline functions.
-    let mut roots: BTreeSet<String> = extract::identifiers(GLUE_C).into_iter().collect();
+    let mut roots: BTreeSet<String> = extract::identifiers(glue).into_iter().collect();
     for h in ["io_uring/rsrc.h", "io_uring/memmap.h"] {
         let items = extract::items(&src.files[h]).map_err(|e| TreeError::Parse {
             file: h.to_string(),
@@ -129,7 +133,11 @@ pub fn translation_unit(src: &Source) -> Result<(String, BTreeSet<String>), Tree
         }
     }
     let keep = extract::reachable(parsed.iter().map(|(_, i)| i.as_slice()), &roots);
-    let mut tu = String::from("#include \"rf_kernel.h\"\n");
+    let mut tu = String::new();
+    if old {
+        tu.push_str("#define RF_USER_BUFS 1\n");
+    }
+    tu.push_str("#include \"rf_kernel.h\"\n");
     for d in imu_fields(&src.files["io_uring/rsrc.h"]) {
         tu.push_str(&format!("#define {d} 1\n"));
     }
@@ -137,9 +145,19 @@ pub fn translation_unit(src: &Source) -> Result<(String, BTreeSet<String>), Tree
         tu.push_str(&format!("#line 1 \"{f}\"\n"));
         tu.push_str(&extract::keep_only(items, &keep, f));
     }
-    tu.push_str("#line 1 \"rf_glue.c\"\n");
-    tu.push_str(GLUE_C);
+    tu.push_str(if old {
+        "#line 1 \"rf_glue_612.c\"\n"
+    } else {
+        "#line 1 \"rf_glue.c\"\n"
+    });
+    tu.push_str(glue);
     Ok((tu, keep))
+}
+
+/// Whether the tree is of the design before 6.13: a table of imu pointers
+/// (`ctx->user_bufs`) and reference nodes per generation.
+pub fn user_bufs(src: &Source) -> bool {
+    src.files["io_uring/rsrc.c"].contains("ctx->user_bufs")
 }
 
 /// The `#include`s of the sources and the tree headers, as written.

@@ -176,6 +176,15 @@ pub struct IoRingCtx {
     /// buffer an update or unregister dropped from the table stays pinned
     /// and charged until the last of them is freed.
     pub inflight: std::collections::VecDeque<InflightReq>,
+    /// Kernel C of 6.12 and before ([`crate::ctree`]): the reference nodes
+    /// the ring holds (`rsrc_node`, the nodes queued on `rsrc_ref_list`).
+    /// The model's own design has none; it leaves this empty.
+    pub held_nodes: Vec<AllocId>,
+    /// The same trees' buffers removed from the table but still held: a
+    /// node on `rsrc_ref_list` keeps its buffer pinned and charged until
+    /// every request of its generation is done. Each is a key of
+    /// `World::nodes` whose `buf` is itself.
+    pub held_bufs: Vec<AllocId>,
 }
 
 /// The parts of `struct io_kiocb` a fixed-buffer request uses.

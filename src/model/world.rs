@@ -123,6 +123,8 @@ impl World {
                 },
                 hpage_acct: BTreeMap::new(),
                 inflight: Default::default(),
+                held_nodes: vec![],
+                held_bufs: vec![],
             },
             nodes: BTreeMap::new(),
             imus: BTreeMap::new(),

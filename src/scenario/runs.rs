@@ -282,20 +282,25 @@ span = { start = { seg = 0, off = 4096 }, end = { seg = 0, off = 1048576 } }
     fn a_segment_over_part_of_a_run_is_refused_by_name() {
         let t = counted().replace("folio = 0\n", "folio = 0\nfirst = 3\n");
         let e = Scenario::from_toml(&t).unwrap_err();
-        assert!(e.starts_with("field `segment[0]`: maps folio[0], a run of 512"), "{e}");
+        assert!(
+            e.starts_with("field `segment[0]`: maps folio[0], a run of 512"),
+            "{e}"
+        );
         let t = counted().replace("count = 512", "count = 0");
         let e = Scenario::from_toml(&t).unwrap_err();
-        assert!(e.starts_with("field `folio[0].count`: must be at least 1"), "{e}");
+        assert!(
+            e.starts_with("field `folio[0].count`: must be at least 1"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_folio_another_segment_maps_too_is_not_folded() {
-        let mut t = expanded().replacen(
-            "\n[[op]]",
-            "\n[[segment]]\nfolio = 7\n\n[[op]]",
-            1,
+        let mut t = expanded().replacen("\n[[op]]", "\n[[segment]]\nfolio = 7\n\n[[op]]", 1);
+        t = t.replace(
+            "end = { seg = 511, off = 3996 }",
+            "end = { seg = 512, off = 10 }",
         );
-        t = t.replace("end = { seg = 511, off = 3996 }", "end = { seg = 512, off = 10 }");
         let s = Scenario::from_toml(&t).unwrap();
         let back = Scenario::from_toml(&s.to_toml()).unwrap();
         assert_eq!(back, s);

@@ -86,6 +86,7 @@ typedef struct { int refs; } refcount_t;
 #define __user
 #define __kernel
 #define __cold
+#define __must_hold(x)
 #define __must_check
 #define __always_inline inline
 #define __maybe_unused __attribute__((unused))
@@ -188,6 +189,34 @@ static inline size_t rf_size_add(size_t a, size_t b)
 /* ---- locking and scheduling: one thread, nothing to wait for ---- */
 struct mutex { int rf_unused; };
 struct list_head { struct list_head *next, *prev; };
+#define INIT_LIST_HEAD(l) ((l)->next = (l)->prev = (l))
+static inline bool list_empty(const struct list_head *l) { return l->next == l; }
+static inline void list_add_tail(struct list_head *n, struct list_head *h)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void list_del(struct list_head *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = NULL;
+}
+#define list_entry(p, type, member) container_of(p, type, member)
+#define list_first_entry(h, type, member) list_entry((h)->next, type, member)
+/* Waits (the quiesce of 6.12's unregister) cannot block here: see the glue. */
+struct wait_queue_head { int rf_unused; };
+typedef struct wait_queue_head wait_queue_head_t;
+struct wait_queue_entry { int rf_unused; };
+#define DEFINE_WAIT(name) struct wait_queue_entry name = { 0 }
+#define TASK_INTERRUPTIBLE 1
+#define prepare_to_wait(wq, we, state) ((void)(wq), (void)(we), (void)(state))
+#define finish_wait(wq, we) ((void)(wq), (void)(we))
+#define wake_up_all(wq) ((void)(wq))
+#define schedule() ((void)0)
+#define smp_mb() ((void)0)
 #define lockdep_assert_held(l) ((void)(l))
 #define mutex_lock(l) ((void)(l))
 #define mutex_unlock(l) ((void)(l))
@@ -215,6 +244,7 @@ static inline bool atomic_long_try_cmpxchg(atomic_long_t *v, long *old, long new
 #define atomic64_add(i, v) ((v)->counter += (i))
 #define atomic64_sub(i, v) ((v)->counter -= (i))
 #define atomic_read(v) ((v)->counter)
+#define atomic_set(v, i) ((v)->counter = (i))
 #define refcount_set(r, n) ((r)->refs = (n))
 #define refcount_read(r) ((unsigned int)(r)->refs)
 #define refcount_inc(r) ((void)(r)->refs++)
@@ -660,6 +690,7 @@ static inline void io_cache_free(struct io_alloc_cache *cache, void *obj)
 		kfree(obj);
 }
 
+#ifndef RF_USER_BUFS
 struct io_rsrc_data {
 	unsigned int nr;
 	struct io_rsrc_node **nodes;
@@ -669,6 +700,17 @@ struct io_file_table {
 	unsigned long *bitmap;
 	unsigned int alloc_hint;
 };
+#else
+/* 6.12 and before: the tree's rsrc.h defines struct io_rsrc_data. */
+struct io_rsrc_data;
+struct io_rsrc_node;
+struct io_fixed_file { unsigned long file_ptr; };
+struct io_file_table {
+	struct io_fixed_file *files;
+	unsigned long *bitmap;
+	unsigned int alloc_hint;
+};
+#endif
 struct iou_vec {
 	union {
 		struct iovec *iovec;
@@ -683,6 +725,7 @@ struct io_mapped_region {
 	unsigned flags;
 };
 
+#ifndef RF_USER_BUFS
 struct io_ring_ctx {
 	unsigned int flags;
 	bool compat;
@@ -696,6 +739,30 @@ struct io_ring_ctx {
 	struct mm_struct *mm_account;
 	struct xarray hpage_acct;
 };
+#else
+/* 6.12's: a table of imu pointers, and reference nodes per generation. */
+struct io_ring_ctx {
+	unsigned int flags;
+	bool compat;
+	struct mutex uring_lock;
+	struct mutex mmap_lock;
+	struct io_rsrc_data *buf_data;
+	struct io_mapped_ubuf **user_bufs;
+	unsigned int nr_user_bufs;
+	struct io_rsrc_data *file_data;
+	struct io_file_table file_table;
+	unsigned int nr_user_files;
+	struct io_rsrc_node *rsrc_node;
+	struct list_head rsrc_ref_list;
+	struct io_alloc_cache rsrc_node_cache;
+	unsigned int rsrc_quiesce;
+	wait_queue_head_t rsrc_quiesce_wq;
+	atomic_t cq_wait_nr;
+	struct user_struct *user;
+	struct mm_struct *mm_account;
+	struct xarray hpage_acct;
+};
+#endif
 
 #define REQ_F_FIXED_FILE (1ULL << 0)
 #define REQ_F_NEED_CLEANUP (1ULL << 1)
@@ -708,6 +775,7 @@ struct io_kiocb {
 	u16 buf_index;
 	struct io_rsrc_node *buf_node;
 	struct io_rsrc_node *file_node;
+	struct io_rsrc_node *rsrc_node;
 	struct file *file;
 };
 
@@ -726,6 +794,7 @@ static inline void req_set_fail(struct io_kiocb *req) { req->flags |= REQ_F_FAIL
 
 /* ---- uapi ---- */
 #define IORING_RSRC_REGISTER_SPARSE (1U << 0)
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
 #define IORING_REGISTER_FILES_SKIP (-2)
 struct io_uring_rsrc_update2 {
 	__u32 offset;
