@@ -1,0 +1,73 @@
+//! `error_unwinds`: an operation that fails leaves pins, refcounts,
+//! accounting and allocations as they were, and a failed allocation
+//! surfaces as `-ENOMEM` (the `done:` path of `io_sqe_buffer_register`).
+
+use super::{Before, Fail, OpContext};
+use crate::model::{Errno, World};
+use crate::scenario::ConcreteOp;
+use crate::variants::Variant;
+
+/// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
+pub(super) const RULE: &str = "an operation that fails leaves pins, refcounts, accounting and allocations as they were, and a \
+               failed allocation surfaces as -ENOMEM (the done: path of io_sqe_buffer_register)";
+
+pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
+    let Some(op) = c.op else { return Ok(()) };
+    let fatal_fault = c.faults_fired.iter().any(|s| !s.failure_is_tolerated());
+    if c.ret >= 0 {
+        return Ok(());
+    }
+    if fatal_fault && c.ret != Errno::ENOMEM.neg() as i64 {
+        return fail!(
+            "errno",
+            "an allocation failed but {} returned {} instead of -ENOMEM",
+            kind(op),
+            c.ret
+        );
+    }
+    let now = Before::of(w);
+    if let Some(i) = (0..now.counters.len()).find(|&i| now.counters[i] != c.before.counters[i]) {
+        return fail!(
+            "pins",
+            "{} failed with {} but folio {i} went from (refcount, pincount) {:?} to {:?}",
+            kind(op),
+            c.ret,
+            c.before.counters[i],
+            now.counters[i]
+        );
+    }
+    if (now.locked_vm, now.pinned_vm, &now.hpage_refs)
+        != (c.before.locked_vm, c.before.pinned_vm, &c.before.hpage_refs)
+    {
+        return fail!(
+            "accounting",
+            "{} failed with {} but accounting (locked_vm/pinned_vm, hpage_acct) went from {:?}/{} {:?} to {:?}/{} {:?}",
+            kind(op),
+            c.ret,
+            c.before.locked_vm,
+            c.before.pinned_vm,
+            c.before.hpage_refs,
+            now.locked_vm,
+            now.pinned_vm,
+            now.hpage_refs
+        );
+    }
+    let added: Vec<_> = now
+        .live_uncached
+        .difference(&c.before.live_uncached)
+        .collect();
+    if !added.is_empty() {
+        return fail!(
+            "leak",
+            "{} failed with {} and left {} allocation(s) behind",
+            kind(op),
+            c.ret,
+            added.len()
+        );
+    }
+    Ok(())
+}
+
+fn kind(op: &ConcreteOp) -> &'static str {
+    crate::run::op_kind(op)
+}
