@@ -186,6 +186,8 @@ mod tests {
             op: 2,
             op_kind: "import",
             detail: "upstream: a\nrfc-v1: b".into(),
+            count: 1,
+            also: Vec::new(),
             known: None,
         };
         let s = finding_summary(&f);

@@ -4,7 +4,7 @@
 //! (`uncharged-pins`: 7.1's `headpage_already_acct` bypass of
 //! RLIMIT_MEMLOCK).
 
-use super::{live_buffers, Fail, OpContext};
+use super::{live_buffers, Fail, Fails, OpContext};
 use crate::mm::FolioId;
 use crate::model::World;
 use crate::variants::Variant;
@@ -19,27 +19,33 @@ pub(super) const RULE: &str = "user->locked_vm equals what the version's bookkee
                beyond its own regions and to pinned_vm: every compound folio an installed buffer pins, whole, \
                once, and every distinct order-0 page once (uncharged-pins: 7.1's headpage_already_acct bypass)";
 
-pub(super) fn check(v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
-    let sum = v
-        .accounted_pages(w)
-        .map_err(|d| Fail::new("bookkeeping", d))?;
-    if let Some(u) = w.ctx.user {
-        if u.locked_vm != sum + w.ctx.region_pages {
-            return fail!(
-                "locked-vm",
-                "locked_vm is {} pages, live buffers account {sum}",
-                u.locked_vm as i64
-            );
+// The books first, then uncharged-pins whatever they show: a version whose
+// books are off can leave pins uncharged as well.
+pub(super) fn check(v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fails) {
+    match v.accounted_pages(w) {
+        Err(d) => out.push(Fail::new("bookkeeping", d)),
+        Ok(sum) => {
+            if let Some(u) = w.ctx.user {
+                if u.locked_vm != sum + w.ctx.region_pages {
+                    fail!(
+                        out,
+                        "locked-vm",
+                        "locked_vm is {} pages, live buffers account {sum}",
+                        u.locked_vm as i64
+                    );
+                }
+            }
+            if w.ctx.pinned_vm != sum {
+                fail!(
+                    out,
+                    "pinned-vm",
+                    "pinned_vm is {} pages, live buffers account {sum}",
+                    w.ctx.pinned_vm as i64
+                );
+            }
         }
     }
-    if w.ctx.pinned_vm != sum {
-        return fail!(
-            "pinned-vm",
-            "pinned_vm is {} pages, live buffers account {sum}",
-            w.ctx.pinned_vm as i64
-        );
-    }
-    uncharged_pins(w)
+    uncharged_pins(w, out);
 }
 
 /// What the installed buffers' pins need charged, in pages: every compound
@@ -67,13 +73,13 @@ pub fn pins_need(w: &World) -> (u64, BTreeMap<FolioId, BTreeSet<usize>>) {
 /// `accounting/uncharged-pins`: a ring charged to a user holds at least
 /// [`pins_need`] in `locked_vm` (beyond its own regions) and in
 /// `pinned_vm`. A ring without a user (CAP_IPC_LOCK) owes no charge.
-fn uncharged_pins(w: &World) -> Result<(), Fail> {
-    let Some(u) = w.ctx.user else { return Ok(()) };
+fn uncharged_pins(w: &World, out: &mut Fails) {
+    let Some(u) = w.ctx.user else { return };
     let locked = u.locked_vm.wrapping_sub(w.ctx.region_pages) as i64;
     let pinned = w.ctx.pinned_vm as i64;
     let (need, folios) = pins_need(w);
     if locked >= need as i64 && pinned >= need as i64 {
-        return Ok(());
+        return;
     }
     let held: Vec<String> = folios
         .iter()
@@ -89,6 +95,7 @@ fn uncharged_pins(w: &World) -> Result<(), Fail> {
         })
         .collect();
     fail!(
+        out,
         "uncharged-pins",
         "live buffers pin {need} pages' worth ({}) but locked_vm charges {locked} beyond the ring's own {} \
          and pinned_vm {pinned}: RLIMIT_MEMLOCK no longer limits what this ring pins",
@@ -98,5 +105,5 @@ fn uncharged_pins(w: &World) -> Result<(), Fail> {
             held.join("; ")
         },
         w.ctx.region_pages
-    )
+    );
 }

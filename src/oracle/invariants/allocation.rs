@@ -2,7 +2,7 @@
 //! table, a node, an imu, or a cache), every owned object is live, and
 //! nothing is freed twice.
 
-use super::{Fail, OpContext};
+use super::{Fail, Fails, OpContext};
 use crate::mm::AllocId;
 use crate::model::World;
 use crate::variants::Variant;
@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 pub(super) const RULE: &str = "every live allocation is owned by the ring (its buffer table, a node, an imu, or a cache), every \
                owned object is live, and nothing is freed twice";
 
-pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
-    if let Some(v) = c.alloc_violations.first() {
-        return fail!("double-free", "{v:?}");
+pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fails) {
+    for v in c.alloc_violations {
+        fail!(out, "double-free", "{v:?}");
     }
     let mut owned: BTreeMap<AllocId, &'static str> = BTreeMap::new();
     if let Some(a) = w.ctx.buf_table.array {
@@ -43,7 +43,8 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<()
     }
     for (id, a) in w.alloc.live() {
         if !owned.contains_key(id) {
-            return fail!(
+            fail!(
+                out,
                 "leak",
                 "allocation {} from {} is live but the ring does not own it (leak)",
                 id.0,
@@ -53,12 +54,12 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<()
     }
     for (id, what) in &owned {
         if !w.alloc.live().contains_key(id) {
-            return fail!(
+            fail!(
+                out,
                 "use-after-free",
                 "{what} {} is referenced but was freed (use after free)",
                 id.0
             );
         }
     }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! accounting and allocations as they were, and a failed allocation
 //! surfaces as `-ENOMEM` (the `done:` path of `io_sqe_buffer_register`).
 
-use super::{Before, Fail, OpContext};
+use super::{Before, Fail, Fails, OpContext};
 use crate::model::{Errno, World};
 use crate::scenario::ConcreteOp;
 use crate::variants::Variant;
@@ -11,14 +11,17 @@ use crate::variants::Variant;
 pub(super) const RULE: &str = "an operation that fails leaves pins, refcounts, accounting and allocations as they were, and a \
                failed allocation surfaces as -ENOMEM (the done: path of io_sqe_buffer_register)";
 
-pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
-    let Some(op) = c.op else { return Ok(()) };
+// A wrong errno, a pin, a charge and an allocation left behind are each
+// their own half-done unwind: all are looked at.
+pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fails) {
+    let Some(op) = c.op else { return };
     let fatal_fault = c.faults_fired.iter().any(|s| !s.failure_is_tolerated());
     if c.ret >= 0 {
-        return Ok(());
+        return;
     }
     if fatal_fault && c.ret != Errno::ENOMEM.neg() as i64 {
-        return fail!(
+        fail!(
+            out,
             "errno",
             "an allocation failed but {} returned {} instead of -ENOMEM",
             kind(op),
@@ -26,8 +29,9 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<()
         );
     }
     let now = Before::of(w);
-    if let Some(i) = (0..now.counters.len()).find(|&i| now.counters[i] != c.before.counters[i]) {
-        return fail!(
+    for i in (0..now.counters.len()).filter(|&i| now.counters[i] != c.before.counters[i]) {
+        fail!(
+            out,
             "pins",
             "{} failed with {} but folio {i} went from (refcount, pincount) {:?} to {:?}",
             kind(op),
@@ -39,7 +43,8 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<()
     if (now.locked_vm, now.pinned_vm, &now.hpage_refs)
         != (c.before.locked_vm, c.before.pinned_vm, &c.before.hpage_refs)
     {
-        return fail!(
+        fail!(
+            out,
             "accounting",
             "{} failed with {} but accounting (locked_vm/pinned_vm, hpage_acct) went from {:?}/{} {:?} to {:?}/{} {:?}",
             kind(op),
@@ -57,7 +62,8 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<()
         .difference(&c.before.live_uncached)
         .collect();
     if !added.is_empty() {
-        return fail!(
+        fail!(
+            out,
             "leak",
             "{} failed with {} and left {} allocation(s) behind",
             kind(op),
@@ -65,7 +71,6 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<()
             added.len()
         );
     }
-    Ok(())
 }
 
 fn kind(op: &ConcreteOp) -> &'static str {

@@ -3,7 +3,7 @@
 //! `nr_segs` equal to the bvecs used, without reading `bvec[i >= nr_bvecs]`
 //! or writing past `io_estimate_bvec_size`.
 
-use super::{fmt_ranges, installed, Fail, OpContext};
+use super::{fmt_ranges, installed, Fail, Fails, OpContext};
 use crate::mm::AllocId;
 use crate::model::iov_iter::{push_merged, PhysRange};
 use crate::model::rsrc::io_estimate_bvec_size;
@@ -91,12 +91,13 @@ fn probes(pts: &[u64], len: u64, ps: u64) -> Vec<(u64, u64)> {
     out
 }
 
-pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
+pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fails) {
     // The operation's own import, if any, against the truth.
     if let (Some(ConcreteOp::Import { buf_addr, len, .. }), Some(got)) = (c.op, c.import) {
         let want = user_range(w, *buf_addr, *len);
         if got != want.as_slice() {
-            return fail!(
+            fail!(
+                out,
                 "wrong-bytes",
                 "import of {len:#x} bytes at {buf_addr:#x} touched {} instead of {}",
                 fmt_ranges(got),
@@ -112,7 +113,8 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(),
             }
         }
         if got != want.as_slice() {
-            return fail!(
+            fail!(
+                out,
                 "wrong-bytes",
                 "readv of {} iovecs touched {} instead of {}",
                 iovecs.len(),
@@ -121,12 +123,12 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(),
             );
         }
     }
-    if let Some(e) = c
+    for e in c
         .events
         .iter()
-        .find(|e| !matches!(e, Event::Warn { .. } | Event::Oops { .. }))
+        .filter(|e| !matches!(e, Event::Warn { .. } | Event::Oops { .. }))
     {
-        return Err(Fail::new(
+        out.push(Fail::new(
             event_aspect(e),
             format!("during the operation: {e:?}"),
         ));
@@ -143,36 +145,47 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(),
             .into_iter()
             .map(|(o, l)| (o, l.min(max)))
             .collect();
+        // Every probe runs, and each is judged on every count, whatever an
+        // earlier one showed: an out-of-bounds read and a wrong nr_segs are
+        // two bugs, and one probe can show both.
         for (k, &(off, l)) in probes.iter().enumerate() {
             let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
             let mark = w.events.len();
             let iter = v.io_import_fixed(w, ddir, imu, ubuf + off, l);
-            let iter = iter.map_err(|e| {
-                Fail::new(
-                    "failed",
-                    format!(
-                        "slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) failed with {e}"
-                    ),
-                )
-            })?;
-            let (got, used) = iter.physical_ranges(w);
-            let events = w.events.split_off(mark);
-            if let Some(e) = events.first() {
-                return Err(Fail::new(
-                    event_aspect(e),
-                    format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}): {e:?}"),
-                ));
+            let what = || format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x})");
+            let (iter, got, used) = match iter {
+                Ok(iter) => {
+                    let (got, used) = iter.physical_ranges(w);
+                    (Some(iter), got, used)
+                }
+                Err(e) => {
+                    fail!(out, "failed", "{} failed with {e}", what());
+                    (None, Vec::new(), 0)
+                }
+            };
+            for e in w.events.split_off(mark) {
+                fail!(out, event_aspect(&e), "{}: {e:?}", what());
             }
+            let Some(iter) = iter else { continue };
             let want = user_range(w, ubuf + off, l);
             if got != want {
-                return fail!("wrong-bytes", 
-                    "slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) touches {} instead of {}",
+                fail!(
+                    out,
+                    "wrong-bytes",
+                    "{} touches {} instead of {}",
+                    what(),
                     fmt_ranges(&got),
                     fmt_ranges(&want)
                 );
             }
             if l > 0 && iter.nr_segs != used {
-                return fail!("nr-segs", "slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) set nr_segs {} but uses {used} bvecs", iter.nr_segs);
+                fail!(
+                    out,
+                    "nr-segs",
+                    "{} set nr_segs {} but uses {used} bvecs",
+                    what(),
+                    iter.nr_segs
+                );
             }
         }
         // Vectored: neighbouring probes together, two iovecs per call.
@@ -186,28 +199,36 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(),
                     iov_len: l,
                 })
                 .collect();
-            let mark = w.events.len();
             let shift = w.imu(imu).folio_shift;
-            let cap = io_estimate_bvec_size(&iovs, shift)
-                .map_err(|e| Fail::new("failed", format!("io_estimate_bvec_size: {e}")))?;
+            let cap = match io_estimate_bvec_size(&iovs, shift) {
+                Ok(cap) => cap,
+                Err(e) => {
+                    fail!(out, "failed", "io_estimate_bvec_size: {e}");
+                    continue;
+                }
+            };
+            let mark = w.events.len();
             let iter = v.io_vec_fill_bvec(w, ITER_DEST, imu, &iovs, cap);
-            let iter = iter.map_err(|e| {
-                Fail::new(
-                    "failed",
-                    format!("slot {slot}: io_vec_fill_bvec({iovs:?}) failed with {e}"),
-                )
-            })?;
-            let (got, _) = iter.physical_ranges(w);
-            let events = w.events.split_off(mark);
-            if let Some(e) = events.first() {
-                return Err(Fail::new(
-                    event_aspect(e),
-                    format!(
-                        "slot {slot}: io_vec_fill_bvec({}): {e:?}",
-                        fmt_iovs(&iovs, ubuf)
-                    ),
-                ));
+            let got = match iter {
+                Ok(iter) => Some(iter.physical_ranges(w).0),
+                Err(e) => {
+                    fail!(
+                        out,
+                        "failed",
+                        "slot {slot}: io_vec_fill_bvec({iovs:?}) failed with {e}"
+                    );
+                    None
+                }
+            };
+            for e in w.events.split_off(mark) {
+                fail!(
+                    out,
+                    event_aspect(&e),
+                    "slot {slot}: io_vec_fill_bvec({}): {e:?}",
+                    fmt_iovs(&iovs, ubuf)
+                );
             }
+            let Some(got) = got else { continue };
             let mut want = Vec::new();
             for iov in &iovs {
                 for r in user_range(w, iov.iov_base, iov.iov_len) {
@@ -215,7 +236,8 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(),
                 }
             }
             if got != want {
-                return fail!(
+                fail!(
+                    out,
                     "wrong-bytes",
                     "slot {slot}: io_vec_fill_bvec({}) touches {} instead of {}",
                     fmt_iovs(&iovs, ubuf),
@@ -225,7 +247,6 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(),
             }
         }
     }
-    Ok(())
 }
 
 fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {

@@ -3,7 +3,7 @@
 //! `io_import_fixed` and `io_vec_fill_bvec` index bvecs by
 //! `offset >> folio_shift`.
 
-use super::{bvec_ranges, installed, Fail, OpContext};
+use super::{bvec_ranges, installed, Fail, Fails, OpContext};
 use crate::model::World;
 use crate::variants::Variant;
 
@@ -11,7 +11,9 @@ use crate::variants::Variant;
 pub(super) const RULE: &str = "every bvec but the first starts at offset 0 of a folio of 1 << folio_shift bytes, and every bvec but \
                the last is full: io_import_fixed and io_vec_fill_bvec index bvecs by offset >> folio_shift";
 
-pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(), Fail> {
+// Every bvec, its start and its end alike: stopping at the first one off
+// would hide the others.
+pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fails) {
     let shift = w.geo.page_shift;
     for (slot, imu) in installed(w) {
         let fs = w.imu(imu).folio_shift;
@@ -27,29 +29,33 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext) -> Result<(
                         w.phys.folio(f).head << shift
                     }
                     _ => {
-                        return fail!(
+                        fail!(
+                            out,
                             "not-in-folio",
                             "slot {slot}: bvec {i} is not inside a folio of 1 << {fs} bytes"
-                        )
+                        );
+                        // Without its block, its offset and fill mean nothing.
+                        continue;
                     }
                 }
             } else {
                 addr & !(block - 1)
             };
             if i > 0 && addr != block_start {
-                return fail!(
+                fail!(
+                    out,
                     "offset",
                     "slot {slot}: bvec {i} starts {:#x} bytes into its folio",
                     addr - block_start
                 );
             }
             if i + 1 < n && addr + len != block_start + block {
-                return fail!(
+                fail!(
+                    out,
                     "not-full",
                     "slot {slot}: bvec {i} of {n} is not full ({len:#x} bytes, folio_shift {fs})"
                 );
             }
         }
     }
-    Ok(())
 }

@@ -89,8 +89,18 @@ pub struct Invariant {
     pub name: &'static str,
     /// The kernel rule it protects, in a reviewer's words.
     pub rule: &'static str,
-    /// `Err` when it does not hold.
-    pub check: fn(&dyn Variant, &mut World, &OpContext) -> Result<(), Fail>,
+    /// Adds to the collector every aspect of the rule it sees broken.
+    pub check: fn(&dyn Variant, &mut World, &OpContext, &mut Fails),
+}
+
+impl Invariant {
+    /// Every aspect of the rule broken on `c`'s operation, the primary first;
+    /// empty when it holds.
+    pub fn run(&self, v: &dyn Variant, w: &mut World, c: &OpContext) -> Vec<Fail> {
+        let mut out = Fails::default();
+        (self.check)(v, w, c, &mut out);
+        out.0
+    }
 }
 
 impl std::fmt::Debug for Invariant {
@@ -107,8 +117,17 @@ pub struct Violation {
     /// Which part of the rule broke (`outside-pins`, `nr-segs`, …): part of
     /// the finding's signature, so that distinct bugs stay distinct.
     pub aspect: String,
-    /// What was seen.
+    /// What was seen (the first time, when [`Violation::count`] is more).
     pub detail: String,
+    /// How many times the check saw this aspect broken after the operation
+    /// (folios, bvecs, probes, …).
+    pub count: u32,
+    /// The first aspect its invariant reported after the operation: the one
+    /// a finding is made of. The others ride along with it
+    /// ([`crate::oracle::Finding::also`]), so a second broken aspect is seen
+    /// without changing which finding, and which signature, an operation
+    /// gives.
+    pub primary: bool,
 }
 
 /// How an invariant check fails: the aspect of the rule, and what was seen.
@@ -118,6 +137,8 @@ pub struct Fail {
     pub aspect: String,
     /// See [`Violation::detail`].
     pub detail: String,
+    /// See [`Violation::count`].
+    pub count: u32,
 }
 
 impl Fail {
@@ -126,6 +147,25 @@ impl Fail {
         Fail {
             aspect: aspect.to_string(),
             detail,
+            count: 1,
+        }
+    }
+}
+
+/// What one check saw broken on one operation: one [`Fail`] per aspect, in
+/// the order first seen. Each check looks in a fixed order, so the first
+/// aspect of a state is always the same one, and the finding and signature
+/// made of it are stable however many others come after it.
+#[derive(Debug, Default)]
+pub struct Fails(Vec<Fail>);
+
+impl Fails {
+    /// Records `f`; an aspect already recorded keeps its first detail and
+    /// counts one more.
+    pub fn push(&mut self, f: Fail) {
+        match self.0.iter_mut().find(|x| x.aspect == f.aspect) {
+            Some(x) => x.count += f.count,
+            None => self.0.push(f),
         }
     }
 }
@@ -136,10 +176,10 @@ impl std::fmt::Display for Fail {
     }
 }
 
-/// `Err(Fail)` with a formatted detail.
+/// Records a failure of `$aspect` in `$out` with a formatted detail.
 macro_rules! fail {
-    ($aspect:expr, $($fmt:tt)*) => {
-        Err(Fail::new($aspect, format!($($fmt)*)))
+    ($out:expr, $aspect:expr, $($fmt:tt)*) => {
+        $out.push(Fail::new($aspect, format!($($fmt)*)))
     };
 }
 
@@ -277,18 +317,14 @@ fn fmt_ranges(r: &[PhysRange]) -> String {
     format!("[{}]{more}", parts.join(", "))
 }
 
-/// The first event `site_of` picks, as a failure whose aspect is the
-/// function the site names (`function: what`).
-fn first_site(
-    c: &OpContext,
-    site_of: fn(&Event) -> Option<&String>,
-    what: &str,
-) -> Result<(), Fail> {
-    match c.events.iter().find_map(site_of) {
-        Some(site) => Err(Fail::new(
+/// Every event `site_of` picks, as a failure whose aspect is the function
+/// the site names (`function: what`): two functions are two aspects, so
+/// two distinct bugs on one operation stay distinct.
+fn every_site(c: &OpContext, site_of: fn(&Event) -> Option<&String>, what: &str, out: &mut Fails) {
+    for site in c.events.iter().filter_map(site_of) {
+        out.push(Fail::new(
             site.split(':').next().unwrap_or(site).trim(),
             format!("{what}: {site}"),
-        )),
-        None => Ok(()),
+        ));
     }
 }

@@ -2,7 +2,7 @@
 //! back at their start, `locked_vm` and `pinned_vm` are 0, and no
 //! allocation is live.
 
-use super::{Fail, OpContext};
+use super::{Fail, Fails, OpContext};
 use crate::model::World;
 use crate::variants::Variant;
 
@@ -11,9 +11,9 @@ pub(super) const RULE: &str =
     "after ring exit every folio's refcount and pincount are back at their start, locked_vm and \
                pinned_vm are 0, and no allocation is live";
 
-pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<(), Fail> {
+pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fails) {
     if c.op.is_some() {
-        return Ok(());
+        return;
     }
     // Every folio that is off, each said the way it is off: above its
     // start a pin leaked, below it something unpinned more than it pinned.
@@ -36,23 +36,24 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext) -> Result<()
         })
         .collect();
     if !off.is_empty() {
-        return fail!("pins", "after ring exit {}", off.join("; "));
+        fail!(out, "pins", "after ring exit {}", off.join("; "));
     }
     if w.ctx.user.is_some_and(|u| u.locked_vm != 0) || w.ctx.pinned_vm != 0 {
-        return fail!(
+        fail!(
+            out,
             "accounting",
             "after ring exit locked_vm is {:?} and pinned_vm {}",
             w.ctx.user.map(|u| u.locked_vm as i64),
             w.ctx.pinned_vm as i64
         );
     }
-    if let Some((id, a)) = w.alloc.live().iter().next() {
-        return fail!(
+    for (id, a) in w.alloc.live() {
+        fail!(
+            out,
             "leak",
             "after ring exit allocation {} from {} is still live",
             id.0,
             a.site
         );
     }
-    Ok(())
 }
