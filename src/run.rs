@@ -100,7 +100,8 @@ pub struct OpRecord {
     /// Iovec reads from user memory made before it, in the run: where a
     /// `copy_from_user` fault point (counted over the run) lands.
     pub iovec_reads_before: u32,
-    /// Invariants that did not hold after it.
+    /// Invariants that did not hold after it: every aspect each one saw
+    /// broken, its primary first, in the order of `INVARIANTS`.
     pub violations: Vec<Violation>,
 }
 
@@ -276,11 +277,13 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
         // finding, and the task's death ends the scenario.
         let dead = w.dead;
         for inv in INVARIANTS.iter().filter(|i| !dead || i.name == "oops") {
-            if let Err(f) = (inv.check)(v, &mut w, &ctx) {
+            for (k, f) in inv.run(v, &mut w, &ctx).into_iter().enumerate() {
                 violations.push(Violation {
                     invariant: inv.name,
                     aspect: f.aspect,
                     detail: f.detail,
+                    count: f.count,
+                    primary: k == 0,
                 });
             }
         }

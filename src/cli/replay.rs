@@ -7,7 +7,7 @@
 use super::{ReplayArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
 use crate::corpus::{self, CorpusError, Replayed};
 use crate::oracle::{check, Verdict};
-use crate::report::{finding_summary, replay_command, ErrorLine, ResultLine};
+use crate::report::{also_summaries, finding_summary, replay_command, ErrorLine, ResultLine};
 use crate::variants;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -220,10 +220,14 @@ fn print_diff(out: &mut dyn Write, expected: &[String], got: &[String]) {
     }
 }
 
-/// Every finding, then every known bug set aside (marked as such).
+/// Every finding, each with its invariant's other broken aspects under it,
+/// then every known bug set aside (marked as such).
 fn print_findings(out: &mut dyn Write, v: &Verdict) {
     for f in v.findings.iter().chain(&v.known) {
         let _ = writeln!(out, "    {}", finding_summary(f));
+        for a in also_summaries(f) {
+            let _ = writeln!(out, "      {a}");
+        }
     }
 }
 

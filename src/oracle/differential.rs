@@ -2,6 +2,12 @@
 //! scenario on two variants, report every invariant either side breaks, and
 //! every normalised outcome on which they differ.
 //!
+//! An invariant broken after an operation is one finding, named after the
+//! first aspect its check reports there; the other aspects it saw broken
+//! ride along in [`Finding::also`]. Signatures, and so the primary one that
+//! campaigns and the minimiser keep and the verdicts corpus files record,
+//! are made of first aspects only.
+//!
 //! A broken invariant that the variant lists among its known bugs
 //! ([`crate::variants::Variant::known_bugs`]) is set aside as known rather
 //! than reported: [`Verdict::known`], shown with `--known`. On the candidate
@@ -9,6 +15,7 @@
 //! known only where the base shows it after the same operation, so that a
 //! patch reaching the same broken rule by a new route is still reported.
 
+use super::Violation;
 use crate::run::{Run, Snapshot};
 use crate::variants::KnownBug;
 use serde::Serialize;
@@ -38,9 +45,24 @@ pub struct Finding {
     pub op_kind: &'static str,
     /// What each side said.
     pub detail: String,
+    /// How many times the invariant saw this aspect broken after the
+    /// operation (1 for a difference); [`Finding::detail`] is the first.
+    #[serde(skip_serializing_if = "is_one")]
+    pub count: u32,
+    /// The invariant's other aspects broken on the same side after the same
+    /// operation, in the order it saw them. They ride along with the
+    /// finding, not as findings of their own, so that the signatures, the
+    /// primary one and a corpus file's verdict stay what the first aspect
+    /// makes them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Violation>,
     /// The known bug this is, when the variant lists it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known: Option<KnownBug>,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Finding {
@@ -119,13 +141,21 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
     };
     for run in sides {
         for (i, rec) in run.ops.iter().enumerate() {
-            for v in &rec.violations {
+            for v in rec.violations.iter().filter(|v| v.primary) {
+                let also = rec
+                    .violations
+                    .iter()
+                    .filter(|x| !x.primary && x.invariant == v.invariant)
+                    .cloned()
+                    .collect();
                 all.push(Finding {
                     kind: FindingKind::Invariant(v.invariant, v.aspect.clone()),
                     variant: run.variant,
                     op: i,
                     op_kind: rec.kind,
                     detail: v.detail.clone(),
+                    count: v.count,
+                    also,
                     known: None,
                 });
             }
@@ -150,6 +180,8 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
                     op: i,
                     op_kind: c.kind,
                     detail,
+                    count: 1,
+                    also: Vec::new(),
                     known: None,
                 });
             };
@@ -204,7 +236,9 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
 
 /// The known bug `f` is, if any: an invariant its variant lists among its
 /// known bugs; on the candidate side, when the base lists the same bug, only
-/// where the base broke the same rule after the same operation.
+/// where the base broke the same rule after the same operation (as any of
+/// the aspects it reported there: one the base shows behind another is not
+/// a new route).
 fn known_bug(f: &Finding, base: &Run, cand: &Run) -> Option<KnownBug> {
     let FindingKind::Invariant(name, aspect) = &f.kind else {
         return None;

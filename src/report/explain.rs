@@ -689,6 +689,26 @@ fn finding(o: &mut String, k: usize, f: &crate::oracle::Finding) {
     for (j, l) in f.detail.lines().enumerate() {
         let _ = writeln!(o, "     {} {l}", if j == 0 { "seen:" } else { "     " });
     }
+    if f.count > 1 {
+        let _ = writeln!(o, "           (the first of {} like it)", f.count);
+    }
+    for (j, a) in f.also.iter().enumerate() {
+        let text = format!(
+            "{}/{}{}: {}",
+            a.invariant,
+            a.aspect,
+            super::times(a.count),
+            a.detail.lines().collect::<Vec<_>>().join("; ")
+        );
+        for (k, l) in wrap(&text, 92).iter().enumerate() {
+            let (label, indent) = match (j, k) {
+                (0, 0) => ("also:", ""),
+                (_, 0) => ("     ", ""),
+                _ => ("     ", "  "),
+            };
+            let _ = writeln!(o, "     {label} {indent}{l}");
+        }
+    }
     if let Some(b) = f.known {
         let text = format!("{} (fixed by {})", b.summary, b.fixed_by);
         for (j, l) in wrap(&text, 92).iter().enumerate() {

@@ -5,7 +5,9 @@
 //! `explain` draws, and from the C reproducer's model runs; nothing is
 //! recomputed another way.
 
-use super::{folio_kind, hsize, kind_meaning, ranges, replay_command, ret_text, sides, wrap};
+use super::{
+    folio_kind, hsize, kind_meaning, ranges, replay_command, ret_text, sides, times, wrap,
+};
 use super::{Buf, Sides};
 use crate::oracle::{Finding, FindingKind};
 use crate::scenario::{ConcreteOp, IovSpec, Op, Pos, Scenario};
@@ -468,8 +470,24 @@ fn rules(o: &mut String, sd: &Sides) {
         bullet(o, &format!("{what}: {}", kind_meaning(&f.kind)));
         bullet(
             o,
-            &format!("seen: {}", f.detail.lines().collect::<Vec<_>>().join("; ")),
+            &format!(
+                "seen: {}{}",
+                f.detail.lines().collect::<Vec<_>>().join("; "),
+                times(f.count)
+            ),
         );
+        for a in &f.also {
+            bullet(
+                o,
+                &format!(
+                    "also broken: {}/{}: {}{}",
+                    a.invariant,
+                    a.aspect,
+                    a.detail.lines().collect::<Vec<_>>().join("; "),
+                    times(a.count)
+                ),
+            );
+        }
         o.push('\n');
     }
     if seen.is_empty() {

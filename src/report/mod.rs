@@ -24,27 +24,60 @@ use std::path::Path;
 /// One line for a finding: signature, where, and the first line of what
 /// each side said.
 pub fn finding_summary(f: &Finding) -> String {
-    let detail: Vec<&str> = f
-        .detail
+    let known = f.known.map_or_else(String::new, |k| {
+        format!(" [known bug, fixed by {}]", k.fixed_by)
+    });
+    format!(
+        "{}{known}  after op {} ({}): {}{}",
+        f.signature(),
+        f.op,
+        f.op_kind,
+        one_line(&f.detail),
+        times(f.count)
+    )
+}
+
+/// One line for each of the invariant's other aspects broken with `f`
+/// ([`Finding::also`]), to print under its summary.
+pub fn also_summaries(f: &Finding) -> Vec<String> {
+    f.also
+        .iter()
+        .map(|v| {
+            format!(
+                "also {}/{}: {}{}",
+                v.invariant,
+                v.aspect,
+                one_line(&v.detail),
+                times(v.count)
+            )
+        })
+        .collect()
+}
+
+/// A detail on one line, cut at 240 characters: a summary line stays one
+/// that a terminal and a log grep can take.
+fn one_line(detail: &str) -> String {
+    let detail: Vec<&str> = detail
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
     let detail = detail.join("; ");
-    let detail = if detail.chars().count() > 240 {
+    if detail.chars().count() > 240 {
         format!("{}…", detail.chars().take(240).collect::<String>())
     } else {
         detail
-    };
-    let known = f.known.map_or_else(String::new, |k| {
-        format!(" [known bug, fixed by {}]", k.fixed_by)
-    });
-    format!(
-        "{}{known}  after op {} ({}): {detail}",
-        f.signature(),
-        f.op,
-        f.op_kind
-    )
+    }
+}
+
+/// ` (N times)` after a detail seen more than once, else nothing: the
+/// detail shown is the first of them.
+pub(crate) fn times(count: u32) -> String {
+    if count > 1 {
+        format!(" ({count} times)")
+    } else {
+        String::new()
+    }
 }
 
 /// What a finding's kind means, in a reviewer's words: the invariant's rule,
@@ -186,6 +219,8 @@ mod tests {
             op: 2,
             op_kind: "import",
             detail: "upstream: a\nrfc-v1: b".into(),
+            count: 1,
+            also: Vec::new(),
             known: None,
         };
         let s = finding_summary(&f);
@@ -196,6 +231,39 @@ mod tests {
         assert!(
             kind_meaning(&FindingKind::Invariant("coverage", "length".into()))
                 .contains("io_release_ubuf")
+        );
+    }
+
+    #[test]
+    fn other_aspects_follow_their_finding_one_line_each() {
+        let also = |aspect: &str, detail: &str, count| crate::oracle::Violation {
+            invariant: "pins",
+            aspect: aspect.into(),
+            detail: detail.into(),
+            count,
+            primary: false,
+        };
+        let f = Finding {
+            kind: FindingKind::Invariant("pins", "underflow".into()),
+            variant: "rfc-v1",
+            op: 0,
+            op_kind: "register",
+            detail: "folio at pfn 0x0 unpinned below its start".into(),
+            count: 3,
+            also: vec![also(
+                "count",
+                "folio 0 holds -1 pins\nbut 1 will unpin it",
+                2,
+            )],
+            known: None,
+        };
+        assert_eq!(
+            finding_summary(&f),
+            "rfc-v1:invariant:pins/underflow  after op 0 (register): folio at pfn 0x0 unpinned below its start (3 times)"
+        );
+        assert_eq!(
+            also_summaries(&f),
+            ["also pins/count: folio 0 holds -1 pins; but 1 will unpin it (2 times)"]
         );
     }
 }

@@ -1,0 +1,84 @@
+//! `coverage`: the bvecs of a registered buffer name exactly the physical
+//! bytes behind `[ubuf, ubuf + len)`, in order; their lengths sum to
+//! `imu->len`; every byte lies in a folio the buffer holds a pin on
+//! (`io_release_ubuf` unpins `page_folio(bv_page)`).
+
+use super::{bvec_ranges, fmt_ranges, installed, Fail, Fails, OpContext};
+use crate::mm::FolioId;
+use crate::model::iov_iter::push_merged;
+use crate::model::World;
+use crate::oracle::truth::user_range;
+use crate::variants::Variant;
+use std::collections::BTreeSet;
+
+/// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
+pub(super) const RULE: &str = "the bvecs of a registered buffer name exactly the physical bytes behind [ubuf, ubuf + len), in order; \
+               the bvec lengths sum to imu->len; every byte lies in a folio the buffer holds a pin on \
+               (io_sqe_buffer_register's bvec loop; io_release_ubuf unpins page_folio(bv_page))";
+
+// A slot's length, pins and bytes are each looked at whatever the others
+// show: a short buffer can also reach memory it does not pin.
+pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fails) {
+    for (slot, imu) in installed(w) {
+        let m = w.imu(imu);
+        let (ubuf, len) = (m.ubuf, m.len);
+        let per_bvec = bvec_ranges(w, imu);
+        let sum: u64 = per_bvec.iter().map(|r| r.1).sum();
+        if sum != len {
+            fail!(
+                out,
+                "length",
+                "slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({} bvecs)",
+                per_bvec.len()
+            );
+        }
+        let mut got = Vec::new();
+        for r in &per_bvec {
+            push_merged(&mut got, *r);
+        }
+        let pinned: BTreeSet<FolioId> = w
+            .imu(imu)
+            .bvecs()
+            .filter_map(|b| w.phys.page_folio(b?.bv_page))
+            .collect();
+        if let Some(bad) = got
+            .iter()
+            .find_map(|&(addr, l)| outside_folios(w, addr, l, &pinned))
+        {
+            fail!(
+                out,
+                "outside-pins",
+                "slot {slot}: byte {bad:#x} (bvecs {}) is not in a folio this buffer pins: I/O would reach memory it does not own",
+                fmt_ranges(&got)
+            );
+        }
+        let want = user_range(w, ubuf, len);
+        if got != want {
+            fail!(
+                out,
+                "wrong-bytes",
+                "slot {slot}: bvecs name {} but the user range is backed by {}",
+                fmt_ranges(&got),
+                fmt_ranges(&want)
+            );
+        }
+    }
+}
+
+/// The first byte of `[addr, addr+len)` outside every folio in `pinned`.
+fn outside_folios(w: &World, addr: u64, len: u64, pinned: &BTreeSet<FolioId>) -> Option<u64> {
+    let shift = w.geo.page_shift;
+    let mut at = addr;
+    while at < addr + len {
+        let Some(f) = w
+            .phys
+            .page_folio(at >> shift)
+            .filter(|f| pinned.contains(f))
+        else {
+            return Some(at);
+        };
+        let fo = w.phys.folio(f);
+        at = (fo.head + (1 << fo.order)) << shift;
+    }
+    None
+}

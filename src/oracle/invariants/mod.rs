@@ -1,0 +1,330 @@
+//! Named invariants, each the kernel rule it protects, checked on one
+//! variant after every operation (stateright's `Property::always`, with the
+//! rule spelled out for the reviewer who reads the report). One file per
+//! invariant, named after it; what they share lives here.
+
+use crate::mm::phys::MmViolation;
+use crate::mm::{AllocId, AllocSite};
+use crate::model::iov_iter::PhysRange;
+use crate::model::world::Event;
+use crate::model::World;
+use crate::scenario::ConcreteOp;
+use crate::variants::Variant;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the ring looked like before an operation.
+#[derive(Clone, Debug)]
+pub struct Before {
+    /// `(refcount, pincount)` of every folio.
+    pub counters: Vec<(i64, i64)>,
+    /// `user->locked_vm`.
+    pub locked_vm: Option<u64>,
+    /// `mm->pinned_vm`.
+    pub pinned_vm: u64,
+    /// Live allocations not parked in a cache.
+    pub live_uncached: BTreeSet<AllocId>,
+    /// `ctx->hpage_acct` references by head page (7.2; empty under 7.1).
+    pub hpage_refs: BTreeMap<crate::mm::Pfn, u64>,
+}
+
+impl Before {
+    /// Captures `w`.
+    pub fn of(w: &World) -> Self {
+        Before {
+            counters: w.phys.counters(),
+            locked_vm: w.ctx.user.map(|u| u.locked_vm),
+            pinned_vm: w.ctx.pinned_vm,
+            live_uncached: live_uncached(w),
+            hpage_refs: w
+                .ctx
+                .hpage_acct
+                .iter()
+                .map(|(&h, e)| (h, e.count))
+                .collect(),
+        }
+    }
+}
+
+fn live_uncached(w: &World) -> BTreeSet<AllocId> {
+    let cached: BTreeSet<_> = w
+        .ctx
+        .node_cache
+        .entries
+        .iter()
+        .chain(&w.ctx.imu_cache.entries)
+        .copied()
+        .collect();
+    w.alloc
+        .live()
+        .keys()
+        .filter(|id| !cached.contains(id))
+        .copied()
+        .collect()
+}
+
+/// One operation's result, as the invariants see it.
+#[derive(Debug)]
+pub struct OpContext<'a> {
+    /// The operation; `None` for ring teardown.
+    pub op: Option<&'a ConcreteOp>,
+    /// Its return value (`-errno` on failure).
+    pub ret: i64,
+    /// Physical ranges an explicit import touched.
+    pub import: Option<&'a [PhysRange]>,
+    /// State before it.
+    pub before: &'a Before,
+    /// Allocation sites the fault plan failed during it.
+    pub faults_fired: &'a [AllocSite],
+    /// Events recorded during it.
+    pub events: &'a [Event],
+    /// mm violations recorded during it.
+    pub mm_violations: &'a [MmViolation],
+    /// Ledger violations recorded during it.
+    pub alloc_violations: &'a [crate::mm::alloc::AllocViolation],
+}
+
+/// A named invariant.
+pub struct Invariant {
+    /// Name used in findings and signatures.
+    pub name: &'static str,
+    /// The kernel rule it protects, in a reviewer's words.
+    pub rule: &'static str,
+    /// Adds to the collector every aspect of the rule it sees broken.
+    pub check: fn(&dyn Variant, &mut World, &OpContext, &mut Fails),
+}
+
+impl Invariant {
+    /// Every aspect of the rule broken on `c`'s operation, the primary first;
+    /// empty when it holds.
+    pub fn run(&self, v: &dyn Variant, w: &mut World, c: &OpContext) -> Vec<Fail> {
+        let mut out = Fails::default();
+        (self.check)(v, w, c, &mut out);
+        out.0
+    }
+}
+
+impl std::fmt::Debug for Invariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// An invariant that did not hold.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    /// [`Invariant::name`].
+    pub invariant: &'static str,
+    /// Which part of the rule broke (`outside-pins`, `nr-segs`, …): part of
+    /// the finding's signature, so that distinct bugs stay distinct.
+    pub aspect: String,
+    /// What was seen (the first time, when [`Violation::count`] is more).
+    pub detail: String,
+    /// How many times the check saw this aspect broken after the operation
+    /// (folios, bvecs, probes, …).
+    pub count: u32,
+    /// The first aspect its invariant reported after the operation: the one
+    /// a finding is made of. The others ride along with it
+    /// ([`crate::oracle::Finding::also`]), so a second broken aspect is seen
+    /// without changing which finding, and which signature, an operation
+    /// gives.
+    pub primary: bool,
+}
+
+/// How an invariant check fails: the aspect of the rule, and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fail {
+    /// See [`Violation::aspect`].
+    pub aspect: String,
+    /// See [`Violation::detail`].
+    pub detail: String,
+    /// See [`Violation::count`].
+    pub count: u32,
+}
+
+impl Fail {
+    /// A failure of `aspect`.
+    pub fn new(aspect: &str, detail: String) -> Self {
+        Fail {
+            aspect: aspect.to_string(),
+            detail,
+            count: 1,
+        }
+    }
+}
+
+/// What one check saw broken on one operation: one [`Fail`] per aspect, in
+/// the order first seen. Each check looks in a fixed order, so the first
+/// aspect of a state is always the same one, and the finding and signature
+/// made of it are stable however many others come after it.
+#[derive(Debug, Default)]
+pub struct Fails(Vec<Fail>);
+
+impl Fails {
+    /// Records `f`; an aspect already recorded keeps its first detail and
+    /// counts one more.
+    pub fn push(&mut self, f: Fail) {
+        match self.0.iter_mut().find(|x| x.aspect == f.aspect) {
+            Some(x) => x.count += f.count,
+            None => self.0.push(f),
+        }
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {}", self.aspect, self.detail)
+    }
+}
+
+/// Records a failure of `$aspect` in `$out` with a formatted detail.
+macro_rules! fail {
+    ($out:expr, $aspect:expr, $($fmt:tt)*) => {
+        $out.push(Fail::new($aspect, format!($($fmt)*)))
+    };
+}
+
+// Below `fail!`: a macro_rules macro is in scope only after its definition.
+mod accounting;
+mod allocation;
+mod coverage;
+mod error_unwinds;
+mod import;
+mod layout;
+mod no_warning;
+mod oops;
+mod pins;
+mod teardown;
+
+pub use accounting::pins_need;
+
+/// Every invariant, in the order they are checked.
+pub static INVARIANTS: &[Invariant] = &[
+    Invariant {
+        name: "coverage",
+        rule: coverage::RULE,
+        check: coverage::check,
+    },
+    Invariant {
+        name: "layout",
+        rule: layout::RULE,
+        check: layout::check,
+    },
+    Invariant {
+        name: "import",
+        rule: import::RULE,
+        check: import::check,
+    },
+    Invariant {
+        name: "pins",
+        rule: pins::RULE,
+        check: pins::check,
+    },
+    Invariant {
+        name: "accounting",
+        rule: accounting::RULE,
+        check: accounting::check,
+    },
+    Invariant {
+        name: "error_unwinds",
+        rule: error_unwinds::RULE,
+        check: error_unwinds::check,
+    },
+    Invariant {
+        name: "allocation",
+        rule: allocation::RULE,
+        check: allocation::check,
+    },
+    Invariant {
+        name: "no_warning",
+        rule: no_warning::RULE,
+        check: no_warning::check,
+    },
+    Invariant {
+        name: "oops",
+        rule: oops::RULE,
+        check: oops::check,
+    },
+    Invariant {
+        name: "teardown",
+        rule: teardown::RULE,
+        check: teardown::check,
+    },
+];
+
+/// The invariant called `name`.
+pub fn by_name(name: &str) -> Option<&'static Invariant> {
+    INVARIANTS.iter().find(|i| i.name == name)
+}
+
+/// Installed buffers: `(slot, imu)` for every table slot holding one.
+pub fn installed(w: &World) -> Vec<(usize, AllocId)> {
+    w.ctx
+        .buf_table
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i, w.nodes.get(&(*n)?)?.buf?)))
+        .collect()
+}
+
+/// Every buffer that holds pins: `(slot, imu)` for the table's, then
+/// `(nr + k, imu)` for a buffer only the `k`-th request in flight still
+/// holds (dropped from the table by an update or unregister). A buffer's
+/// pins, charge and allocations last as long as any of them.
+pub fn live_buffers(w: &World) -> Vec<(usize, AllocId)> {
+    let mut out = installed(w);
+    let in_table: BTreeSet<AllocId> = w.ctx.buf_table.nodes.iter().flatten().copied().collect();
+    let mut seen = BTreeSet::new();
+    let nr = w.ctx.buf_table.nr();
+    for (k, r) in w.ctx.inflight.iter().enumerate() {
+        let Some(node) = r.req.buf_node else { continue };
+        if in_table.contains(&node) || !seen.insert(node) {
+            continue;
+        }
+        if let Some(imu) = w.nodes.get(&node).and_then(|n| n.buf) {
+            out.push((nr + k, imu));
+        }
+    }
+    out
+}
+
+/// The physical range each of an imu's first `nr_bvecs` entries names.
+pub fn bvec_ranges(w: &World, imu: AllocId) -> Vec<PhysRange> {
+    let shift = w.geo.page_shift;
+    w.imu(imu)
+        .bvecs()
+        .map(|b| {
+            b.map_or((crate::model::world::POISON_PFN << shift, 0), |b| {
+                ((b.bv_page << shift) + b.bv_offset, b.bv_len)
+            })
+        })
+        .collect()
+}
+
+/// At most six ranges, then how many there are: a buffer of thousands of
+/// small pages still gives a detail one can read.
+fn fmt_ranges(r: &[PhysRange]) -> String {
+    let parts: Vec<String> = r
+        .iter()
+        .take(6)
+        .map(|(a, l)| format!("{a:#x}+{l:#x}"))
+        .collect();
+    let more = if r.len() > 6 {
+        format!(" … ({} ranges)", r.len())
+    } else {
+        String::new()
+    };
+    format!("[{}]{more}", parts.join(", "))
+}
+
+/// Every event `site_of` picks, as a failure whose aspect is the function
+/// the site names (`function: what`): two functions are two aspects, so
+/// two distinct bugs on one operation stay distinct.
+fn every_site(c: &OpContext, site_of: fn(&Event) -> Option<&String>, what: &str, out: &mut Fails) {
+    for site in c.events.iter().filter_map(site_of) {
+        out.push(Fail::new(
+            site.split(':').next().unwrap_or(site).trim(),
+            format!("{what}: {site}"),
+        ));
+    }
+}
