@@ -59,7 +59,17 @@ const GFP_NOWARN: c_uint = 0x200;
 /// The ledger site of an allocation made by `caller`: the same sites the
 /// Rust model has, so fault plans mean the same call in both. Allocations
 /// the model does not ledger (an import's iovec array) have none.
-pub fn site_of(caller: &str, allocator: c_int) -> Option<AllocSite> {
+pub fn site_of(caller: &str, allocator: c_int, user_bufs: bool) -> Option<AllocSite> {
+    if user_bufs {
+        // 6.12: the table is user_bufs; io_rsrc_data_alloc's struct and
+        // tag pages have no counterpart in the model's design.
+        match caller {
+            "io_buffers_map_alloc" => return Some(AllocSite::RsrcDataAlloc),
+            "io_rsrc_data_alloc" | "io_alloc_page_table" => return None,
+            "io_do_coalesce_buffer" => return Some(AllocSite::CoalesceNewArray),
+            _ => {}
+        }
+    }
     Some(match (caller, allocator) {
         ("io_rsrc_data_alloc", _) => AllocSite::RsrcDataAlloc,
         ("io_rsrc_node_alloc", _) => AllocSite::RsrcNodeAlloc,
@@ -87,13 +97,18 @@ pub struct Objects {
     pub freed: HashMap<usize, AllocId>,
     /// Where all of them live.
     pub heap: Heap,
+    /// The tree is of 6.12's design ([`site_of`]).
+    pub user_bufs: bool,
 }
 
 impl Objects {
     /// Frees every object still held (the run is over; leaks were judged).
     pub fn release_all(&mut self) {
         self.heap.release_all();
-        *self = Objects::default();
+        *self = Objects {
+            user_bufs: self.user_bufs,
+            ..Objects::default()
+        };
     }
 }
 
@@ -150,7 +165,7 @@ extern "C" fn cb_alloc(
 ) -> *mut c_void {
     let caller = text(caller);
     with(|w, o| {
-        let Some(site) = site_of(&caller, allocator) else {
+        let Some(site) = site_of(&caller, allocator, o.user_bufs) else {
             let p = o.heap.alloc(size, &caller);
             o.unledgered.insert(p as usize, (size, caller.clone()));
             o.freed.remove(&(p as usize));

@@ -65,7 +65,7 @@ pub struct ImuView {
     bvec: *const RfBioVec,
 }
 
-unsafe fn slice<'a, T>(p: *const T, n: usize) -> &'a [T] {
+pub(super) unsafe fn slice<'a, T>(p: *const T, n: usize) -> &'a [T] {
     if p.is_null() || n == 0 {
         &[]
     } else {
@@ -73,16 +73,16 @@ unsafe fn slice<'a, T>(p: *const T, n: usize) -> &'a [T] {
     }
 }
 
-struct Reader<'a> {
-    run: &'a CRun,
-    w_sizes: BTreeMap<AllocId, u64>,
-    nodes: BTreeMap<AllocId, IoRsrcNode>,
-    imus: BTreeMap<AllocId, IoMappedUbuf>,
-    oopses: Vec<String>,
+pub(super) struct Reader<'a> {
+    pub(super) run: &'a CRun,
+    pub(super) w_sizes: BTreeMap<AllocId, u64>,
+    pub(super) nodes: BTreeMap<AllocId, IoRsrcNode>,
+    pub(super) imus: BTreeMap<AllocId, IoMappedUbuf>,
+    pub(super) oopses: Vec<String>,
 }
 
 impl Reader<'_> {
-    fn id(&self, p: usize) -> Option<AllocId> {
+    pub(super) fn id(&self, p: usize) -> Option<AllocId> {
         self.run.objects.ids.get(&p).copied()
     }
 
@@ -111,7 +111,7 @@ impl Reader<'_> {
         Some(id)
     }
 
-    fn imu(&mut self, p: usize, what: &str) -> Option<AllocId> {
+    pub(super) fn imu(&mut self, p: usize, what: &str) -> Option<AllocId> {
         if p == 0 {
             return None;
         }
@@ -155,10 +155,26 @@ impl Reader<'_> {
     }
 }
 
+/// Records each oops a read found, once.
+pub(super) fn record_oopses(w: &mut World, oopses: Vec<String>) {
+    for o in oopses {
+        if !w
+            .events
+            .iter()
+            .any(|e| matches!(e, crate::model::Event::Oops { site } if *site == o))
+        {
+            w.oops(&o);
+        }
+    }
+}
+
 /// Replaces `w`'s ring state with the C's.
 pub fn mirror(w: &mut World, run: &CRun) {
     if run.ctx == 0 {
         return;
+    }
+    if let Some(v612) = &run.lib.v612 {
+        return super::mirror_612::mirror(w, run, v612);
     }
     let mut v: CtxView = unsafe { std::mem::zeroed() };
     unsafe { (run.lib.ctx_read)(run.ctx, &mut v) };
@@ -232,15 +248,7 @@ pub fn mirror(w: &mut World, run: &CRun) {
         oopses,
         ..
     } = r;
-    for o in oopses {
-        if !w
-            .events
-            .iter()
-            .any(|e| matches!(e, crate::model::Event::Oops { site } if *site == o))
-        {
-            w.oops(&o);
-        }
-    }
+    record_oopses(w, oopses);
     w.ctx.buf_table.nodes = table;
     w.ctx.buf_table.array = array;
     w.nodes = nodes;
@@ -262,6 +270,8 @@ pub fn after_exit(w: &mut World, locked_vm: u64, pinned_vm: u64) {
     w.ctx.node_cache.entries.clear();
     w.ctx.imu_cache.entries.clear();
     w.ctx.hpage_acct.clear();
+    w.ctx.held_nodes.clear();
+    w.ctx.held_bufs.clear();
     w.ctx.region_pages = 0;
     if let Some(u) = w.ctx.user.as_mut() {
         u.locked_vm = locked_vm;

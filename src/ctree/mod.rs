@@ -23,6 +23,7 @@ pub mod extract;
 pub mod ffi;
 pub mod guard;
 pub mod mirror;
+mod mirror_612;
 pub mod patch;
 
 use crate::mm::{AllocId, Geometry};
@@ -157,6 +158,8 @@ pub struct Lib {
     try_fn: guard::TryFn,
     kasan_take: guard::KasanTakeFn,
     symbols: guard::Symbols,
+    /// The accessors of a tree of 6.12 and before (`ctx->user_bufs`).
+    pub(crate) v612: Option<mirror_612::Lib612>,
 }
 
 /// Pages the reserved `mem_map` range covers, from [`crate::mm::PFN_BASE`].
@@ -246,6 +249,15 @@ fn load(so: &Path) -> Result<Lib, TreeError> {
         try_fn: f!("rf_try"),
         kasan_take: f!("rf_kasan_take"),
         symbols: guard::Symbols::new(so),
+        v612: if unsafe { libc::dlsym(h, c"rf_user_bufs_design".as_ptr()) }.is_null() {
+            None
+        } else {
+            Some(mirror_612::Lib612 {
+                ctx_read: f!("rf_ctx_read_612"),
+                ref_list_read: f!("rf_ref_list_read"),
+                slot_tag: f!("rf_slot_tag"),
+            })
+        },
     })
 }
 
@@ -314,6 +326,17 @@ impl CRun {
         }
     }
 }
+
+/// The known bugs of a tree of 6.12's design.
+static OLD_DESIGN_BUGS: &[KnownBug] = &[
+    crate::variants::RLIMIT_BYPASS_7_1,
+    KnownBug {
+        aspect: "import/nr-segs",
+        fixed_by: "80c7378f94cf (6.15)",
+        summary: "io_import_fixed() sends nr_segs = imu->nr_bvecs for an import from the buffer's start, \
+                  not the bvecs the range uses (harmless to a bvec walk, which honours count)",
+    },
+];
 
 /// What an operation on a ring whose C oopsed returns: nothing more runs.
 const DEAD: i64 = -(libc::EFAULT as i64);
@@ -391,6 +414,12 @@ impl CVariant {
         })
     }
 
+    /// Whether the tree has a vectored fixed import (READV_FIXED, 6.15):
+    /// not those of 6.12's design.
+    pub fn has_vectored_import(&self) -> bool {
+        self.libs.iter().all(|(_, l)| l.v612.is_none())
+    }
+
     fn lib(&self, geo: &Geometry) -> &'static Lib {
         self.libs
             .iter()
@@ -414,7 +443,10 @@ impl CVariant {
         let mut run = CRun {
             lib,
             ctx: 0,
-            objects: Default::default(),
+            objects: ffi::Objects {
+                user_bufs: lib.v612.is_some(),
+                ..Default::default()
+            },
             inflight: VecDeque::new(),
             dead: false,
         };
@@ -756,7 +788,12 @@ impl Variant for CVariant {
         self.summary
     }
     fn known_bugs(&self) -> &'static [KnownBug] {
-        self.twin.known_bugs()
+        if self.has_vectored_import() {
+            self.twin.known_bugs()
+        } else {
+            // 6.12's design: 7.1's bypass, and an nr_segs fixed in 6.15.
+            OLD_DESIGN_BUGS
+        }
     }
     fn kernel_c(&self) -> Option<&CVariant> {
         Some(self)

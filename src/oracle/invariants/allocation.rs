@@ -35,6 +35,12 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fa
     for id in &w.ctx.node_cache.entries {
         owned.insert(*id, "node cache");
     }
+    for id in &w.ctx.held_nodes {
+        owned.insert(*id, "reference node");
+    }
+    for id in &w.ctx.held_bufs {
+        owned.entry(*id).or_insert("buffer a reference node holds");
+    }
     for id in &w.ctx.imu_cache.entries {
         owned.insert(*id, "imu cache");
     }

@@ -188,9 +188,13 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
                 );
             }
         }
-        // Vectored: neighbouring probes together, two iovecs per call.
+        // Vectored: neighbouring probes together, two iovecs per call; not
+        // for a tree older than READV_FIXED (6.15), which has no such path.
+        let vectored = v.kernel_c().is_none_or(|c| c.has_vectored_import());
         for pair in probes.chunks(2).take(12).filter(|p| {
-            p.iter().all(|&(_, l)| l > 0) && p.iter().map(|&(_, l)| l).sum::<u64>() <= max
+            vectored
+                && p.iter().all(|&(_, l)| l > 0)
+                && p.iter().map(|&(_, l)| l).sum::<u64>() <= max
         }) {
             let iovs: Vec<Iovec> = pair
                 .iter()

@@ -46,11 +46,14 @@ impl Before {
 }
 
 fn live_uncached(w: &World) -> BTreeSet<AllocId> {
+    // 6.12's reference nodes are the ring's generations, which a failed
+    // (interrupted) quiesce may swap: bookkeeping, not the operation's.
     let cached: BTreeSet<_> = w
         .ctx
         .node_cache
         .entries
         .iter()
+        .chain(&w.ctx.held_nodes)
         .chain(&w.ctx.imu_cache.entries)
         .copied()
         .collect();
@@ -283,6 +286,16 @@ pub fn live_buffers(w: &World) -> Vec<(usize, AllocId)> {
         }
         if let Some(imu) = w.nodes.get(&node).and_then(|n| n.buf) {
             out.push((nr + k, imu));
+        }
+    }
+    // 6.12's design: a buffer queued for removal is held by its generation.
+    let base = nr + w.ctx.inflight.len();
+    for (k, &node) in w.ctx.held_bufs.iter().enumerate() {
+        if in_table.contains(&node) || !seen.insert(node) {
+            continue;
+        }
+        if let Some(imu) = w.nodes.get(&node).and_then(|n| n.buf) {
+            out.push((base + k, imu));
         }
     }
     out
