@@ -245,7 +245,7 @@ fn load(so: &Path) -> Result<Lib, TreeError> {
         node_read: f!("rf_node_read"),
         imu_read: f!("rf_imu_read"),
         imu_bvec_offset: unsafe { bvec_off() } as u64,
-        iter_walk: f!("rf_iter_walk"),
+        iter_walk: f!("iterate_bvec"),
         try_fn: f!("rf_try"),
         kasan_take: f!("rf_kasan_take"),
         symbols: guard::Symbols::new(so),
@@ -313,7 +313,7 @@ impl CRun {
     }
 
     /// What the I/O reads of a bvec iterator into the C's memory
-    /// (`rf_iter_walk`): a fault or a NULL page there is an oops.
+    /// (`iterate_bvec`): a fault or a NULL page there is an oops.
     fn walk(&mut self, w: &mut World, it: &RfIter) {
         let lib = self.lib;
         if let Some(r) = self.call(w, false, || unsafe { (lib.iter_walk)(it) }) {

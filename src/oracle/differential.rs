@@ -12,8 +12,10 @@
 //! ([`crate::variants::Variant::known_bugs`]) is set aside as known rather
 //! than reported: [`Verdict::known`], shown with `--known`. On the candidate
 //! side of a comparison between two versions that both have the bug, it is
-//! known only where the base shows it after the same operation, so that a
-//! patch reaching the same broken rule by a new route is still reported.
+//! known only where the base shows it after the same operation (or can no
+//! longer witness: the fault plan already failed different calls on the
+//! two sides), so that a patch reaching the same broken rule by a new route
+//! is still reported.
 
 use super::Violation;
 use crate::run::{Run, Snapshot};
@@ -255,7 +257,16 @@ fn known_bug(f: &Finding, base: &Run, cand: &Run) -> Option<KnownBug> {
                 .iter()
                 .any(|v| v.invariant == *name && v.aspect == *aspect)
         });
-        if !base_too {
+        // Once the fault plan failed different calls on the two sides (the
+        // comparison is poisoned), the base is in another state and cannot
+        // witness either way: the bug the variant lists stays known.
+        let poisoned = base
+            .ops
+            .iter()
+            .zip(&cand.ops)
+            .position(|(b, c)| b.faults_fired != c.faults_fired || b.fault_calls != c.fault_calls)
+            .is_some_and(|p| p <= f.op);
+        if !base_too && !poisoned {
             return None;
         }
     }

@@ -251,7 +251,7 @@ int rf_import_reg_vec(struct io_kiocb *req, int ddir, const struct iovec *iovs, 
  * PAGE_SIZE steps: that reads no other bvec. Returns the bytes walked, or
  * -(i + 1) when bvec[i] has no page (kmap_local_page(NULL)).
  */
-long rf_iter_walk(const struct rf_iter *it)
+long iterate_bvec(const struct rf_iter *it)
 {
 	const struct bio_vec *p = it->bvec;
 	unsigned long len = it->count, skip = it->iov_offset, progress = 0;

@@ -280,7 +280,7 @@ int rf_vec_fill_bvec(struct io_mapped_ubuf *imu, int ddir, struct iovec *iovs, u
 }
 
 /* As in rf_glue.c. */
-long rf_iter_walk(const struct rf_iter *it)
+long iterate_bvec(const struct rf_iter *it)
 {
 	const struct bio_vec *p = it->bvec;
 	unsigned long len = it->count, skip = it->iov_offset, progress = 0;
