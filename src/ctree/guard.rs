@@ -290,7 +290,10 @@ impl Symbols {
                     .location
                     .and_then(|loc| {
                         let file = loc.file?;
-                        let file = file.find("io_uring/").map_or(file, |i| &file[i..]);
+                        let file = match file.find("io_uring/") {
+                            Some(i) => &file[i..],
+                            None => file.rsplit('/').next().unwrap_or(file),
+                        };
                         Some(format!("{file}:{}", loc.line?))
                     })
                     .unwrap_or_default();

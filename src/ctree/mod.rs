@@ -13,9 +13,11 @@
 //! - `shim/`: the headers the C is compiled against, and the glue that
 //!   plays the rest of the kernel (ring setup and exit, a request's life).
 //!
-//! Supported: trees whose buffer table is `struct io_rsrc_data` of nodes
-//! (6.13 and later: 7.1, 7.2). An older tree fails to build, and the error
-//! names what the shim lacks for it.
+//! Supported: both designs of the path, a buffer table of nodes (6.13 and
+//! later: 7.1, 7.2; `shim/rf_glue.c`) and `ctx->user_bufs` with reference
+//! nodes per generation (6.12 and before; `shim/rf_glue_612.c`, read back
+//! by `mirror_612`). A tree the shim cannot serve fails to build, and the
+//! error names what the shim lacks for it.
 
 pub mod build;
 pub mod cli;
