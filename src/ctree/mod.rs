@@ -823,6 +823,9 @@ impl Variant for CVariant {
     fn imu_acct_pages(&self, w: &World, imu: AllocId) -> Option<u64> {
         self.has_acct_pages.then(|| w.imu(imu).acct_pages)
     }
+    fn accounting_rule(&self) -> crate::variants::AccountingRule {
+        self.twin.accounting_rule()
+    }
     fn accounted_pages(&self, w: &World) -> Result<u64, String> {
         if self.has_acct_pages {
             Ok(crate::oracle::invariants::live_buffers(w)

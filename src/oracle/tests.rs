@@ -642,3 +642,83 @@ fn a_known_bug_reached_by_a_new_route_on_the_candidate_is_reported() {
         .into()
     ));
 }
+
+/// Hugetlb pages H and G registered as three buffers in one call, H, G, H:
+/// 7.1 charges H twice (the call's earlier buffers are not in the table yet,
+/// and G came between, so H is not `last_hpage` either).
+fn shared_huge_page_world() -> World {
+    let s = scenario(
+        "memlock = { pmd = 8 }\n[[folio]]\nkind = \"hugetlb-pmd\"\n[[folio]]\nkind = \"hugetlb-pmd\"\n\
+         [[segment]]\nfolio = 0\n[[segment]]\nfolio = 1\n\
+         [[op]]\nop = \"register\"\niovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 0, off = 8192 } }, \
+         { kind = \"range\", start = { seg = 1, off = 0 }, end = { seg = 1, off = 8192 } }, \
+         { kind = \"range\", start = { seg = 0, off = 8192 }, end = { seg = 0, off = 16384 } }]\n",
+    );
+    let b = build(&s).unwrap();
+    let mut w = b.world.clone();
+    let crate::scenario::ConcreteOp::Register { iovecs } = &b.ops[0] else {
+        unreachable!()
+    };
+    crate::model::rsrc::io_sqe_buffers_register(&Upstream, &mut w, Some(iovecs), 3).unwrap();
+    w
+}
+
+#[test]
+fn each_versions_rule_bounds_the_charge_from_the_pins_alone() {
+    use crate::oracle::invariants::accounting::rule_bounds;
+    use crate::variants::AccountingRule::{PerBuffer, PerRing};
+    let w = shared_huge_page_world();
+    assert_eq!(w.ctx.pinned_vm, 1536, "7.1 charges H twice");
+    assert_eq!(rule_bounds(PerBuffer, &w), (0, 1536));
+    assert_eq!(rule_bounds(PerRing, &w), (1024, 1024));
+}
+
+/// Books that agree with whatever the ring charged, under 7.2's rule: what
+/// a version that charges a shared huge page twice on every path looks
+/// like to the bookkeeping checks (nothing), and to the rule (over-charged).
+struct AgreeingBooks;
+
+impl Variant for AgreeingBooks {
+    fn name(&self) -> &'static str {
+        "agreeing-books"
+    }
+    fn summary(&self) -> &'static str {
+        "test: books always agree"
+    }
+    fn accounted_pages(&self, w: &World) -> Result<u64, String> {
+        Ok(w.ctx.pinned_vm)
+    }
+    fn accounting_rule(&self) -> crate::variants::AccountingRule {
+        crate::variants::AccountingRule::PerRing
+    }
+}
+
+#[test]
+fn a_double_charge_the_books_agree_with_is_over_charged_by_the_rule() {
+    let mut w = shared_huge_page_world();
+    let before = Before::of(&w);
+    let op = crate::scenario::ConcreteOp::Unregister;
+    let ctx = OpContext {
+        op: Some(&op),
+        ret: 0,
+        import: None,
+        before: &before,
+        faults_fired: &[],
+        events: &[],
+        mm_violations: &[],
+        alloc_violations: &[],
+    };
+    let f = by_name("accounting")
+        .unwrap()
+        .run(&AgreeingBooks, &mut w, &ctx);
+    assert_eq!(aspects(&f), ["over-charged"], "{f:?}");
+    assert!(
+        f[0].detail.starts_with("pinned_vm charges 1536 pages")
+            && f[0].detail.contains("at most 1024"),
+        "{}",
+        f[0].detail
+    );
+    // Under 7.1's rule the same state is allowed.
+    let f = by_name("accounting").unwrap().run(&Upstream, &mut w, &ctx);
+    assert!(f.is_empty(), "{f:?}");
+}

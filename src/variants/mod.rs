@@ -170,6 +170,28 @@ pub trait Variant: Sync + Send {
             .map(|&(_, imu)| self.imu_acct_pages(w, imu).unwrap_or(0))
             .sum())
     }
+    /// Oracle hook, not a kernel function: the rule this version's
+    /// accounting follows, which the `accounting` invariant applies to the
+    /// pins themselves, without asking the version's bookkeeping.
+    fn accounting_rule(&self) -> AccountingRule {
+        AccountingRule::PerBuffer
+    }
+}
+
+/// What a version charges to `locked_vm` and `pinned_vm` for the pins of
+/// its live buffers, as its design states it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountingRule {
+    /// 7.1 and before: each buffer charges each compound folio it pins
+    /// once, whole, unless `headpage_already_acct()` finds it charged
+    /// already (which depends on the order of registrations), and each
+    /// order-0 page entry once. So the charge is at most the sum of that
+    /// over the buffers; `pinned_vm` is charged even without a user.
+    PerBuffer,
+    /// 7.2 (df0a52537c0f): each compound folio any live buffer pins is
+    /// charged once per ring, whole, and each order-0 page entry once; a
+    /// ring without a user is charged nothing.
+    PerRing,
 }
 
 /// The kernel functions a variant can override: every method of

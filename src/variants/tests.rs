@@ -475,6 +475,7 @@ fn hooks_list_every_overridable_kernel_function() {
         "kernel_c",
         "imu_acct_pages",
         "accounted_pages",
+        "accounting_rule",
     ];
     let methods: Vec<&str> = body
         .lines()

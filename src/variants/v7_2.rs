@@ -578,6 +578,10 @@ impl Variant for V72 {
         io_buffer_unmap(self, w, imu)
     }
 
+    fn accounting_rule(&self) -> crate::variants::AccountingRule {
+        crate::variants::AccountingRule::PerRing
+    }
+
     /// `struct io_mapped_ubuf` has no `acct_pages` in 7.2.
     fn imu_acct_pages(&self, _w: &World, _imu: AllocId) -> Option<u64> {
         None

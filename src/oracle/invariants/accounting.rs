@@ -2,12 +2,13 @@
 //! bookkeeping says the live buffers charged, and a ring charged to a user
 //! has charged at least what its buffers' pins need
 //! (`uncharged-pins`: 7.1's `headpage_already_acct` bypass of
-//! RLIMIT_MEMLOCK).
+//! RLIMIT_MEMLOCK); and, without asking the version's bookkeeping, what
+//! its rule allows for those pins (`over-charged`, `under-charged`).
 
 use super::{live_buffers, Fail, Fails, OpContext};
 use crate::mm::FolioId;
 use crate::model::World;
-use crate::variants::Variant;
+use crate::variants::{AccountingRule, Variant};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
@@ -17,7 +18,10 @@ pub(super) const RULE: &str = "user->locked_vm equals what the version's bookkee
                charges, io_buffer_unmap uncharges the same amount); and while live buffers pin pages, a ring \
                charged to a user (RLIMIT_MEMLOCK applies) has at least what those pins need charged to locked_vm \
                beyond its own regions and to pinned_vm: every compound folio an installed buffer pins, whole, \
-               once, and every distinct order-0 page once (uncharged-pins: 7.1's headpage_already_acct bypass)";
+               once, and every distinct order-0 page once (uncharged-pins: 7.1's headpage_already_acct bypass); and, \
+               computed from the pins alone, what the version's rule allows: 7.2 exactly every compound folio a \
+               live buffer pins once per ring and every order-0 entry, nothing for a ring without a user; 7.1 \
+               at most each buffer's compound folios whole and its order-0 entries (over-charged, under-charged)";
 
 // The books first, then uncharged-pins whatever they show: a version whose
 // books are off can leave pins uncharged as well.
@@ -46,6 +50,77 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fa
         }
     }
     uncharged_pins(w, out);
+    by_rule(v.accounting_rule(), w, out);
+}
+
+/// What the version's rule allows the live buffers' pins to be charged:
+/// `(least, most)` pages, from the pins alone.
+pub fn rule_bounds(rule: AccountingRule, w: &World) -> (u64, u64) {
+    let mut ring: BTreeSet<FolioId> = BTreeSet::new();
+    let (mut order0, mut per_buffer) = (0u64, 0u64);
+    for (_, imu) in live_buffers(w) {
+        let mut mine: BTreeSet<FolioId> = BTreeSet::new();
+        for b in w.imu(imu).bvecs().flatten() {
+            let Some(f) = w.phys.page_folio(b.bv_page) else {
+                continue;
+            };
+            if w.phys.folio(f).order > 0 {
+                mine.insert(f);
+            } else {
+                order0 += 1;
+            }
+        }
+        per_buffer += mine.iter().map(|&f| w.phys.folio_nr_pages(f)).sum::<u64>();
+        ring.extend(mine);
+    }
+    let once: u64 = ring.iter().map(|&f| w.phys.folio_nr_pages(f)).sum();
+    match rule {
+        AccountingRule::PerRing => (order0 + once, order0 + once),
+        // Below `once` is 7.1's bypass, which uncharged-pins reports.
+        AccountingRule::PerBuffer => (0, order0 + per_buffer),
+    }
+}
+
+/// `accounting/over-charged` and `under-charged`: `locked_vm` (beyond the
+/// ring's regions) and `pinned_vm` against [`rule_bounds`], computed from
+/// the pins without the version's bookkeeping, so a change that charges
+/// the same wrong amount on every path is still seen.
+fn by_rule(rule: AccountingRule, w: &World, out: &mut Fails) {
+    let (least, most) = rule_bounds(rule, w);
+    let mut counters = vec![("pinned_vm", w.ctx.pinned_vm)];
+    match (w.ctx.user, rule) {
+        (Some(u), _) => counters.push(("locked_vm", u.locked_vm.wrapping_sub(w.ctx.region_pages))),
+        // 7.2 charges a ring without a user nothing at all.
+        (None, AccountingRule::PerRing) => {
+            if w.ctx.pinned_vm != 0 {
+                fail!(
+                    out,
+                    "over-charged",
+                    "pinned_vm is {} pages for a ring without a user, which this version's rule charges nothing",
+                    w.ctx.pinned_vm
+                );
+            }
+            return;
+        }
+        (None, AccountingRule::PerBuffer) => {}
+    }
+    for (name, got) in counters {
+        if got > most {
+            fail!(
+                out,
+                "over-charged",
+                "{name} charges {got} pages for the live buffers' pins; this version's rule ({rule:?}) \
+                 allows at most {most}"
+            );
+        } else if got < least {
+            fail!(
+                out,
+                "under-charged",
+                "{name} charges {got} pages for the live buffers' pins; this version's rule ({rule:?}) \
+                 needs {least}"
+            );
+        }
+    }
 }
 
 /// What the installed buffers' pins need charged, in pages: every compound

@@ -187,7 +187,7 @@ macro_rules! fail {
 }
 
 // Below `fail!`: a macro_rules macro is in scope only after its definition.
-mod accounting;
+pub mod accounting;
 mod allocation;
 mod coverage;
 mod error_unwinds;

@@ -57,4 +57,7 @@ impl Variant for Pre3996771b8f75 {
     fn accounted_pages(&self, w: &World) -> Result<u64, String> {
         V72.accounted_pages(w)
     }
+    fn accounting_rule(&self) -> crate::variants::AccountingRule {
+        V72.accounting_rule()
+    }
 }
