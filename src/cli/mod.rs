@@ -374,6 +374,9 @@ pub struct ExplainArgs {
     /// shows them either way.
     #[arg(long)]
     pub known: bool,
+    /// One JSON object (docs/src/json.md) instead of the drawing.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const REPRO_HELP: &str = "\
