@@ -24,7 +24,7 @@ for jobs in 1 2; do
 import json, sys
 jobs, load = int(sys.argv[1]), sys.argv[2]
 d = json.loads(sys.stdin.read())
-x, w, c = d["executed"], d["seconds"], d["cpu_seconds"]
+x, w, c = d["executed"], d["elapsed_s"], d["cpu_s"]
 print(f"{jobs:>4}  {x:>11,}  {w:>6.1f}  {c:>6.1f}  {x / c * 60:>21,.0f}  {x / w / jobs * 60:>24,.0f}  {load}")
 ' "$jobs" "$load"
 done

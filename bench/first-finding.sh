@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Time from an empty corpus to the first finding of `regbuf-fuzz fuzz`, for
-# seeds 1 to 5: the in-campaign time (JSON `seconds`) and the wall time of
+# seeds 1 to 5: the in-campaign time (JSON `elapsed_s`) and the wall time of
 # the whole process. Prints a table and the medians.
 # Usage: bench/first-finding.sh [VARIANT] [AGAINST]
 set -euo pipefail
@@ -22,7 +22,7 @@ d = json.loads(line)
 if d.get("summary"):
     print(f"{seed:>4}  none within 300 s")
 else:
-    print(f"{seed:>4}  {d['iteration']:>9}  {d['seconds']:>10.4f}  {t1 - t0:>6.3f}  {d['signature']}")
+    print(f"{seed:>4}  {d['iteration']:>9}  {d['elapsed_s']:>10.4f}  {t1 - t0:>6.3f}  {d['signature']}")
 PY
 done | tee /tmp/first-finding.txt
 python3 - <<'PY'

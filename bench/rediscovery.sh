@@ -44,7 +44,7 @@ for item in "${variants[@]}"; do
   c_n=(); c_t=(); f_n=(); f_t=(); p_n=(); p_t=(); sig=""
   for seed in 1 2 3 4 5; do
     line=$("$bin" fuzz --variant "$v" --against "$base" --seed "$seed" --stop-on-first --jobs 1 --time "$limit" --json $known --out "$work/c-$v-$seed" 2>/dev/null | head -1 || true)
-    read -r n t s < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d.get("iteration","x"), d.get("seconds","x"), d.get("signature","none"))' "$line")
+    read -r n t s < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d.get("iteration","x"), d.get("elapsed_s","x"), d.get("signature","none"))' "$line")
     if [ "$n" != x ]; then c_n+=("$n"); c_t+=("$t"); fi
     [ "$seed" = 1 ] && sig=$s
     line=$(cargo run --release -q --example proptest_first -- "$v" "$seed" 200000 $known --against "$base" || true)
@@ -77,7 +77,7 @@ for item in "${variants[@]}"; do
     ex=$(python3 -c 'import json,sys
 try:
     d = json.loads(sys.argv[1])
-    print("%d / %.3g s" % (d["executed"], d["seconds"]) if d.get("distinct_findings") else "none in bound")
+    print("%d / %.3g s" % (d["executed"], d["elapsed_s"]) if d.get("distinct_findings") else "none in bound")
 except Exception:
     print("-")' "$line")
   fi

@@ -9,7 +9,8 @@
 
 use crate::gen::{scenario_from_unstructured, GenConfig};
 use crate::minimize::minimize;
-use crate::oracle::{check, Finding, FindingKind};
+use crate::oracle::{check, Finding, FindingKind, Verdict};
+use crate::report::json;
 use crate::scenario::{rescale, GeometryName, Scenario};
 use crate::variants::{self, KnownBug, Variant};
 use rand::rngs::SmallRng;
@@ -436,10 +437,15 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
     let report = run(&cfg);
     if let Some(dir) = &a.out {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!(
-                "regbuf-fuzz fuzz: cannot create --out directory {}: {e}",
-                dir.display()
-            );
+            let msg = format!("cannot create --out directory {}: {e}", dir.display());
+            eprintln!("regbuf-fuzz fuzz: {msg}");
+            if a.json {
+                json::emit_stdout(&json::ErrorLine::new(
+                    "fuzz",
+                    Some(dir.display().to_string()),
+                    msg,
+                ));
+            }
             return 2;
         }
     }
@@ -475,6 +481,13 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             };
             if let Err(e) = write_finding(p, &min, note) {
                 eprintln!("regbuf-fuzz fuzz: cannot write {}: {e}", p.display());
+                if a.json {
+                    json::emit_stdout(&json::ErrorLine::new(
+                        "fuzz",
+                        Some(p.display().to_string()),
+                        format!("cannot write it: {e}"),
+                    ));
+                }
                 return 2;
             }
         }
@@ -496,13 +509,38 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             ),
         };
         if a.json {
-            let j = serde_json::json!({
-                "signature": f.signature, "variant": variant.name(), "against": against.name(), "seed": a.seed,
-                "iteration": f.iteration, "execs_at": f.execs_at, "seconds": f.elapsed.as_secs_f64(),
-                "size_drawn": f.scenario.size(), "size_minimised": min.size(), "real_geometry": is_real,
-                "file": path.as_ref().map(|p| p.display().to_string()), "replay": replay, "known": f.known,
+            let (outcome, finding) =
+                match minimised_outcome(&min, &f.scenario, variant, against, a.known, &f.signature)
+                {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let file = path.as_ref().map(|p| p.display().to_string());
+                        eprintln!(
+                            "regbuf-fuzz fuzz: the minimised scenario of {} does not build: {e}",
+                            f.signature
+                        );
+                        json::emit_stdout(&json::ErrorLine::new("fuzz", file, e.to_string()));
+                        return 2;
+                    }
+                };
+            json::emit_stdout(&json::FuzzFinding {
+                head: json::Head::new("fuzz", "finding"),
+                signature: f.signature.clone(),
+                variant: variant.name(),
+                against: against.name(),
+                seed: a.seed,
+                iteration: f.iteration,
+                secondary: f.secondary,
+                elapsed_s: f.elapsed.as_secs_f64(),
+                size_drawn: f.scenario.size().into(),
+                size_minimised: min.size().into(),
+                real_geometry: is_real,
+                file: path.as_ref().map(|p| p.display().to_string()),
+                replay,
+                known: f.known.as_ref().map(json::KnownInfo::from),
+                finding,
+                outcome,
             });
-            println!("{j}");
         } else {
             match &f.known {
                 Some(k) => println!(
@@ -537,15 +575,22 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     let set_aside: u64 = report.set_aside.iter().map(|k| k.runs).sum();
     if a.json {
-        let known: Vec<_> = report
-            .set_aside
-            .iter()
-            .map(|k| serde_json::json!({"signature": k.signature, "runs": k.runs, "fixed_by": k.bug.fixed_by, "summary": k.bug.summary}))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"summary": true, "execs": report.execs, "seconds": secs, "execs_per_sec": report.execs as f64 / secs, "distinct_findings": report.found.len(), "known_suppressed": set_aside, "known": known})
-        );
+        json::emit_stdout(&json::FuzzSummary {
+            head: json::Head::new("fuzz", "summary"),
+            summary: true,
+            variant: variant.name(),
+            against: against.name(),
+            seed: a.seed,
+            execs: report.execs,
+            distinct_findings: report.found.len(),
+            known_suppressed: set_aside,
+            known: report
+                .set_aside
+                .iter()
+                .map(json::SetAsideInfo::from)
+                .collect(),
+            elapsed_s: report.elapsed.as_secs_f64(),
+        });
     } else {
         println!(
             "{} execs in {:.1} s ({:.0} execs/s), {} distinct finding(s), {} vs {}, seed {}",
@@ -562,6 +607,35 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         }
     }
     i32::from(!report.found.is_empty())
+}
+
+/// The `--json` view of a minimised finding: both sides' runs of the
+/// minimised scenario, and the finding `sig` as it shows there (as the
+/// drawn scenario showed it, should minimisation have moved it).
+pub fn minimised_outcome(
+    min: &Scenario,
+    drawn: &Scenario,
+    variant: &dyn Variant,
+    against: &dyn Variant,
+    known: bool,
+    sig: &str,
+) -> Result<(json::Outcome, json::FindingInfo), crate::scenario::ScenarioError> {
+    let (outcome, verdict) = json::outcome(min, variant, against)?;
+    let find = |v: Verdict| {
+        v.show_known(known)
+            .findings
+            .iter()
+            .find(|f| f.signature() == sig)
+            .map(json::FindingInfo::from)
+    };
+    let finding = match find(verdict) {
+        Some(f) => f,
+        None => {
+            let (v, _, _) = check(drawn, variant, against)?;
+            find(v).expect("the drawn scenario shows the finding it was kept for")
+        }
+    };
+    Ok((outcome, finding))
 }
 
 /// The summary's line on known bugs: how many findings were set aside and

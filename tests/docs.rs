@@ -110,3 +110,39 @@ fn every_repository_path_the_readme_and_the_book_name_exists() {
         missing.join("\n")
     );
 }
+
+/// `regbuf-fuzz --help` and each subcommand's help end with the line
+/// naming the book page that documents it (from `cli::BOOK`); every
+/// subcommand has one, and every page named exists.
+#[test]
+fn every_help_ends_with_a_book_page_that_exists() {
+    use regbuf_fuzz::cli::{book_line, command, BOOK, JSON_PAGE};
+    let named: Vec<&str> = BOOK.iter().map(|&(n, _, _)| n).collect();
+    for sub in command().get_subcommands() {
+        assert!(
+            named.contains(&sub.get_name()),
+            "`{}` has no page in cli::BOOK",
+            sub.get_name()
+        );
+    }
+    assert!(root().join(JSON_PAGE).is_file(), "{JSON_PAGE} is missing");
+    for &(name, page, json) in BOOK {
+        assert!(
+            root().join(page).is_file(),
+            "cli::BOOK names {page} for `{name}`, which does not exist"
+        );
+        let mut args: Vec<&str> = name.split_whitespace().collect();
+        args.push("--help");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_regbuf-fuzz"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            help.trim_end().lines().last(),
+            Some(book_line(page, json).as_str()),
+            "{args:?}:\n{help}"
+        );
+    }
+}

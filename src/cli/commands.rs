@@ -9,6 +9,7 @@ use super::{
 };
 use crate::corpus;
 use crate::oracle::{check, INVARIANTS};
+use crate::report::json::{self, ErrorLine, ExplainLine, Head};
 use crate::report::{explain_with, replay_command};
 use crate::scenario::{Scenario, ScenarioSize};
 use crate::variants::{self, Variant};
@@ -109,23 +110,53 @@ pub fn minimize(a: &MinimizeArgs, out: &mut dyn Write) -> i32 {
 
 /// `regbuf-fuzz explain`.
 pub fn explain(a: &ExplainArgs, out: &mut dyn Write) -> i32 {
-    let s = match corpus::load(&a.file) {
-        Ok(s) => s,
+    let (text, s) = match corpus::load_with_text(&a.file) {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("regbuf-fuzz explain: {e}");
+            if a.json {
+                let _ = json::emit(out, &ErrorLine::corpus("explain", &e));
+            }
             return EXIT_TROUBLE;
         }
     };
     let v = variant(a.variant.as_deref().unwrap_or_else(|| default_variant(&s)));
     let against = variant(&a.against);
-    let _ = out.write_all(explain_with(&s, v, against, Some(&a.file)).as_bytes());
-    match check(&s, v, against) {
-        Ok((verdict, _, _)) if a.known && verdict.known.is_empty() && verdict.is_clean() => {
-            EXIT_CLEAN
+    let verdict = if a.json {
+        match json::outcome(&s, v, against) {
+            Ok((outcome, verdict)) => {
+                let line = ExplainLine {
+                    head: Head::new("explain", "result"),
+                    file: a.file.display().to_string(),
+                    variant: v.name().to_string(),
+                    against: against.name().to_string(),
+                    note: s.note.clone(),
+                    outcome,
+                    findings: json::findings(&verdict.findings),
+                    known: json::findings(&verdict.known),
+                    replay: replay_command(Some(&a.file), v.name(), against.name()),
+                };
+                let _ = json::emit(out, &line);
+                Ok(verdict)
+            }
+            Err(e) => {
+                let e = corpus::scenario_error(&a.file, &text, &e);
+                eprintln!("regbuf-fuzz explain: {e}");
+                let _ = json::emit(out, &ErrorLine::corpus("explain", &e));
+                Err(())
+            }
         }
-        Ok((verdict, _, _)) if !a.known && verdict.is_clean() => EXIT_CLEAN,
+    } else {
+        let _ = out.write_all(explain_with(&s, v, against, Some(&a.file)).as_bytes());
+        check(&s, v, against)
+            .map(|(verdict, _, _)| verdict)
+            .map_err(|_| ())
+    };
+    match verdict {
+        Ok(verdict) if a.known && verdict.known.is_empty() && verdict.is_clean() => EXIT_CLEAN,
+        Ok(verdict) if !a.known && verdict.is_clean() => EXIT_CLEAN,
         Ok(_) => EXIT_FINDING,
-        Err(_) => EXIT_TROUBLE,
+        Err(()) => EXIT_TROUBLE,
     }
 }
 

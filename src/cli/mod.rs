@@ -32,6 +32,65 @@ Exit status (as diff(1)): 0 no finding, 1 at least one finding, 2 trouble
 (bad flags, an unknown variant, a file that cannot be read, parsed or built;
 the message names the file, the field and the reason).";
 
+/// The book page that documents each subcommand (`""`: the command
+/// itself), and whether it writes `--json` lines ([`JSON_PAGE`]): every
+/// help text ends with a line naming them, and tests/docs.rs checks that
+/// each page exists and that every subcommand is here.
+pub const BOOK: &[(&str, &str, bool)] = &[
+    ("", "docs/src/usage.md", false),
+    ("tree", "docs/src/ctree.md", false),
+    ("replay", "docs/src/usage.md", true),
+    ("minimize", "docs/src/usage.md", false),
+    ("explain", "docs/src/usage.md", true),
+    ("repro", "docs/src/repro.md", false),
+    ("report", "docs/src/repro.md", false),
+    ("list", "docs/src/usage.md", false),
+    ("completions", "docs/src/usage.md", false),
+    ("man", "docs/src/usage.md", false),
+    ("fuzz", "docs/src/usage.md", true),
+    ("exhaust", "docs/src/engines.md", true),
+    ("live", "docs/src/live.md", true),
+    ("live-bench", "docs/src/live.md", false),
+    ("lab", "docs/src/lab.md", false),
+    ("import-artifact", "docs/src/engines.md", false),
+    ("seed-corpus", "docs/src/scale.md", false),
+];
+
+/// The page that documents the `--json` lines, field by field.
+pub const JSON_PAGE: &str = "docs/src/json.md";
+
+/// The last line of a help text: where the book says more.
+pub fn book_line(page: &str, json: bool) -> String {
+    if json {
+        format!("Book: {page}; --json lines: {JSON_PAGE}")
+    } else {
+        format!("Book: {page}")
+    }
+}
+
+/// The command line as clap sees it, every help text ending with its
+/// [`BOOK`] line: what parsing, `--help`, completions and the man page
+/// are all made from.
+pub fn command() -> clap::Command {
+    fn with_book(c: clap::Command, line: &str) -> clap::Command {
+        let text = match c.get_after_help() {
+            Some(h) => format!("{h}\n\n{line}"),
+            None => line.to_string(),
+        };
+        c.after_help(text)
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    for &(name, page, json) in BOOK {
+        let line = book_line(page, json);
+        cmd = if name.is_empty() {
+            with_book(cmd, &line)
+        } else {
+            cmd.mut_subcommand(name, |c| with_book(c, &line))
+        };
+    }
+    cmd
+}
+
 /// `--version`: the tool's, then the kernels it models (`list` has them all).
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -374,6 +433,9 @@ pub struct ExplainArgs {
     /// shows them either way.
     #[arg(long)]
     pub known: bool,
+    /// One JSON object (docs/src/json.md) instead of the drawing.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const REPRO_HELP: &str = "\
@@ -586,7 +648,10 @@ where
         .iter()
         .map(|a| a.clone().into().to_string_lossy().into_owned())
         .collect();
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = command()
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -664,12 +729,12 @@ fn dispatch(cli: &Cli, out: &mut dyn Write) -> i32 {
         Command::Report(a) => commands::report(a, out),
         Command::List => commands::list(out),
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut cmd = command();
             clap_complete::generate(*shell, &mut cmd, "regbuf-fuzz", out);
             EXIT_CLEAN
         }
         Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
+            let cmd = command();
             match clap_mangen::Man::new(cmd).render(out) {
                 Ok(()) => EXIT_CLEAN,
                 Err(e) => {

@@ -7,7 +7,9 @@
 use super::{ReplayArgs, EXIT_CLEAN, EXIT_FINDING, EXIT_TROUBLE};
 use crate::corpus::{self, CorpusError, Replayed};
 use crate::oracle::{check, Verdict};
-use crate::report::{also_summaries, finding_summary, replay_command, ErrorLine, ResultLine};
+use crate::report::json::{self, ErrorLine, Head, ReplayResult};
+use crate::report::{also_summaries, finding_summary, replay_command};
+use crate::scenario::Scenario;
 use crate::variants;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,7 +77,7 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                     for r in &results {
                         finding |=
                             !r.verdict.is_clean() || (a.known && !r.verdict.known.is_empty());
-                        print_expected(a, out, file, r);
+                        trouble |= !print_expected(a, out, file, &text, &s, r);
                         if !r.verdict.is_clean() || !r.verdict.known.is_empty() {
                             replays.push(replay_command(Some(file), &r.variant, "upstream"));
                         }
@@ -117,18 +119,14 @@ pub fn run(a: &ReplayArgs, out: &mut dyn Write) -> i32 {
                 });
             let replay = replay_command(Some(file), name, &a.against);
             if a.json {
-                let line = ResultLine {
-                    file: file.display().to_string(),
-                    variant: name.clone(),
-                    against: a.against.clone(),
-                    matches: expected.as_ref().map(|e| *e == got),
-                    expected,
-                    got,
-                    findings: verdict.findings.clone(),
-                    known: verdict.known.clone(),
-                    replay,
-                };
-                json_line(out, &line);
+                let line = result_line(file, &text, &s, name, &a.against, expected, got, &verdict);
+                match line {
+                    Ok(line) => json_line(out, &line),
+                    Err(e) => {
+                        report_error(a, out, &e);
+                        trouble = true;
+                    }
+                }
                 continue;
             }
             let who = if *name == a.against {
@@ -178,22 +176,34 @@ fn count(v: &Verdict) -> String {
     }
 }
 
-fn print_expected(a: &ReplayArgs, out: &mut dyn Write, file: &Path, r: &Replayed) {
-    let replay = replay_command(Some(file), &r.variant, "upstream");
+/// Prints one expected-table result; false when it cannot be (trouble).
+fn print_expected(
+    a: &ReplayArgs,
+    out: &mut dyn Write,
+    file: &Path,
+    text: &str,
+    s: &Scenario,
+    r: &Replayed,
+) -> bool {
     if a.json {
-        let line = ResultLine {
-            file: file.display().to_string(),
-            variant: r.variant.clone(),
-            against: "upstream".into(),
-            expected: Some(r.expected.clone()),
-            got: r.got.clone(),
-            matches: Some(r.matches()),
-            findings: r.verdict.findings.clone(),
-            known: r.verdict.known.clone(),
-            replay,
-        };
-        json_line(out, &line);
-        return;
+        let line = result_line(
+            file,
+            text,
+            s,
+            &r.variant,
+            "upstream",
+            Some(r.expected.clone()),
+            r.got.clone(),
+            &r.verdict,
+        );
+        match line {
+            Ok(line) => json_line(out, &line),
+            Err(e) => {
+                report_error(a, out, &e);
+                return false;
+            }
+        }
+        return true;
     }
     let state = if r.matches() {
         "matches expected"
@@ -205,6 +215,39 @@ fn print_expected(a: &ReplayArgs, out: &mut dyn Write, file: &Path, r: &Replayed
         print_diff(out, &r.expected, &r.got);
     }
     print_findings(out, &r.verdict);
+    true
+}
+
+/// The `--json` line of one file and variant: the verdict given, and each
+/// side's run traced again for its buffers' bvecs.
+#[allow(clippy::too_many_arguments)]
+fn result_line(
+    file: &Path,
+    text: &str,
+    s: &Scenario,
+    variant: &str,
+    against: &str,
+    expected: Option<Vec<String>>,
+    got: Vec<String>,
+    verdict: &Verdict,
+) -> Result<ReplayResult, CorpusError> {
+    let v = variants::by_name(variant).expect("a variant the replay ran");
+    let up = variants::by_name(against).expect("checked by the argument parser");
+    let (outcome, _) =
+        json::outcome(s, v, up).map_err(|e| corpus::scenario_error(file, text, &e))?;
+    Ok(ReplayResult {
+        head: Head::new("replay", "result"),
+        file: file.display().to_string(),
+        variant: variant.to_string(),
+        against: against.to_string(),
+        matches: expected.as_ref().map(|e| *e == got),
+        expected,
+        got,
+        findings: json::findings(&verdict.findings),
+        known: json::findings(&verdict.known),
+        replay: replay_command(Some(file), variant, against),
+        outcome,
+    })
 }
 
 fn print_diff(out: &mut dyn Write, expected: &[String], got: &[String]) {
@@ -245,15 +288,12 @@ fn print_replays(out: &mut dyn Write, replays: &[String]) {
 fn report_error(a: &ReplayArgs, out: &mut dyn Write, e: &CorpusError) {
     eprintln!("regbuf-fuzz replay: {e}");
     if a.json {
-        json_line(out, &ErrorLine::from(e));
+        json_line(out, &ErrorLine::corpus("replay", e));
     }
 }
 
 fn json_line<T: serde::Serialize>(out: &mut dyn Write, v: &T) {
-    match serde_json::to_string(v) {
-        Ok(s) => {
-            let _ = writeln!(out, "{s}");
-        }
-        Err(e) => eprintln!("regbuf-fuzz replay: cannot write JSON: {e}"),
+    if let Err(e) = json::emit(out, v) {
+        eprintln!("regbuf-fuzz replay: cannot write JSON: {e}");
     }
 }

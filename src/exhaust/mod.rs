@@ -19,7 +19,8 @@
 //! once, checked to show the same finding, minimised and written. Each
 //! finding keeps its first scenario in enumeration order, and stdout is the
 //! same byte for byte whatever `--jobs` is; wall time and rate go to stderr
-//! (and into the `--json` summary).
+//! (and wall and CPU time into the `--json` summary, its only fields that
+//! change from run to run).
 
 pub mod space;
 pub mod symmetry;
@@ -27,7 +28,7 @@ pub mod symmetry;
 use crate::campaign::{file_name, minimise_finding, write_finding};
 use crate::mm::{Alloc, FaultPlan};
 use crate::oracle::{check, check_built};
-use crate::report::replay_command;
+use crate::report::{json, replay_command};
 use crate::scenario::{Built, Scenario};
 use crate::variants::{self, Variant};
 use space::{Buffer, Kind, Layout, Offsets, Program, Span, CHUNK};
@@ -629,10 +630,15 @@ pub fn run_cli(a: &ExhaustArgs) -> i32 {
     let report = run(&cfg);
     if !report.found.is_empty() {
         if let Err(e) = std::fs::create_dir_all(&a.out) {
-            eprintln!(
-                "regbuf-fuzz exhaust: cannot create --out directory {}: {e}",
-                a.out.display()
-            );
+            let msg = format!("cannot create --out directory {}: {e}", a.out.display());
+            eprintln!("regbuf-fuzz exhaust: {msg}");
+            if a.json {
+                json::emit_stdout(&json::ErrorLine::new(
+                    "exhaust",
+                    Some(a.out.display().to_string()),
+                    msg,
+                ));
+            }
             return 2;
         }
     }
@@ -661,17 +667,51 @@ pub fn run_cli(a: &ExhaustArgs) -> i32 {
         );
         if let Err(e) = write_finding(&path, &min, note) {
             eprintln!("regbuf-fuzz exhaust: cannot write {}: {e}", path.display());
+            if a.json {
+                json::emit_stdout(&json::ErrorLine::new(
+                    "exhaust",
+                    Some(path.display().to_string()),
+                    format!("cannot write it: {e}"),
+                ));
+            }
             return 2;
         }
         let replay = replay_command(Some(&path), variant.name(), against.name());
         let sz = min.size();
         if a.json {
-            let j = serde_json::json!({
-                "signature": f.signature, "variant": variant.name(), "against": against.name(),
-                "scenarios": f.count, "first": f.description, "size_minimised": sz,
-                "real_geometry": is_real, "file": path.display().to_string(), "replay": replay,
+            let (outcome, finding) = match crate::campaign::minimised_outcome(
+                &min,
+                &f.scenario,
+                variant,
+                against,
+                false,
+                &f.signature,
+            ) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("regbuf-fuzz exhaust: {}: {e}", path.display());
+                    json::emit_stdout(&json::ErrorLine::new(
+                        "exhaust",
+                        Some(path.display().to_string()),
+                        e.to_string(),
+                    ));
+                    return 2;
+                }
+            };
+            json::emit_stdout(&json::ExhaustFinding {
+                head: json::Head::new("exhaust", "finding"),
+                signature: f.signature.clone(),
+                variant: variant.name(),
+                against: against.name(),
+                scenarios: f.count,
+                first: f.description.clone(),
+                size_minimised: sz.into(),
+                real_geometry: is_real,
+                file: path.display().to_string(),
+                replay,
+                finding,
+                outcome,
             });
-            println!("{j}");
         } else {
             println!("finding: {}", f.signature);
             println!("  scenarios showing it first: {}", thousands(f.count));
@@ -697,19 +737,29 @@ pub fn run_cli(a: &ExhaustArgs) -> i32 {
     let cpu = report.cpu.as_secs_f64().max(1e-9);
     let per_core_minute = report.executed as f64 / cpu * 60.0;
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "summary": true, "variant": variant.name(), "against": against.name(),
-                "bound": a.bound.flags(), "layouts": c.layouts, "enumerated": c.enumerated,
-                "reduced_by": {"relabelling": c.relabelling, "translation": c.translation, "window": c.window},
-                "after_symmetry": c.reduced, "executed": report.executed, "fault_free": report.fault_free,
-                "single_fault": report.executed - report.fault_free,
-                "distinct_findings": report.found.len(),
-                "seconds": secs, "cpu_seconds": cpu, "jobs": jobs,
-                "per_second": report.executed as f64 / secs, "per_core_per_minute": per_core_minute,
-            })
-        );
+        json::emit_stdout(&json::ExhaustSummary {
+            head: json::Head::new("exhaust", "summary"),
+            summary: true,
+            variant: variant.name(),
+            against: against.name(),
+            bound: a.bound.flags(),
+            layouts: c.layouts,
+            enumerated: c.enumerated,
+            reduced_by: json::Reduced {
+                relabelling: c.relabelling,
+                translation: c.translation,
+                window: c.window,
+            },
+            after_symmetry: c.reduced,
+            executed: report.executed,
+            fault_free: report.fault_free,
+            single_fault: report.executed - report.fault_free,
+            distinct_findings: report.found.len(),
+            stopped_at_first_finding: a.stop_on_first && !report.found.is_empty(),
+            jobs,
+            elapsed_s: report.elapsed.as_secs_f64(),
+            cpu_s: report.cpu.as_secs_f64(),
+        });
     } else {
         println!(
             "exhaust: {} against {}, {}",

@@ -14,6 +14,9 @@ pub mod sys;
 
 use crate::campaign::draw;
 use crate::gen::GenConfig;
+use crate::report::json::{
+    self, ErrorLine, Head, LiveScenario, LiveSkip, LiveSummary, LiveTally, LiveVerdict,
+};
 use crate::scenario::{build, rescale, FolioKindSpec, GeometryName, IovSpec, Op, Scenario, Span};
 use crate::variants;
 use layout::{LiveLayout, Skip};
@@ -163,25 +166,6 @@ pub fn live_scenario(s: &Scenario) -> Scenario {
     s
 }
 
-/// Counts for the summary.
-#[derive(Debug, Default, serde::Serialize)]
-struct Tally {
-    drawn: u64,
-    judged: u64,
-    agreed: u64,
-    aliasing: u64,
-    /// Judged with a segment mapped several times in a row (`count`).
-    counted: u64,
-    /// Judged with an iovec array that runs into an unmapped page.
-    copy_faults: u64,
-    erroring: u64,
-    /// Judged with a read held in flight.
-    held: u64,
-    /// Judged with an update or unregister while a read was in flight.
-    dropped_while_held: u64,
-    skipped: BTreeMap<String, u64>,
-}
-
 /// `regbuf-fuzz live`: 0 all agree, 1 a disagreement, 2 trouble, 77 skipped.
 pub fn run_cli(a: &LiveArgs) -> i32 {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -189,12 +173,18 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         .unwrap_or_default();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        println!("live: SKIPPED: not root: huge pages cannot be reserved and /proc/kpageflags cannot be read");
-        return EXIT_SKIPPED;
+        return skipped(
+            a,
+            &release,
+            "not root: huge pages cannot be reserved and /proc/kpageflags cannot be read".into(),
+        );
     }
     if let Err(e) = io_uring::IoUring::new(2) {
-        println!("live: SKIPPED: io_uring_setup fails on {release}: {e}");
-        return EXIT_SKIPPED;
+        return skipped(
+            a,
+            &release,
+            format!("io_uring_setup fails on {release}: {e}"),
+        );
     }
     // SAFETY: installing a handler that only stores to an atomic.
     unsafe {
@@ -204,34 +194,34 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
     let (reservation, got_2m, got_1g) = match Reservation::new(16, 1) {
         Ok(r) => r,
         Err(e) => {
-            println!("live: SKIPPED: cannot reserve huge pages: {e}");
-            return EXIT_SKIPPED;
+            return skipped(a, &release, format!("cannot reserve huge pages: {e}"));
         }
     };
     if got_2m == 0 {
         drop(reservation);
-        println!("live: SKIPPED: no 2 MiB huge page could be reserved (memory too fragmented even after compaction)");
-        return EXIT_SKIPPED;
+        return skipped(
+            a,
+            &release,
+            "no 2 MiB huge page could be reserved (memory too fragmented even after compaction)"
+                .into(),
+        );
     }
     let mthp = Knob::set(MTHP_16K, "madvise");
     let files = match exec::Files::new() {
         Ok(f) => f,
         Err(e) => {
-            println!("live: trouble: cannot create the pattern files: {e}");
-            return 2;
+            return trouble(a, None, format!("cannot create the pattern files: {e}"));
         }
     };
     let inputs = match load_files(&a.files) {
         Ok(v) => v,
-        Err(e) => {
-            println!("live: trouble: {e}");
-            return 2;
-        }
+        Err((file, e)) => return trouble(a, file, e),
     };
     let pipe_max = PipeMax::raise(exec::PATTERN_BYTES as u64);
     let up = variants::by_name("upstream").expect("upstream exists");
-    let mut tally = Tally::default();
+    let mut tally = LiveTally::default();
     let mut disagreeing = 0;
+    let mut interrupted = false;
     let hp0 = sys::meminfo("HugePages_Free").unwrap_or(0);
     let memlock_max = hard_memlock();
     let total = if a.files.is_empty() {
@@ -241,7 +231,13 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
     };
     for i in 0..total {
         if INTERRUPTED.load(Ordering::SeqCst) {
-            println!("live: interrupted after {i} scenarios; huge pages given back");
+            interrupted = true;
+            let msg = format!("live: interrupted after {i} scenarios; huge pages given back");
+            if a.json {
+                eprintln!("{msg}");
+            } else {
+                println!("{msg}");
+            }
             break;
         }
         tally.drawn += 1;
@@ -259,13 +255,17 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             .iter()
             .filter(|f| f.kind == FolioKindSpec::HugetlbPud)
             .count() as u64;
-        let skip = |tally: &mut Tally, why: &str| {
+        let skip = |tally: &mut LiveTally, why: &str| {
             *tally.skipped.entry(why.to_string()).or_default() += 1;
             if a.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"scenario": i, "verdict": "skipped", "reason": why})
-                );
+                json::emit_stdout(&scenario_line(
+                    a,
+                    &release,
+                    i,
+                    input_name(&inputs, i),
+                    LiveVerdict::Skipped,
+                    Some(why.to_string()),
+                ));
             }
         };
         if pmds > got_2m || puds > got_1g {
@@ -281,11 +281,14 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         let b = match build(&s) {
             Ok(b) => b,
             Err(e) => {
-                println!(
-                    "live: trouble: scenario {i} of seed {} does not build at real geometry: {e}",
-                    a.seed
+                return trouble(
+                    a,
+                    input_name(&inputs, i),
+                    format!(
+                        "scenario {i} of seed {} does not build at real geometry: {e}",
+                        a.seed
+                    ),
                 );
-                return 2;
             }
         };
         if b.ops.iter().any(too_long) {
@@ -327,8 +330,11 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         let mut diffs = match result {
             Ok(d) => d,
             Err(e) => {
-                println!("live: trouble in scenario {i} of seed {}: {e}", a.seed);
-                return 2;
+                return trouble(
+                    a,
+                    input_name(&inputs, i),
+                    format!("trouble in scenario {i} of seed {}: {e}", a.seed),
+                );
             }
         };
         let hp = sys::meminfo("HugePages_Free").unwrap_or(0);
@@ -358,10 +364,14 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         if diffs.is_empty() {
             tally.agreed += 1;
             if a.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"scenario": i, "verdict": "agrees"})
-                );
+                json::emit_stdout(&scenario_line(
+                    a,
+                    &release,
+                    i,
+                    input_name(&inputs, i),
+                    LiveVerdict::Agrees,
+                    None,
+                ));
             }
             continue;
         }
@@ -386,10 +396,14 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         }
     };
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"summary": true, "kernel": release, "seed": a.seed, "tally": tally})
-        );
+        json::emit_stdout(&LiveSummary {
+            head: Head::new("live", "summary"),
+            summary: true,
+            kernel: release,
+            seed: a.seed,
+            interrupted,
+            tally,
+        });
     } else {
         println!(
             "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {} with an iovec array running into an unmapped page, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile); skipped: {:?}",
@@ -407,6 +421,59 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         );
     }
     i32::from(disagreeing > 0)
+}
+
+/// The check cannot run here: said in words, or as a `skip` line.
+fn skipped(a: &LiveArgs, release: &str, reason: String) -> i32 {
+    if a.json {
+        json::emit_stdout(&LiveSkip {
+            head: Head::new("live", "skip"),
+            kernel: release.to_string(),
+            reason,
+        });
+    } else {
+        println!("live: SKIPPED: {reason}");
+    }
+    EXIT_SKIPPED
+}
+
+/// The run cannot go on: said in words, or as an `error` line with the
+/// words on standard error.
+fn trouble(a: &LiveArgs, file: Option<String>, error: String) -> i32 {
+    if a.json {
+        eprintln!("live: trouble: {error}");
+        json::emit_stdout(&ErrorLine::new("live", file, error));
+    } else {
+        println!("live: trouble: {error}");
+    }
+    2
+}
+
+/// The file scenario `i` was read from, if it was read.
+fn input_name(inputs: &[(std::path::PathBuf, Scenario)], i: u64) -> Option<String> {
+    inputs.get(i as usize).map(|(f, _)| f.display().to_string())
+}
+
+/// The `scenario` line of scenario `i`, without disagreements.
+fn scenario_line(
+    a: &LiveArgs,
+    release: &str,
+    i: u64,
+    input: Option<String>,
+    verdict: LiveVerdict,
+    reason: Option<String>,
+) -> LiveScenario {
+    LiveScenario {
+        head: Head::new("live", "scenario"),
+        kernel: release.to_string(),
+        seed: a.seed,
+        scenario: i,
+        input,
+        verdict,
+        reason,
+        file: None,
+        disagreements: vec![],
+    }
 }
 
 /// The hard RLIMIT_MEMLOCK, or no bound with CAP_SYS_RESOURCE (bit 24 of CapEff).
@@ -429,23 +496,29 @@ fn hard_memlock() -> u64 {
     r.rlim_max
 }
 
+/// A file that cannot be run live: its name (when it is one), and why.
+type LoadError = (Option<String>, String);
+
 /// The scenario files to run, each at real geometry; a file with a fault
 /// plan is refused (the kernel has no fault injection here).
-fn load_files(paths: &[std::path::PathBuf]) -> Result<Vec<(std::path::PathBuf, Scenario)>, String> {
+fn load_files(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<(std::path::PathBuf, Scenario)>, LoadError> {
     let mut out = Vec::new();
     for p in paths {
         let files = if p.is_dir() {
-            crate::corpus::files(p).map_err(|e| e.to_string())?
+            crate::corpus::files(p).map_err(|e| (Some(p.display().to_string()), e.to_string()))?
         } else {
             vec![p.clone()]
         };
         for f in files {
-            let s = crate::corpus::load(&f).map_err(|e| e.to_string())?;
+            let s = crate::corpus::load(&f)
+                .map_err(|e| (Some(f.display().to_string()), e.to_string()))?;
             if let Some(p) = s.faults.points.iter().find(|p| !live_fault(p)) {
-                return Err(format!(
+                return Err((Some(f.display().to_string()), format!(
                     "{}: field `faults`: the live check runs only copy_from_user faults (an iovec array against an unmapped page); the running kernel cannot be made to fail this: {p}",
                     f.display()
-                ));
+                )));
             }
             out.push((f, rescale(&s, GeometryName::Real)));
         }
@@ -550,10 +623,17 @@ fn report(
     ));
     let written = std::fs::write(&path, s.to_toml()).is_ok();
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"kernel": release, "seed": a.seed, "scenario": i, "verdict": "disagrees", "file": path.display().to_string(), "disagreements": diffs})
+        let mut line = scenario_line(
+            a,
+            release,
+            i,
+            file.map(|f| f.display().to_string()),
+            LiveVerdict::Disagrees,
+            None,
         );
+        line.file = written.then(|| path.display().to_string());
+        line.disagreements = diffs.iter().map(Into::into).collect();
+        json::emit_stdout(&line);
         return;
     }
     println!(

@@ -60,6 +60,9 @@ pub(crate) struct Step {
     pub(crate) locked_vm: Option<u64>,
     pub(crate) pinned_vm: u64,
     pub(crate) faults: Vec<AllocSite>,
+    /// The task died in this operation (an oops): the oracle judges no
+    /// further, so the JSON lines stop here too.
+    pub(crate) dead: bool,
 }
 
 /// One scenario run on both sides with every buffer's representation kept:
@@ -129,6 +132,7 @@ impl Step {
             locked_vm: w.ctx.user.map(|u| u.locked_vm),
             pinned_vm: w.ctx.pinned_vm,
             faults,
+            dead: w.dead,
         }
     }
 }

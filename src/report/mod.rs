@@ -1,5 +1,5 @@
 //! What the fuzzer tells people: one-line finding summaries for `replay`,
-//! JSON result lines for scripts, the replay command that reproduces a
+//! the JSON lines of every `--json` ([`json`]), the replay command that reproduces a
 //! result, and [`explain`], a terminal drawing of one scenario for a kernel
 //! reviewer (layout, bvecs of each side, pins, and each finding with the
 //! rule it breaks in the reviewer's words); [`mail`], the same finding as a
@@ -7,6 +7,7 @@
 //! of its layout and both sides' bvecs.
 
 mod explain;
+pub mod json;
 mod mail;
 mod svg;
 
@@ -18,7 +19,6 @@ pub use mail::mail;
 pub use svg::svg;
 
 use crate::oracle::{Finding, FindingKind, INVARIANTS};
-use serde::Serialize;
 use std::path::Path;
 
 /// One line for a finding: signature, where, and the first line of what
@@ -136,58 +136,6 @@ pub fn shell_quote(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// One result of `replay --json`: one file, one variant.
-#[derive(Clone, Debug, Serialize)]
-pub struct ResultLine {
-    /// The scenario file.
-    pub file: String,
-    /// The variant run.
-    pub variant: String,
-    /// What it was compared with (`upstream` with itself: invariants only).
-    pub against: String,
-    /// The file's expected signatures for this variant, when it has them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected: Option<Vec<String>>,
-    /// The signatures seen, sorted.
-    pub got: Vec<String>,
-    /// Whether `got` equals `expected` (absent without `expected`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub matches: Option<bool>,
-    /// Every finding, earliest first.
-    pub findings: Vec<Finding>,
-    /// Known bugs of the variants, set aside (counted only with `--known`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub known: Vec<Finding>,
-    /// The command that reproduces this result.
-    pub replay: String,
-}
-
-/// A file that could not be replayed, as `replay --json` reports it.
-#[derive(Clone, Debug, Serialize)]
-pub struct ErrorLine {
-    /// The file.
-    pub file: String,
-    /// Line and column, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub at: Option<(usize, usize)>,
-    /// The field to blame, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// What is wrong.
-    pub error: String,
-}
-
-impl From<&crate::corpus::CorpusError> for ErrorLine {
-    fn from(e: &crate::corpus::CorpusError) -> Self {
-        ErrorLine {
-            file: e.file.display().to_string(),
-            at: e.at,
-            field: e.field.clone(),
-            error: e.reason.clone(),
-        }
     }
 }
 
