@@ -23,8 +23,9 @@ python3 - "$model" "$both" "$t0" "$t1" "$runs" "$tree" "$out" <<'PY'
 import sys, subprocess, datetime
 model, both, t0, t1, runs, tree, out = sys.argv[1:]
 model, both = float(model), float(both)
-# Each scenario runs on both sides: model/model costs 2m, tree/model c + m.
-m = 1 / (2 * model)
+# A variant against itself runs once (oracle::check_built clones the run),
+# so model/model costs m; tree/model runs both sides, c + m.
+m = 1 / model
 c = 1 / both - m
 cpu = open('/proc/cpuinfo').read().split('model name')[1].split('\n')[0].strip(': \t')
 nproc = subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()
