@@ -48,8 +48,46 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 /// Huge pages reserved for the run; the old pool sizes come back on drop.
+/// It holds the machine's live-check lock for as long: two checks at once
+/// would each see the other's pool (and knobs) change under them.
 struct Reservation {
     old: Vec<(&'static str, u64)>,
+    _lock: std::fs::File,
+}
+
+/// The machine-wide lock of the live check, taken before anything shared
+/// (the huge page pools, the mTHP knob, fs.pipe-max-size) is changed;
+/// another run holding it is waited for.
+fn machine_lock() -> Result<std::fs::File, String> {
+    use std::os::unix::io::AsRawFd;
+    let dir = if std::path::Path::new("/run/lock").is_dir() {
+        std::path::PathBuf::from("/run/lock")
+    } else {
+        std::env::temp_dir()
+    };
+    let path = dir.join("regbuf-fuzz-live.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!(
+            "regbuf-fuzz live: another live check runs on this machine; waiting for it ({})",
+            path.display()
+        );
+        // SAFETY: as above.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(format!(
+                "{}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(f)
 }
 
 /// The 16 KiB mTHP knob, set to `madvise` for the run and restored.
@@ -96,7 +134,10 @@ impl Reservation {
                 .parse()
                 .map_err(|e| format!("{p}: {e}"))
         };
-        let mut r = Reservation { old: vec![] };
+        let mut r = Reservation {
+            old: vec![],
+            _lock: machine_lock()?,
+        };
         let mut got = [0u64; 2];
         for (k, (path, want)) in [(NR_2M, want_2m), (NR_1G, want_1g)].into_iter().enumerate() {
             let Ok(old) = read(path) else { continue };
