@@ -69,12 +69,16 @@ pub fn raw_scenario(cfg: &GenConfig) -> impl Strategy<Value = RawScenario> {
         vec(raw_folio(), 1..=max_folios),
         vec(raw_fault(), 0..=max_faults),
         any::<u8>(),
+        any::<u8>(),
     )
-        .prop_map(|(ops, segments, folios, faults, memlock)| RawScenario {
-            memlock,
-            folios,
-            segments,
-            ops,
-            faults,
-        })
+        .prop_map(
+            |(ops, segments, folios, faults, memlock, geometry)| RawScenario {
+                memlock,
+                folios,
+                segments,
+                ops,
+                faults,
+                geometry,
+            },
+        )
 }

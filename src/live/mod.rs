@@ -187,6 +187,12 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
+    // A file this machine cannot run (another architecture's, a fault
+    // plan) is refused before anything is set up, root or not.
+    if let Err(e) = load_files(&a.files) {
+        println!("live: trouble: {e}");
+        return 2;
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         println!("live: SKIPPED: not root: huge pages cannot be reserved and /proc/kpageflags cannot be read");
@@ -441,6 +447,8 @@ fn load_files(paths: &[std::path::PathBuf]) -> Result<Vec<(std::path::PathBuf, S
         };
         for f in files {
             let s = crate::corpus::load(&f).map_err(|e| e.to_string())?;
+            s.check_runs_here("live")
+                .map_err(|e| format!("{}: {e}", f.display()))?;
             if let Some(p) = s.faults.points.iter().find(|p| !live_fault(p)) {
                 return Err(format!(
                     "{}: field `faults`: the live check runs only copy_from_user faults (an iovec array against an unmapped page); the running kernel cannot be made to fail this: {p}",

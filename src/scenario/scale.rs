@@ -1,9 +1,27 @@
 //! Rescaling a scenario between geometries, keeping every position's
 //! distance to the nearer edge of its folio or segment.
 
-use super::build::folio_order;
+use super::build::{folio_order, ScenarioError};
 use super::format::*;
 use crate::mm::geometry::scale_edge;
+
+/// `s` rewritten for geometry `to`, or why its layout does not exist
+/// there: a folio kind the target has no size for (`hugetlb-pud` where
+/// there is no PUD-level huge page, arm64's contiguous kinds elsewhere),
+/// an mTHP order at or above the target's PMD order.
+pub fn try_rescale(s: &Scenario, to: GeometryName) -> Result<Scenario, ScenarioError> {
+    let gt = to.geometry();
+    for (i, f) in s.folios.iter().enumerate() {
+        folio_order(&gt, f, i).map_err(|e| ScenarioError {
+            field: e.field,
+            reason: format!(
+                "written at {}, cannot move to {to}: {}",
+                s.geometry, e.reason
+            ),
+        })?;
+    }
+    Ok(rescale(s, to))
+}
 
 /// `s` rewritten for geometry `to`. Small to real is exact for every
 /// position within half a folio of an edge; real to small is lossy (a
@@ -23,8 +41,10 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
     let mut sizes = Vec::with_capacity(s.segments.len());
     for (seg, new) in s.segments.iter().zip(out.segments.iter_mut()) {
         let Some(fi) = seg.folio else {
-            let b = seg.pages.unwrap_or(0) * seg.count * gf.page_size();
-            sizes.push((b, b, 1));
+            // A hole keeps its page count; its positions keep their distance
+            // to its nearer edge, as a folio's do, when the page size changes.
+            let n = seg.pages.unwrap_or(0) * seg.count;
+            sizes.push((n * gf.page_size(), n * gt.page_size(), 1));
             continue;
         };
         let (Some(nf), Some(nt)) = (folio_pages(&gf, fi), folio_pages(&gt, fi)) else {
