@@ -5,6 +5,24 @@ use super::build::{folio_order, ScenarioError};
 use super::format::*;
 use crate::mm::geometry::scale_edge;
 
+/// [`scale_edge`] for a byte position when the page size changes too: the
+/// distance to the nearer edge is counted in whole pages and a remainder,
+/// and the remainder keeps its distance to the nearer page edge, so one
+/// page before a folio's end stays one page before it and one byte short of
+/// a page stays one byte short of the new page.
+fn scale_pos(x: u64, from: u64, to: u64, pf: u64, pt: u64) -> u64 {
+    if pf == pt {
+        return scale_edge(x, from, to);
+    }
+    let x = x.min(from);
+    let d = |d: u64| (d / pf) * pt + scale_edge(d % pf, pf, pt);
+    if x <= from / 2 {
+        d(x).min(to)
+    } else {
+        to.saturating_sub(d(from - x))
+    }
+}
+
 /// `s` rewritten for geometry `to`, or why its layout does not exist
 /// there: a folio kind the target has no size for (`hugetlb-pud` where
 /// there is no PUD-level huge page, arm64's contiguous kinds elsewhere),
@@ -74,7 +92,7 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
             p.off = if k >= count {
                 count * to + (p.off - count * from)
             } else {
-                k * to + scale_edge(o, from, to)
+                k * to + scale_pos(o, from, to, gf.page_size(), gt.page_size())
             };
         }
     };
