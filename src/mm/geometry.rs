@@ -114,7 +114,7 @@ impl Geometry {
     };
 
     /// Every named geometry, as scenario files and `list` name them.
-    pub const NAMED: [(&'static str, Geometry); 7] = [
+    pub const NAMED: [(&str, Geometry); 7] = [
         ("real", Geometry::REAL),
         ("small", Geometry::SMALL),
         ("arm64-4k", Geometry::ARM64_4K),
