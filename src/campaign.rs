@@ -47,6 +47,8 @@ pub struct FuzzArgs {
     /// Report the variants' known bugs as findings instead of setting
     /// them aside.
     pub known: bool,
+    /// The geometries drawn (`--geometry`); empty: all of them.
+    pub geometries: Vec<GeometryName>,
 }
 
 /// When a campaign stops.
@@ -79,6 +81,9 @@ pub struct Config {
     pub progress: bool,
     /// Report known bugs as findings (`--known`).
     pub known: bool,
+    /// The geometries drawn, by weight ([`crate::gen::ALL_GEOMETRIES`] by
+    /// default).
+    pub geometries: &'static [(u32, GeometryName)],
 }
 
 impl std::fmt::Debug for Config {
@@ -158,10 +163,13 @@ pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
 
 /// Runs a campaign.
 pub fn run(cfg: &Config) -> Report {
-    let gen = if cfg.faults {
-        GenConfig::default()
-    } else {
-        GenConfig::no_faults()
+    let gen = GenConfig {
+        geometries: cfg.geometries.to_vec(),
+        ..if cfg.faults {
+            GenConfig::default()
+        } else {
+            GenConfig::no_faults()
+        }
     };
     let next = AtomicU64::new(0);
     let execs = AtomicU64::new(0);
@@ -312,6 +320,13 @@ pub fn minimise_finding(
     };
     let want = primary(s);
     let small = minimize(s, &mut |c| primary(c) == want);
+    // Only the small scale has a real machine to move to; every other
+    // geometry is one already.
+    if small.geometry != GeometryName::Small {
+        let mut out = small;
+        out.expect = expectations(&out);
+        return (out, true);
+    }
     let real = rescale(&small, GeometryName::Real);
     let (mut out, is_real) = if primary(&real) == want {
         (real, true)
@@ -347,6 +362,11 @@ pub fn minimise_secondary(
         })
     };
     let small = minimize(s, &mut |c| holds(c));
+    if small.geometry != GeometryName::Small {
+        let mut out = small;
+        out.expect = expectations(&out);
+        return (out, true);
+    }
     let real = rescale(&small, GeometryName::Real);
     let (mut out, is_real) = if holds(&real) {
         (real, true)
@@ -424,6 +444,21 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         a.jobs
     };
     let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let geometries = if a.geometries.is_empty() {
+        crate::gen::ALL_GEOMETRIES
+    } else {
+        // The default weights of the named ones (one for a name the table
+        // leaves out), so `--geometry real --geometry small` still mostly
+        // explores at the small scale.
+        let w = |g| {
+            crate::gen::ALL_GEOMETRIES
+                .iter()
+                .find(|(_, h)| *h == g)
+                .map_or(1, |e| e.0)
+        };
+        let t: Vec<_> = a.geometries.iter().map(|&g| (w(g), g)).collect();
+        Box::leak(t.into_boxed_slice())
+    };
     let cfg = Config {
         variant,
         against,
@@ -433,6 +468,7 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         faults: a.faults,
         progress,
         known: a.known,
+        geometries,
     };
     let report = run(&cfg);
     if let Some(dir) = &a.out {
@@ -455,6 +491,13 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         } else {
             minimise_finding(&f.scenario, variant, against, a.known)
         };
+        // The iteration numbers only mean the same scenario under the same
+        // geometry table.
+        let gflags: String = a
+            .geometries
+            .iter()
+            .map(|g| format!(" --geometry {g}"))
+            .collect();
         let path = a
             .out
             .as_deref()
@@ -463,14 +506,14 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             let flags = crate::ctree::cli::flags();
             let note = if flags.is_empty() {
                 format!(
-                    "{}: found by `regbuf-fuzz fuzz --seed {}` at iteration {}, minimised.",
+                    "{}: found by `regbuf-fuzz fuzz --seed {}{gflags}` at iteration {}, minimised.",
                     f.signature, a.seed, f.iteration
                 )
             } else {
                 // The expect table holds the built-in variants only; the
                 // tree variants need the tree and patches, named here.
                 format!(
-                    "{}: found by `regbuf-fuzz fuzz{flags} --variant {} --against {} --seed {}` \
+                    "{}: found by `regbuf-fuzz fuzz{flags} --variant {} --against {} --seed {}{gflags}` \
                      at iteration {}, minimised. Replay it with the same --tree/--patch flags.",
                     f.signature,
                     variant.name(),
@@ -500,7 +543,7 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
                 against.name()
             ),
             None => format!(
-                "regbuf-fuzz fuzz{} --variant {} --against {} --seed {} --runs {} --out findings",
+                "regbuf-fuzz fuzz{} --variant {} --against {} --seed {}{gflags} --runs {} --out findings",
                 crate::ctree::cli::flags(),
                 variant.name(),
                 against.name(),
@@ -564,7 +607,7 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
                 sz.ops,
                 sz.iovecs,
                 sz.faults,
-                if is_real { "real" } else { "small" }
+                min.geometry
             );
             if let Some(p) = &path {
                 println!("  written: {}", p.display());
@@ -706,6 +749,7 @@ mod tests {
             faults: true,
             progress: false,
             known: false,
+            geometries: &[(1, GeometryName::Small)],
         }
     }
 

@@ -380,6 +380,67 @@ fn list_names_variants_and_invariants() {
     }
 }
 
+#[test]
+fn list_shows_every_geometry_with_its_sizes() {
+    let o = run(&["list"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for (name, sizes) in [
+        ("real", "PMD folios 2 MiB"),
+        ("small", "PMD folios 32 KiB"),
+        ("arm64-4k", "cont-PTE 64 KiB"),
+        ("arm64-16k", "cont-PMD 1 GiB"),
+        ("arm64-64k", "PMD folios 512 MiB"),
+        ("ppc64-radix", "PUD folios 1 GiB"),
+        ("ppc64-hash", "PUD folios 16 GiB"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}: {out}"));
+        assert!(line.contains(sizes), "{name}: {line}");
+    }
+    let line = |n: &str| out.lines().find(|l| l.trim_start().starts_with(n)).unwrap();
+    assert!(line("arm64-64k ").contains("no PUD folio"), "{out}");
+}
+
+#[test]
+fn fuzz_takes_a_geometry_and_refuses_an_unknown_one() {
+    let o = run(&["fuzz", "--geometry", "sparc", "--runs", "1"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("arm64-64k"), "{}", text(&o));
+    let o = run(&[
+        "fuzz",
+        "--variant",
+        "upstream",
+        "--against",
+        "upstream",
+        "--geometry",
+        "arm64-16k",
+        "--runs",
+        "50",
+        "--jobs",
+        "1",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn repro_and_live_refuse_another_architectures_file() {
+    let f = "corpus/seeds/arch/arm64-64k.toml";
+    for cmd in [&["repro", f][..], &["live", f][..]] {
+        let o = run(cmd);
+        assert_ne!(code(&o), 0, "{cmd:?}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("arm64-64k.toml") && t.contains("field `geometry`"),
+            "{cmd:?}: {t}"
+        );
+    }
+}
+
 /// The corpus harness itself, on a temporary corpus: one trial per file,
 /// a changed verdict fails its trial, and no files is 0 trials and a pass.
 #[test]

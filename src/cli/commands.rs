@@ -266,19 +266,10 @@ pub fn list(out: &mut dyn Write) -> i32 {
         }
     }
     o.push_str("\nGEOMETRIES (`geometry = ...` in a scenario file)\n");
-    for (name, g) in [
-        ("real", crate::mm::Geometry::REAL),
-        ("small", crate::mm::Geometry::SMALL),
-    ] {
-        let h = crate::report::hsize;
+    for (name, g) in crate::mm::Geometry::NAMED {
         o.push_str(&format!(
-            "  {name:<6} pages {}, PMD folios {}, PUD folios {}; SZ_1G {}, SZ_1T {}, INT_MAX {}\n",
-            h(g.page_size()),
-            h(g.folio_bytes(g.pmd_order)),
-            h(g.folio_bytes(g.pud_order)),
-            h(g.sz_1g()),
-            h(g.sz_1t()),
-            g.int_max()
+            "  {name:<11} {}\n",
+            crate::report::geometry_sizes(&g)
         ));
     }
     o.push_str("\nFAULT POINTS (allocation sites: `site = ...` in [faults]; each call asks for its C size)\n");
@@ -335,6 +326,7 @@ pub fn fuzz(a: &FuzzCmd) -> i32 {
         faults: !a.no_faults,
         stop_on_first: a.stop_on_first,
         known: a.known,
+        geometries: a.geometry.clone(),
     };
     crate::campaign::run_cli(&args)
 }

@@ -355,6 +355,10 @@ Exit status: 1 the minimized scenario keeps its finding; 0 the file shows
 no finding for that variant (nothing written); 2 trouble.";
 
 /// A variant name, checked against the known ones.
+fn geometry_name(s: &str) -> Result<crate::scenario::GeometryName, String> {
+    crate::scenario::GeometryName::parse(s)
+}
+
 fn variant_name(s: &str) -> Result<String, String> {
     // Built from --tree after parsing; their names are reserved.
     if s == crate::ctree::cli::TREE || s == crate::ctree::cli::TREE_PATCHED {
@@ -515,6 +519,10 @@ pub struct FuzzCmd {
     /// findings, marked as known, instead of setting them aside.
     #[arg(long)]
     pub known: bool,
+    /// Draw only this geometry (repeat for several; default: all, x86-64
+    /// most often). `regbuf-fuzz list` shows each with its sizes.
+    #[arg(long, value_name = "NAME", value_parser = geometry_name)]
+    pub geometry: Vec<crate::scenario::GeometryName>,
 }
 
 const EXHAUST_HELP: &str = "\

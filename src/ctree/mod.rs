@@ -375,7 +375,10 @@ pub struct CVariant {
     /// accounting rule are this variant's.
     pub twin: &'static dyn Variant,
     has_acct_pages: bool,
-    libs: Vec<(Geometry, &'static Lib)>,
+    /// One build per set of defines the C sees (page shift, `SZ_1G`,
+    /// `INT_MAX`): x86-64's two at once, another architecture's on the
+    /// first scenario that needs it.
+    libs: std::sync::Mutex<Vec<(Geometry, &'static Lib)>>,
     /// The functions taken from the tree.
     pub functions: std::collections::BTreeSet<String>,
 }
@@ -411,7 +414,7 @@ impl CVariant {
             source,
             twin,
             has_acct_pages,
-            libs,
+            libs: std::sync::Mutex::new(libs),
             functions,
         })
     }
@@ -419,15 +422,29 @@ impl CVariant {
     /// Whether the tree has a vectored fixed import (READV_FIXED, 6.15):
     /// not those of 6.12's design.
     pub fn has_vectored_import(&self) -> bool {
-        self.libs.iter().all(|(_, l)| l.v612.is_none())
+        self.libs
+            .lock()
+            .expect("no build panics holding it")
+            .iter()
+            .all(|(_, l)| l.v612.is_none())
     }
 
     fn lib(&self, geo: &Geometry) -> &'static Lib {
-        self.libs
-            .iter()
-            .find(|(g, _)| g == geo)
-            .map(|(_, l)| *l)
-            .unwrap_or_else(|| panic!("{}: no build for geometry {}", self.name, geo.name()))
+        // The C sees only the build's defines: geometries that agree on
+        // them (x86-64 real and arm64 with 4 KiB pages) share a build.
+        let same = |g: &Geometry| g.page_shift == geo.page_shift && g.sz_1g() == geo.sz_1g();
+        let mut libs = self.libs.lock().expect("no build panics holding it");
+        if let Some((_, l)) = libs.iter().find(|(g, _)| same(g)) {
+            return l;
+        }
+        // The tree built at x86-64's geometries in `new`; a failure here
+        // is the shim's, not the scenario's.
+        let l: &'static Lib = build::build(&self.source, geo)
+            .and_then(|b| load(&b.so))
+            .map(|l| &*Box::leak(Box::new(l)))
+            .unwrap_or_else(|e| panic!("{}: no build for geometry {}: {e}", self.name, geo.name()));
+        libs.push((*geo, l));
+        l
     }
 
     fn run_of(&self, w: &mut World) -> RunHandle {

@@ -79,7 +79,8 @@ impl Segs<'_> {
         if rs.len % 4 != 3 {
             return 2 + u64::from(rs.len / 4 % 2);
         }
-        let pud = 1u64 << self.geo.pud_order;
+        // In units of SZ_1G (the PUD folio on x86-64), the limits crossed.
+        let pud = self.geo.sz_1g() >> self.geo.page_shift;
         const TO_PUDS: [(u32, u64); 6] =
             [(2, 1), (1, 511), (2, 512), (1, 513), (1, 1023), (2, 1024)];
         let puds = pick(rs.len / 4, &TO_PUDS);

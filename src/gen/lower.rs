@@ -15,7 +15,8 @@ use crate::scenario::{
     FolioKindSpec, FolioSpec, GeometryName, Scenario, Segment, Size, FORMAT_VERSION,
 };
 
-/// The geometry every generated scenario is written for.
+/// The geometry a generated scenario is written for when the config
+/// names none.
 pub const GEOMETRY: GeometryName = GeometryName::Small;
 
 /// Picks from `table` by weight; `c == 0` always picks the first entry.
@@ -53,9 +54,15 @@ pub(crate) struct Layout {
     pub page: u64,
 }
 
-/// Lowers `raw` to a scenario at [`GEOMETRY`] that `build()` accepts.
+/// Lowers `raw` to a scenario at one of the config's geometries
+/// ([`GEOMETRY`] if it names none) that `build()` accepts.
 pub fn lower(raw: &RawScenario, cfg: &GenConfig) -> Scenario {
-    let geo = GEOMETRY.geometry();
+    let geometry = if cfg.geometries.is_empty() {
+        GEOMETRY
+    } else {
+        pick(raw.geometry, &cfg.geometries)
+    };
+    let geo = geometry.geometry();
     let (max_folios, max_segments, _) = cfg.limits();
     let folios = lower_folios(&raw.folios[..raw.folios.len().min(max_folios)], &geo);
     let segs = &raw.segments[..raw.segments.len().min(max_segments)];
@@ -76,7 +83,7 @@ pub fn lower(raw: &RawScenario, cfg: &GenConfig) -> Scenario {
     Scenario {
         format: FORMAT_VERSION,
         note: None,
-        geometry: GEOMETRY,
+        geometry,
         memlock,
         folios,
         segments,
@@ -92,12 +99,15 @@ pub(crate) fn folio_pages(f: &FolioSpec, geo: &Geometry) -> u64 {
         FolioKindSpec::Small => 0,
         FolioKindSpec::Mthp => f.order.unwrap_or(2),
         FolioKindSpec::Thp | FolioKindSpec::HugetlbPmd => geo.pmd_order,
-        FolioKindSpec::HugetlbPud => geo.pud_order,
+        // Lowering draws these only where the geometry has them.
+        FolioKindSpec::HugetlbPud => geo.pud_order.unwrap_or(geo.pmd_order),
+        FolioKindSpec::HugetlbContPte => geo.cont_pte_order.unwrap_or(geo.pmd_order),
+        FolioKindSpec::HugetlbContPmd => geo.cont_pmd_order.unwrap_or(geo.pmd_order),
     }
 }
 
 pub(crate) fn is_hugetlb(k: FolioKindSpec) -> bool {
-    matches!(k, FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud)
+    k.is_hugetlb()
 }
 
 fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
@@ -116,7 +126,26 @@ fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
     let mut pud = false;
     for rf in raw {
         let mut kind = pick(rf.kind, &KINDS);
-        if kind == HugetlbPud {
+        // The arm64 contiguous sizes take the place of the PMD hugetlb page
+        // one time in three, the PUD's where there is none; elsewhere
+        // there are none and the x86-64 choices stand.
+        if kind == HugetlbPmd && rf.gap % 3 == 2 && geo.cont_pte_order.is_some() {
+            kind = HugetlbContPte;
+        }
+        if kind == HugetlbPud
+            && geo.cont_pmd_order.is_some()
+            && (geo.pud_order.is_none() || rf.order % 2 == 1)
+        {
+            kind = HugetlbContPmd;
+        }
+        if kind == HugetlbPud && geo.pud_order.is_none() {
+            kind = if geo.cont_pmd_order.is_some() {
+                HugetlbContPmd
+            } else {
+                HugetlbPmd
+            };
+        }
+        if kind == HugetlbPud || kind == HugetlbContPmd {
             if pud {
                 kind = HugetlbPmd;
             }
@@ -158,7 +187,8 @@ fn lower_memlock(c: u8, folios: &[FolioSpec], segs: &[Segment], geo: &Geometry) 
             continue;
         }
         match spec.kind {
-            FolioKindSpec::HugetlbPud => acc.pud += 1,
+            // `pud` counts SZ_1G, the PUD folio on x86-64 only.
+            FolioKindSpec::HugetlbPud if geo.is_x86() => acc.pud += 1,
             FolioKindSpec::HugetlbPmd | FolioKindSpec::Thp => acc.pmd += 1,
             _ => acc.pages += folio_pages(spec, geo),
         }

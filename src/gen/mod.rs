@@ -16,7 +16,7 @@ pub mod strategies;
 #[cfg(test)]
 mod tests;
 
-use crate::scenario::Scenario;
+use crate::scenario::{GeometryName, Scenario};
 use arbitrary::Unstructured;
 use proptest::strategy::Strategy;
 
@@ -34,7 +34,24 @@ pub struct GenConfig {
     pub max_segments: usize,
     /// Most folios.
     pub max_folios: usize,
+    /// The geometries drawn, by weight; the first is what a drained input
+    /// gets. One entry draws no byte for it.
+    pub geometries: Vec<(u32, GeometryName)>,
 }
+
+/// What a campaign draws by default: every geometry, x86-64 most often,
+/// and x86-64 mostly at the small scale (fast; findings are stored at the
+/// real one when their verdict holds there), then each other architecture
+/// at its own real sizes.
+pub const ALL_GEOMETRIES: &[(u32, GeometryName)] = &[
+    (8, GeometryName::Small),
+    (2, GeometryName::Real),
+    (2, GeometryName::Arm64_4k),
+    (1, GeometryName::Arm64_16k),
+    (1, GeometryName::Arm64_64k),
+    (1, GeometryName::Ppc64Radix),
+    (1, GeometryName::Ppc64Hash),
+];
 
 impl Default for GenConfig {
     fn default() -> Self {
@@ -43,6 +60,7 @@ impl Default for GenConfig {
             max_ops: 6,
             max_segments: 8,
             max_folios: 6,
+            geometries: vec![(1, GeometryName::Small)],
         }
     }
 }

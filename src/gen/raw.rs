@@ -103,6 +103,9 @@ pub struct RawScenario {
     pub ops: Vec<RawOp>,
     /// Fault points.
     pub faults: Vec<RawFault>,
+    /// Geometry choice (weighted by the config's table; drawn last, so
+    /// the other choices of a byte string do not depend on the table).
+    pub geometry: u8,
 }
 
 /// A length in `min..=max` from one byte; `min` once the input is drained.
@@ -154,12 +157,18 @@ impl RawScenario {
         } else {
             vec![]
         };
+        let geometry = if cfg.geometries.len() > 1 {
+            u8::arbitrary(u).unwrap_or(0)
+        } else {
+            0
+        };
         RawScenario {
             memlock,
             folios,
             segments,
             ops,
             faults,
+            geometry,
         }
     }
 }

@@ -69,12 +69,22 @@ pub fn raw_scenario(cfg: &GenConfig) -> impl Strategy<Value = RawScenario> {
         vec(raw_folio(), 1..=max_folios),
         vec(raw_fault(), 0..=max_faults),
         any::<u8>(),
+        // As in `RawScenario::draw`: one geometry draws nothing, so a
+        // seed's cases are what they were before geometries were drawn.
+        if cfg.geometries.len() > 1 {
+            any::<u8>().boxed()
+        } else {
+            Just(0u8).boxed()
+        },
     )
-        .prop_map(|(ops, segments, folios, faults, memlock)| RawScenario {
-            memlock,
-            folios,
-            segments,
-            ops,
-            faults,
-        })
+        .prop_map(
+            |(ops, segments, folios, faults, memlock, geometry)| RawScenario {
+                memlock,
+                folios,
+                segments,
+                ops,
+                faults,
+                geometry,
+            },
+        )
 }

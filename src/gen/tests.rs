@@ -48,6 +48,7 @@ fn odd_configs_and_empty_raw_build() {
         max_ops: 0,
         max_segments: 0,
         max_folios: 0,
+        geometries: vec![],
     };
     check(&lower(&RawScenario::default(), &cfg));
     for seed in 0..200 {

@@ -176,6 +176,8 @@ fn run(a: &LabArgs) -> Result<i32, Stop> {
     let mut scenarios = Vec::new();
     for f in &files {
         let s = crate::corpus::load(f).map_err(|e| Trouble(e.to_string()))?;
+        s.check_runs_here("lab")
+            .map_err(|e| Trouble(format!("{}: {e}", f.display())))?;
         scenarios.push((f.clone(), s));
     }
     // The reproducers come from `regbuf-fuzz repro`; without it there is

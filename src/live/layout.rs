@@ -109,6 +109,25 @@ pub enum Place {
 impl LayoutPlan {
     /// The plan for `b` (a scenario built at real geometry).
     pub fn new(s: &Scenario, b: &Built) -> Result<LayoutPlan, Skip> {
+        // This machine's kernel is x86-64's: another architecture's layout
+        // (its page size, its contiguous hugetlb pages) cannot be built here.
+        if !s.geometry.is_x86() {
+            return Err(Skip::Unsupported(format!(
+                "field `geometry`: `{}` is not x86-64; only `real` (and `small`, moved to it) run on this machine",
+                s.geometry
+            )));
+        }
+        if let Some(f) = s.folios.iter().find(|f| {
+            matches!(
+                f.kind,
+                FolioKindSpec::HugetlbContPte | FolioKindSpec::HugetlbContPmd
+            )
+        }) {
+            return Err(Skip::Unsupported(format!(
+                "folio kind `{}` is arm64's; x86-64 has none",
+                f.kind.as_str()
+            )));
+        }
         // Tried and measured: after fork() and the child's exit, a FOLL_PIN
         // unshare of an mTHP page on Linux 6.18 sometimes copies the page
         // (a transient reference makes the folio look shared) and sometimes
@@ -167,6 +186,10 @@ impl LayoutPlan {
                     },
                     FolioKindSpec::Thp => Backing::Anon { size: 2 << 20 },
                     FolioKindSpec::Mthp => Backing::Anon { size: 16 << 10 },
+                    // Refused above: arm64 only.
+                    FolioKindSpec::HugetlbContPte | FolioKindSpec::HugetlbContPmd => {
+                        Backing::Anon { size: 0 }
+                    }
                 };
                 FolioPlan {
                     kind: f.kind,
@@ -409,7 +432,10 @@ impl LiveLayout {
                 let ok = match folio.kind {
                     FolioKindSpec::Small => f & (kpf::COMPOUND_HEAD | kpf::COMPOUND_TAIL) == 0,
                     FolioKindSpec::Thp | FolioKindSpec::Mthp => f & kpf::THP != 0,
-                    FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud => f & kpf::HUGE != 0,
+                    FolioKindSpec::HugetlbPmd
+                    | FolioKindSpec::HugetlbPud
+                    | FolioKindSpec::HugetlbContPte
+                    | FolioKindSpec::HugetlbContPmd => f & kpf::HUGE != 0,
                 };
                 // The folio's order, exactly: a head at its first pfn and no
                 // tail right after its last (kpageflags is indexed by pfn).

@@ -212,6 +212,11 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
+    // A file this machine cannot run (another architecture's, a fault
+    // plan) is refused before anything is set up, root or not.
+    if let Err((file, e)) = load_files(&a.files) {
+        return trouble(a, file, e);
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return skipped(
@@ -555,6 +560,12 @@ fn load_files(
         for f in files {
             let s = crate::corpus::load(&f)
                 .map_err(|e| (Some(f.display().to_string()), e.to_string()))?;
+            s.check_runs_here("live").map_err(|e| {
+                (
+                    Some(f.display().to_string()),
+                    format!("{}: {e}", f.display()),
+                )
+            })?;
             if let Some(p) = s.faults.points.iter().find(|p| !live_fault(p)) {
                 return Err((Some(f.display().to_string()), format!(
                     "{}: field `faults`: the live check runs only copy_from_user faults (an iovec array against an unmapped page); the running kernel cannot be made to fail this: {p}",

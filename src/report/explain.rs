@@ -205,11 +205,9 @@ pub fn explain_with(
 
     let _ = writeln!(
         o,
-        "\ngeometry {}: {} pages, PMD folios {}, PUD folios {}",
+        "\ngeometry {}: {}",
         geo.name(),
-        hsize(geo.page_size()),
-        hsize(geo.folio_bytes(geo.pmd_order)),
-        hsize(geo.folio_bytes(geo.pud_order))
+        crate::report::geometry_sizes(&geo)
     );
     match s.memlock {
         Some(m) => {
@@ -727,8 +725,7 @@ pub(crate) fn folio_kind(s: &Scenario, i: usize) -> String {
             FolioKindSpec::Small => "small".into(),
             FolioKindSpec::Mthp => format!("mthp-{}", f.order.unwrap_or(0)),
             FolioKindSpec::Thp => "thp".into(),
-            FolioKindSpec::HugetlbPmd => "hugetlb-pmd".into(),
-            FolioKindSpec::HugetlbPud => "hugetlb-pud".into(),
+            k => k.as_str().into(),
         },
         None => "?".into(),
     }

@@ -313,7 +313,7 @@ pub struct SegmentInfo {
 /// What a scenario did on each side, for the lines about one scenario.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
-    /// `real` or `small`.
+    /// The geometry's name (`real`, `small`, `arm64-64k`, ...).
     pub geometry: String,
     /// Bytes per page.
     pub page_size: u64,

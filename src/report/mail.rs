@@ -155,7 +155,7 @@ fn intro(o: &mut String, s: &Scenario, sd: &Sides, v: &dyn Variant, primary: Opt
     if geo.name() != "real" {
         para(
             o,
-            &format!("The model found this at its small geometry ({} pages, {} \"PMD\" folios, {} \"PUD\" folios), where the search is fast; the numbers below are at that geometry. The reproducer runs the layout at the real one.", hsize(geo.page_size()), hsize(geo.folio_bytes(geo.pmd_order)), hsize(geo.folio_bytes(geo.pud_order))),
+            &format!("The model found this at its small geometry ({}), where the search is fast; the numbers below are at that geometry. The reproducer runs the layout at the real one.", crate::report::geometry_sizes(&geo)),
         );
     }
     if !s.faults.points.is_empty() {

@@ -72,6 +72,43 @@ fn one_line(detail: &str) -> String {
 
 /// ` (N times)` after a detail seen more than once, else nothing: the
 /// detail shown is the first of them.
+/// The sizes of a geometry in one line: pages, every huge folio it has
+/// (naming the scenario kind each is), and the limits.
+pub fn geometry_sizes(g: &crate::mm::Geometry) -> String {
+    let mut o = format!(
+        "pages {}, PMD folios {} (thp, hugetlb-pmd)",
+        hsize(g.page_size()),
+        hsize(g.folio_bytes(g.pmd_order))
+    );
+    match g.pud_order {
+        Some(p) => o.push_str(&format!(
+            ", PUD folios {} (hugetlb-pud)",
+            hsize(g.folio_bytes(p))
+        )),
+        None => o.push_str(", no PUD folio"),
+    }
+    if let Some(c) = g.cont_pte_order {
+        o.push_str(&format!(
+            ", cont-PTE {} (hugetlb-cont-pte)",
+            hsize(g.folio_bytes(c))
+        ));
+    }
+    if let Some(c) = g.cont_pmd_order {
+        o.push_str(&format!(
+            ", cont-PMD {} (hugetlb-cont-pmd)",
+            hsize(g.folio_bytes(c))
+        ));
+    }
+    o.push_str(&format!(
+        "; SZ_1G {}, SZ_1T {}, INT_MAX {}, MAX_RW_COUNT {:#x}",
+        hsize(g.sz_1g()),
+        hsize(g.sz_1t()),
+        g.int_max(),
+        g.max_rw_count()
+    ));
+    o
+}
+
 pub(crate) fn times(count: u32) -> String {
     if count > 1 {
         format!(" ({count} times)")

@@ -47,6 +47,9 @@ fn kind_c(k: FolioKindSpec) -> &'static str {
         FolioKindSpec::Thp => "THP",
         FolioKindSpec::HugetlbPmd => "HUGETLB_PMD",
         FolioKindSpec::HugetlbPud => "HUGETLB_PUD",
+        // Refused before any C is written: x86-64 has none.
+        FolioKindSpec::HugetlbContPte => "HUGETLB_CONT_PTE",
+        FolioKindSpec::HugetlbContPmd => "HUGETLB_CONT_PMD",
     }
 }
 

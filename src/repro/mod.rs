@@ -108,6 +108,7 @@ pub struct Program {
 
 /// The C reproducer of scenario `s` (read from `file`), explained for `v`.
 pub fn emit(file: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<Program, String> {
+    s.check_runs_here("repro")?;
     if let Some(i) = s.ops.iter().position(|o| {
         matches!(
             o,

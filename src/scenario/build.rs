@@ -154,12 +154,14 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
     let mut puds = 0;
     for (i, f) in s.folios.iter().enumerate() {
         let (order, kind) = folio_order(&geo, f, i)?;
-        if f.kind == FolioKindSpec::HugetlbPud {
+        // A PUD folio, or one as large (arm64's 1 and 16 GiB contiguous-PMD
+        // pages, ppc64's 16 GiB): each costs a quarter million page structs.
+        if f.kind == FolioKindSpec::HugetlbPud || order >= 14 {
             puds += 1;
             if puds > MAX_PUD_FOLIOS {
                 return err(
                     format!("folio[{i}].kind"),
-                    format!("more than {MAX_PUD_FOLIOS} hugetlb-pud folios"),
+                    format!("more than {MAX_PUD_FOLIOS} folios of PUD size or 2^14 pages and more"),
                 );
             }
         }
@@ -248,10 +250,7 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
             );
         }
         let whole = seg.first == 0 && pages == n;
-        let hugetlb = matches!(
-            spec.kind,
-            FolioKindSpec::HugetlbPmd | FolioKindSpec::HugetlbPud
-        );
+        let hugetlb = spec.kind.is_hugetlb();
         if hugetlb && !whole {
             return err(field("pages"), "a hugetlb folio can only be mapped whole");
         }
@@ -489,7 +488,24 @@ pub(crate) fn folio_order(
         },
         FolioKindSpec::Thp => (geo.pmd_order, FolioKind::Thp),
         FolioKindSpec::HugetlbPmd => (geo.pmd_order, FolioKind::Hugetlb),
-        FolioKindSpec::HugetlbPud => (geo.pud_order, FolioKind::Hugetlb),
+        k @ (FolioKindSpec::HugetlbPud
+        | FolioKindSpec::HugetlbContPte
+        | FolioKindSpec::HugetlbContPmd) => {
+            let (order, what) = match k {
+                FolioKindSpec::HugetlbPud => (geo.pud_order, "PUD-level huge page"),
+                FolioKindSpec::HugetlbContPte => (geo.cont_pte_order, "contiguous-PTE huge page"),
+                _ => (geo.cont_pmd_order, "contiguous-PMD huge page"),
+            };
+            match order {
+                Some(o) => (o, FolioKind::Hugetlb),
+                None => {
+                    return err(
+                        format!("folio[{i}].kind"),
+                        format!("`{}`: geometry {} has no {what}", k.as_str(), geo.name()),
+                    )
+                }
+            }
+        }
     })
 }
 

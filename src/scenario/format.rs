@@ -15,7 +15,8 @@ pub struct Scenario {
     /// What this scenario shows, in a sentence or two (corpus files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// Geometry the positions below were written for: `real` or `small`.
+    /// Geometry the positions below were written for: `real`, `small`,
+    /// `arm64-4k`, `arm64-16k`, `arm64-64k`, `ppc64-radix` or `ppc64-hash`.
     pub geometry: GeometryName,
     /// RLIMIT_MEMLOCK; absent means the ring's creator has CAP_IPC_LOCK.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,6 +40,21 @@ pub struct Scenario {
     pub expect: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+impl Scenario {
+    /// Whether the scenario can run on this machine's own kernel (x86-64):
+    /// what `live`, `repro` and `lab` ask before they build a layout for
+    /// real. `cmd` names the command in the error.
+    pub fn check_runs_here(&self, cmd: &str) -> Result<(), String> {
+        if self.geometry.is_x86() {
+            return Ok(());
+        }
+        Err(format!(
+            "field `geometry`: `{}` is another architecture's; {cmd} runs scenarios on this machine's kernel, x86-64, so only `real` and `small` files (the model runs the others: `replay`, `explain`)",
+            self.geometry
+        ))
+    }
+}
+
 impl FaultPlan {
     /// No fault at all.
     pub fn is_empty(&self) -> bool {
@@ -47,22 +63,90 @@ impl FaultPlan {
 }
 
 /// A named geometry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum GeometryName {
-    /// 4 KiB pages, 2 MiB and 1 GiB folios.
+    /// x86-64: 4 KiB pages, 2 MiB and 1 GiB folios.
+    #[serde(rename = "real")]
     Real,
-    /// 4 KiB pages, 32 KiB and 16 MiB folios.
+    /// x86-64 scaled for exploring: 4 KiB pages, 32 KiB and 16 MiB folios.
+    #[serde(rename = "small")]
     Small,
+    /// arm64, 4 KiB pages.
+    #[serde(rename = "arm64-4k")]
+    Arm64_4k,
+    /// arm64, 16 KiB pages.
+    #[serde(rename = "arm64-16k")]
+    Arm64_16k,
+    /// arm64, 64 KiB pages.
+    #[serde(rename = "arm64-64k")]
+    Arm64_64k,
+    /// ppc64, radix MMU, 64 KiB pages.
+    #[serde(rename = "ppc64-radix")]
+    Ppc64Radix,
+    /// ppc64, hash MMU, 64 KiB pages.
+    #[serde(rename = "ppc64-hash")]
+    Ppc64Hash,
 }
 
 impl GeometryName {
+    /// Every geometry, in the order `list` shows them.
+    pub const ALL: [GeometryName; 7] = [
+        GeometryName::Real,
+        GeometryName::Small,
+        GeometryName::Arm64_4k,
+        GeometryName::Arm64_16k,
+        GeometryName::Arm64_64k,
+        GeometryName::Ppc64Radix,
+        GeometryName::Ppc64Hash,
+    ];
+
     /// The geometry.
     pub fn geometry(self) -> Geometry {
         match self {
             GeometryName::Real => Geometry::REAL,
             GeometryName::Small => Geometry::SMALL,
+            GeometryName::Arm64_4k => Geometry::ARM64_4K,
+            GeometryName::Arm64_16k => Geometry::ARM64_16K,
+            GeometryName::Arm64_64k => Geometry::ARM64_64K,
+            GeometryName::Ppc64Radix => Geometry::PPC64_RADIX,
+            GeometryName::Ppc64Hash => Geometry::PPC64_HASH,
         }
+    }
+
+    /// The name a scenario file writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GeometryName::Real => "real",
+            GeometryName::Small => "small",
+            GeometryName::Arm64_4k => "arm64-4k",
+            GeometryName::Arm64_16k => "arm64-16k",
+            GeometryName::Arm64_64k => "arm64-64k",
+            GeometryName::Ppc64Radix => "ppc64-radix",
+            GeometryName::Ppc64Hash => "ppc64-hash",
+        }
+    }
+
+    /// The geometry of a name, or the list of names.
+    pub fn parse(name: &str) -> Result<GeometryName, String> {
+        GeometryName::ALL
+            .into_iter()
+            .find(|g| g.as_str() == name)
+            .ok_or_else(|| {
+                let all: Vec<_> = GeometryName::ALL.iter().map(|g| g.as_str()).collect();
+                format!("unknown geometry `{name}`; one of {}", all.join(", "))
+            })
+    }
+
+    /// Whether this is x86-64, the only architecture this machine's own
+    /// kernel can run a scenario on (`live`, `repro`, `lab`).
+    pub fn is_x86(self) -> bool {
+        matches!(self, GeometryName::Real | GeometryName::Small)
+    }
+}
+
+impl std::fmt::Display for GeometryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -76,10 +160,43 @@ pub enum FolioKindSpec {
     Mthp,
     /// Anonymous PMD-sized THP.
     Thp,
-    /// hugetlbfs page of PMD size (2 MiB).
+    /// hugetlbfs page of PMD size (2 MiB on x86-64).
     HugetlbPmd,
-    /// hugetlbfs page of PUD size (1 GiB).
+    /// hugetlbfs page of PUD size (1 GiB on x86-64); refused where the
+    /// geometry has no PUD-level huge page.
     HugetlbPud,
+    /// arm64 contiguous-PTE hugetlbfs page (`CONT_PTE_SIZE`: 64 KiB with
+    /// 4 KiB pages, 2 MiB with 16 or 64 KiB pages); arm64 only.
+    HugetlbContPte,
+    /// arm64 contiguous-PMD hugetlbfs page (`CONT_PMD_SIZE`: 32 MiB, 1 GiB,
+    /// 16 GiB); arm64 only.
+    HugetlbContPmd,
+}
+
+impl FolioKindSpec {
+    /// The name a scenario file writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FolioKindSpec::Small => "small",
+            FolioKindSpec::Mthp => "mthp",
+            FolioKindSpec::Thp => "thp",
+            FolioKindSpec::HugetlbPmd => "hugetlb-pmd",
+            FolioKindSpec::HugetlbPud => "hugetlb-pud",
+            FolioKindSpec::HugetlbContPte => "hugetlb-cont-pte",
+            FolioKindSpec::HugetlbContPmd => "hugetlb-cont-pmd",
+        }
+    }
+
+    /// Whether it is a hugetlbfs page.
+    pub fn is_hugetlb(self) -> bool {
+        matches!(
+            self,
+            FolioKindSpec::HugetlbPmd
+                | FolioKindSpec::HugetlbPud
+                | FolioKindSpec::HugetlbContPte
+                | FolioKindSpec::HugetlbContPmd
+        )
+    }
 }
 
 /// A folio.
@@ -168,7 +285,10 @@ pub struct Pos {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Size {
-    /// PUD folios (1 GiB at real geometry).
+    /// `SZ_1G`s: the PUD folio at the x86-64 geometries (1 GiB at real,
+    /// 16 MiB at small), 1 GiB on every other architecture, whether or not
+    /// it has a PUD-level huge page, so a length over the registration limit
+    /// is over it at every geometry.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub pud: u64,
     /// PMD folios (2 MiB at real geometry).
@@ -189,7 +309,7 @@ fn is_zero_i64(x: &i64) -> bool {
 impl Size {
     /// Bytes at `geo` (saturating at 0).
     pub fn bytes_at(&self, geo: &Geometry) -> u64 {
-        let v = (self.pud as i128) * geo.folio_bytes(geo.pud_order) as i128
+        let v = (self.pud as i128) * geo.sz_1g() as i128
             + (self.pmd as i128) * geo.folio_bytes(geo.pmd_order) as i128
             + (self.pages as i128) * geo.page_size() as i128
             + self.bytes as i128;

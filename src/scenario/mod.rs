@@ -12,6 +12,8 @@
 //! [`build`] turns a scenario into a [`crate::model::World`] and the concrete
 //! operations to run, or rejects it with the field and the reason.
 
+#[cfg(test)]
+mod arch_tests;
 mod build;
 mod format;
 mod runs;
@@ -19,4 +21,4 @@ mod scale;
 
 pub use build::{build, Built, ConcreteOp, ScenarioError, MAX_MAPPED_PAGES, MAX_OPS};
 pub use format::*;
-pub use scale::rescale;
+pub use scale::{rescale, try_rescale};

@@ -1,9 +1,45 @@
 //! Rescaling a scenario between geometries, keeping every position's
 //! distance to the nearer edge of its folio or segment.
 
-use super::build::folio_order;
+use super::build::{folio_order, ScenarioError};
 use super::format::*;
 use crate::mm::geometry::scale_edge;
+
+/// [`scale_edge`] for a byte position when the page size changes too: the
+/// distance to the nearer edge is counted in whole pages and a remainder,
+/// and the remainder keeps its distance to the nearer page edge, so one
+/// page before a folio's end stays one page before it and one byte short of
+/// a page stays one byte short of the new page.
+fn scale_pos(x: u64, from: u64, to: u64, pf: u64, pt: u64) -> u64 {
+    if pf == pt {
+        return scale_edge(x, from, to);
+    }
+    let x = x.min(from);
+    let d = |d: u64| (d / pf) * pt + scale_edge(d % pf, pf, pt);
+    if x <= from / 2 {
+        d(x).min(to)
+    } else {
+        to.saturating_sub(d(from - x))
+    }
+}
+
+/// `s` rewritten for geometry `to`, or why its layout does not exist
+/// there: a folio kind the target has no size for (`hugetlb-pud` where
+/// there is no PUD-level huge page, arm64's contiguous kinds elsewhere),
+/// an mTHP order at or above the target's PMD order.
+pub fn try_rescale(s: &Scenario, to: GeometryName) -> Result<Scenario, ScenarioError> {
+    let gt = to.geometry();
+    for (i, f) in s.folios.iter().enumerate() {
+        folio_order(&gt, f, i).map_err(|e| ScenarioError {
+            field: e.field,
+            reason: format!(
+                "written at {}, cannot move to {to}: {}",
+                s.geometry, e.reason
+            ),
+        })?;
+    }
+    Ok(rescale(s, to))
+}
 
 /// `s` rewritten for geometry `to`. Small to real is exact for every
 /// position within half a folio of an edge; real to small is lossy (a
@@ -23,8 +59,10 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
     let mut sizes = Vec::with_capacity(s.segments.len());
     for (seg, new) in s.segments.iter().zip(out.segments.iter_mut()) {
         let Some(fi) = seg.folio else {
-            let b = seg.pages.unwrap_or(0) * seg.count * gf.page_size();
-            sizes.push((b, b, 1));
+            // A hole keeps its page count; its positions keep their distance
+            // to its nearer edge, as a folio's do, when the page size changes.
+            let n = seg.pages.unwrap_or(0) * seg.count;
+            sizes.push((n * gf.page_size(), n * gt.page_size(), 1));
             continue;
         };
         let (Some(nf), Some(nt)) = (folio_pages(&gf, fi), folio_pages(&gt, fi)) else {
@@ -54,7 +92,7 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
             p.off = if k >= count {
                 count * to + (p.off - count * from)
             } else {
-                k * to + scale_edge(o, from, to)
+                k * to + scale_pos(o, from, to, gf.page_size(), gt.page_size())
             };
         }
     };
