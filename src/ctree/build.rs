@@ -25,6 +25,8 @@ const SOURCES: [&str; 2] = ["io_uring/rsrc.c", "io_uring/memmap.c"];
 pub const SHIM_H: &str = include_str!("shim/rf_kernel.h");
 /// See [`SHIM_H`].
 pub const GLUE_C: &str = include_str!("shim/rf_glue.c");
+/// What both glues share, put before either.
+pub const GLUE_COMMON_C: &str = include_str!("shim/rf_glue_common.c");
 /// The glue for trees of 6.12 and before (`ctx->user_bufs`).
 pub const GLUE_612_C: &str = include_str!("shim/rf_glue_612.c");
 /// The fault catcher, a translation unit of its own (it needs libc's headers).
@@ -122,7 +124,10 @@ pub fn translation_unit(src: &Source) -> Result<(String, BTreeSet<String>), Tree
         parsed.push((f, items));
     }
     // The glue's calls, and those of the tree headers' inline functions.
-    let mut roots: BTreeSet<String> = extract::identifiers(glue).into_iter().collect();
+    let mut roots: BTreeSet<String> = extract::identifiers(GLUE_COMMON_C)
+        .into_iter()
+        .chain(extract::identifiers(glue))
+        .collect();
     for h in ["io_uring/rsrc.h", "io_uring/memmap.h"] {
         let items = extract::items(&src.files[h]).map_err(|e| TreeError::Parse {
             file: h.to_string(),
@@ -145,6 +150,8 @@ pub fn translation_unit(src: &Source) -> Result<(String, BTreeSet<String>), Tree
         tu.push_str(&format!("#line 1 \"{f}\"\n"));
         tu.push_str(&extract::keep_only(items, &keep, f));
     }
+    tu.push_str("#line 1 \"rf_glue_common.c\"\n");
+    tu.push_str(GLUE_COMMON_C);
     tu.push_str(if old {
         "#line 1 \"rf_glue_612.c\"\n"
     } else {

@@ -13,94 +13,6 @@
  * does (io_run_task_work_sig() < 0): unregister then says -EINTR.
  */
 
-struct rf_callbacks rf_cb;
-struct page *rf_mem_map;
-unsigned long rf_pfn_base;
-
-void rf_setup(const struct rf_callbacks *cb, struct page *mem_map, unsigned long pfn_base)
-{
-	rf_cb = *cb;
-	rf_mem_map = mem_map;
-	rf_pfn_base = pfn_base;
-}
-
-long rf_pin_user_pages_fast(unsigned long start, long nr_pages, unsigned int gup_flags,
-			    struct page **pages)
-{
-	/* As in rf_glue.c: the C's array is written by C. */
-	unsigned long *pfns = malloc((nr_pages > 0 ? nr_pages : 1) * sizeof(*pfns));
-	long ret, i;
-
-	if (!pfns)
-		return -ENOMEM;
-	ret = rf_cb.pin_pages(start, nr_pages, gup_flags, pfns);
-	for (i = 0; i < ret; i++)
-		pages[i] = pfn_to_page(pfns[i]);
-	free(pfns);
-	return ret;
-}
-
-void rf_unpin_user_pages(struct page **pages, unsigned long npages, const char *caller)
-{
-	unsigned long *pfns = malloc(npages ? npages * sizeof(*pfns) : 1);
-	unsigned long i;
-
-	for (i = 0; i < npages; i++)
-		pfns[i] = page_to_pfn(pages[i]);
-	rf_cb.unpin_pfns(pfns, npages, caller);
-	free(pfns);
-}
-
-int rf_xa_grow(struct xarray *xa)
-{
-	if (xa->nr == xa->cap) {
-		unsigned long cap = xa->cap ? 2 * xa->cap : 8;
-		struct rf_xa_entry *e = realloc(xa->ents, cap * sizeof(*e));
-
-		if (!e)
-			return -ENOMEM;
-		xa->ents = e;
-		xa->cap = cap;
-	}
-	return 0;
-}
-
-void rf_xa_destroy(struct xarray *xa)
-{
-	unsigned long i;
-
-	for (i = 0; i < xa->nr; i++)
-		if (xa->ents[i].slot)
-			rf_free(xa->ents[i].slot);
-	free(xa->ents);
-	memset(xa, 0, sizeof(*xa));
-}
-
-bool io_alloc_cache_init(struct io_alloc_cache *cache, unsigned max_nr, unsigned int size,
-			 unsigned int init_bytes)
-{
-	cache->entries = calloc(max_nr, sizeof(void *));
-	if (!cache->entries)
-		return true;
-	cache->nr_cached = 0;
-	cache->max_cached = max_nr;
-	cache->elem_size = size;
-	cache->init_clear = init_bytes;
-	return false;
-}
-
-void io_alloc_cache_free(struct io_alloc_cache *cache, void (*fn)(const void *))
-{
-	void *entry;
-
-	if (!cache->entries)
-		return;
-	while ((entry = io_alloc_cache_get(cache)) != NULL)
-		fn(entry);
-	free(cache->entries);
-	cache->entries = NULL;
-}
-
 int io_run_task_work_sig(struct io_ring_ctx *ctx)
 {
 	(void)ctx;
@@ -219,23 +131,6 @@ struct io_mapped_ubuf *rf_req_node(struct io_kiocb *req)
 	return req->rsrc_node ? container_of(req, struct rf_req, req)->imu : NULL;
 }
 
-struct rf_iter {
-	const struct bio_vec *bvec;
-	unsigned long nr_segs;
-	unsigned long count;
-	unsigned long iov_offset;
-	unsigned int data_source;
-};
-
-static void rf_iter_out(const struct iov_iter *it, struct rf_iter *out)
-{
-	out->bvec = it->bvec;
-	out->nr_segs = it->nr_segs;
-	out->count = it->count;
-	out->iov_offset = it->iov_offset;
-	out->data_source = it->data_source;
-}
-
 /* io_prep_rw_fixed() of 6.12: the slot, the generation's node, the import. */
 int rf_import_reg_buf(struct io_kiocb *req, u64 buf_addr, u64 len, int ddir, struct rf_iter *out)
 {
@@ -277,31 +172,6 @@ int rf_vec_fill_bvec(struct io_mapped_ubuf *imu, int ddir, struct iovec *iovs, u
 {
 	(void)imu, (void)ddir, (void)iovs, (void)nr, (void)res, (void)out;
 	return -EINVAL;
-}
-
-/* As in rf_glue.c. */
-long iterate_bvec(const struct rf_iter *it)
-{
-	const struct bio_vec *p = it->bvec;
-	unsigned long len = it->count, skip = it->iov_offset, progress = 0;
-
-	if (!len || !p)
-		return 0;
-	do {
-		unsigned long part;
-
-		if (!p->bv_page)
-			return -(long)(p - it->bvec) - 1;
-		part = min(len, (unsigned long)(p->bv_len - skip));
-		len -= part;
-		progress += part;
-		skip += part;
-		if (skip >= p->bv_len) {
-			skip = 0;
-			p++;
-		}
-	} while (len);
-	return progress;
 }
 
 /* ---- state, as the loader reads it back ---- */
@@ -399,11 +269,6 @@ void rf_imu_read(const struct io_mapped_ubuf *imu, struct rf_imu_view *v)
 	v->flags = 0;
 	v->dir = 3;
 	v->bvec = imu->bvec;
-}
-
-unsigned long rf_imu_bvec_offset(void)
-{
-	return offsetof(struct io_mapped_ubuf, bvec);
 }
 
 /* The loader's entry points for this design, so it reads the state right. */
