@@ -520,7 +520,8 @@ pub struct FuzzCmd {
     #[arg(long)]
     pub known: bool,
     /// Draw only this geometry (repeat for several; default: all, x86-64
-    /// most often). `regbuf-fuzz list` shows each with its sizes.
+    /// most often; with a tree's C, x86-64's only). `regbuf-fuzz list`
+    /// shows each with its sizes.
     #[arg(long, value_name = "NAME", value_parser = geometry_name)]
     pub geometry: Vec<crate::scenario::GeometryName>,
 }
