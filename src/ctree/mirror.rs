@@ -81,7 +81,18 @@ pub(super) struct Reader<'a> {
     pub(super) oopses: Vec<String>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader of `run`'s C, sizing objects by `w`'s ledger.
+    pub(super) fn new(w: &World, run: &'a CRun) -> Reader<'a> {
+        Reader {
+            run,
+            w_sizes: w.alloc.live().iter().map(|(&id, a)| (id, a.size)).collect(),
+            nodes: BTreeMap::new(),
+            imus: BTreeMap::new(),
+            oopses: vec![],
+        }
+    }
+
     pub(super) fn id(&self, p: usize) -> Option<AllocId> {
         self.run.objects.ids.get(&p).copied()
     }
@@ -178,13 +189,7 @@ pub fn mirror(w: &mut World, run: &CRun) {
     }
     let mut v: CtxView = unsafe { std::mem::zeroed() };
     unsafe { (run.lib.ctx_read)(run.ctx, &mut v) };
-    let mut r = Reader {
-        run,
-        w_sizes: w.alloc.live().iter().map(|(&id, a)| (id, a.size)).collect(),
-        nodes: BTreeMap::new(),
-        imus: BTreeMap::new(),
-        oopses: vec![],
-    };
+    let mut r = Reader::new(w, run);
     // Never more entries than the table's object holds: a wrong count is
     // the C's bug to report, not a read past the object from here.
     let room = match r.id(v.nodes as usize) {

@@ -11,7 +11,6 @@ use super::CRun;
 use crate::mm::AllocId;
 use crate::model::types::IoRsrcNode;
 use crate::model::World;
-use std::collections::BTreeMap;
 use std::ffi::{c_int, c_long, c_uint, c_ulong};
 
 /// `struct rf_ctx_view_612`.
@@ -41,13 +40,7 @@ pub struct Lib612 {
 pub fn mirror(w: &mut World, run: &CRun, lib: &Lib612) {
     let mut v: CtxView612 = unsafe { std::mem::zeroed() };
     unsafe { (lib.ctx_read)(run.ctx, &mut v) };
-    let mut r = Reader {
-        run,
-        w_sizes: w.alloc.live().iter().map(|(&id, a)| (id, a.size)).collect(),
-        nodes: BTreeMap::new(),
-        imus: BTreeMap::new(),
-        oopses: vec![],
-    };
+    let mut r = Reader::new(w, run);
     let array = r.id(v.user_bufs as usize);
     let room = array.map_or(0, |id| {
         r.w_sizes.get(&id).copied().unwrap_or(0) as usize / std::mem::size_of::<usize>()

@@ -21,11 +21,6 @@ int io_run_task_work_sig(struct io_ring_ctx *ctx)
 
 /* ---- the ring: io_uring_create() and io_ring_ctx_free(), this path's part ---- */
 
-struct rf_ring {
-	struct io_ring_ctx ctx;
-	struct user_struct user;
-	struct mm_struct mm;
-};
 
 struct io_ring_ctx *rf_ring_create(int with_user, unsigned long region_pages)
 {
@@ -72,35 +67,9 @@ void rf_ring_free(struct io_ring_ctx *ctx, unsigned long region_pages, long *loc
 		io_rsrc_node_destroy(ctx, ctx->rsrc_node);
 	WARN_ON_ONCE(!list_empty(&ctx->rsrc_ref_list));
 	io_alloc_cache_free(&ctx->rsrc_node_cache, rf_kfree);
-	if (ctx->user)
-		atomic_long_sub(region_pages, &ctx->user->locked_vm);
-	*locked_vm = ctx->user ? atomic_long_read(&ctx->user->locked_vm) : 0;
-	*pinned_vm = atomic64_read(&ctx->mm_account->pinned_vm);
-	free(container_of(ctx, struct rf_ring, ctx));
+	rf_ring_release(ctx, region_pages, locked_vm, pinned_vm);
 }
 
-int rf_register(struct io_ring_ctx *ctx, struct iovec *iovs, unsigned int nr)
-{
-	return io_sqe_buffers_register(ctx, iovs, nr, NULL);
-}
-
-/* io_register_rsrc_update()'s and __io_register_rsrc_update()'s checks, then the update. */
-int rf_update(struct io_ring_ctx *ctx, unsigned int offset, struct iovec *iovs, unsigned int nr)
-{
-	struct io_uring_rsrc_update2 up = { .offset = offset, .data = (u64)(uintptr_t)iovs, .nr = nr };
-	__u32 tmp;
-
-	if (!nr)
-		return -EINVAL;
-	if (check_add_overflow(up.offset, nr, &tmp))
-		return -EOVERFLOW;
-	return __io_sqe_buffers_update(ctx, &up, nr);
-}
-
-int rf_unregister(struct io_ring_ctx *ctx)
-{
-	return io_sqe_buffers_unregister(ctx);
-}
 
 /* A request, and the buffer it imported (what its generation keeps). */
 struct rf_req {

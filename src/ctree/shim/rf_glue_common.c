@@ -74,6 +74,47 @@ void rf_xa_destroy(struct xarray *xa)
 	memset(xa, 0, sizeof(*xa));
 }
 
+struct rf_ring {
+	struct io_ring_ctx ctx;
+	struct user_struct user;
+	struct mm_struct mm;
+};
+
+/* The end of rf_ring_free(): the ring's own regions, the counters read, the ring freed. */
+static void rf_ring_release(struct io_ring_ctx *ctx, unsigned long region_pages, long *locked_vm,
+			    long long *pinned_vm)
+{
+	if (ctx->user)
+		atomic_long_sub(region_pages, &ctx->user->locked_vm);
+	*locked_vm = ctx->user ? atomic_long_read(&ctx->user->locked_vm) : 0;
+	*pinned_vm = atomic64_read(&ctx->mm_account->pinned_vm);
+	free(container_of(ctx, struct rf_ring, ctx));
+}
+
+/* The register calls, the same in both designs. */
+int rf_register(struct io_ring_ctx *ctx, struct iovec *iovs, unsigned int nr)
+{
+	return io_sqe_buffers_register(ctx, iovs, nr, NULL);
+}
+
+/* io_register_rsrc_update() and __io_register_rsrc_update()'s checks, then the buffers' update. */
+int rf_update(struct io_ring_ctx *ctx, unsigned int offset, struct iovec *iovs, unsigned int nr)
+{
+	struct io_uring_rsrc_update2 up = { .offset = offset, .data = (u64)(uintptr_t)iovs, .nr = nr };
+	__u32 tmp;
+
+	if (!nr)
+		return -EINVAL;
+	if (check_add_overflow(up.offset, nr, &tmp))
+		return -EOVERFLOW;
+	return __io_sqe_buffers_update(ctx, &up, nr);
+}
+
+int rf_unregister(struct io_ring_ctx *ctx)
+{
+	return io_sqe_buffers_unregister(ctx);
+}
+
 bool io_alloc_cache_init(struct io_alloc_cache *cache, unsigned max_nr, unsigned int size,
 			 unsigned int init_bytes)
 {
