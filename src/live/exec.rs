@@ -6,6 +6,7 @@
 
 use super::layout::LiveLayout;
 use super::sys;
+use super::wait::wait_some;
 use crate::mm::FolioId;
 use crate::model::iov_iter::PhysRange;
 use crate::model::ITER_DEST;
@@ -506,8 +507,7 @@ fn settle(ring: &mut IoUring) -> Result<Vec<(u64, i64)>, String> {
     let mut others = Vec::new();
     let mut done = false;
     while !done {
-        ring.submit_and_wait(1)
-            .map_err(|e| format!("io_uring_enter (barrier): {e}"))?;
+        wait_some(ring, "the barrier NOP")?;
         for c in ring.completion() {
             if c.user_data() != BARRIER {
                 others.push((c.user_data(), c.result() as i64));
@@ -632,8 +632,7 @@ fn cancel_held(ring: &mut IoUring, h: Held) -> Result<(), String> {
     };
     let mut seen = false;
     while !seen {
-        ring.submit_and_wait(1)
-            .map_err(|e| format!("io_uring_enter (cancel): {e}"))?;
+        wait_some(ring, "a canceled read")?;
         while let Some(c) = ring.completion().next() {
             seen |= c.user_data() == h.user_data;
         }
@@ -643,9 +642,11 @@ fn cancel_held(ring: &mut IoUring, h: Held) -> Result<(), String> {
 
 /// Waits for the completion of `user_data`, settles, returns its result.
 fn wait_for(ring: &mut IoUring, user_data: u64) -> Result<i64, String> {
-    ring.submit_and_wait(1)
-        .map_err(|e| format!("io_uring_enter: {e}"))?;
-    let cqe = ring.completion().next().ok_or("no completion")?;
+    wait_some(ring, &format!("request {user_data:#x}"))?;
+    let cqe = ring
+        .completion()
+        .next()
+        .ok_or("a completion seen by wait_some is gone")?;
     if cqe.user_data() != user_data {
         return Err(format!(
             "completion of request {:#x} while waiting for {user_data:#x}",

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod exec;
 pub mod layout;
 pub mod sys;
+pub mod wait;
 
 use crate::campaign::draw;
 use crate::gen::GenConfig;

@@ -11,7 +11,7 @@
 
 use super::format::*;
 use crate::mm::{FolioKind, Geometry, Mapping, PFN_BASE, USER_VA_BASE};
-use crate::model::{Iovec, World, ITER_DEST, ITER_SOURCE};
+use crate::model::{Iovec, World};
 use std::fmt;
 
 /// Limits that keep a hand-written file from asking for more than a run
@@ -59,7 +59,7 @@ impl fmt::Display for ScenarioError {
 
 /// Only a read can wait in flight for its data (an empty pipe or socket);
 /// a write completes as soon as it is issued.
-fn held_read(d: Ddir, hold: bool, field: &str) -> Result<(), ScenarioError> {
+pub(super) fn held_read(d: Ddir, hold: bool, field: &str) -> Result<(), ScenarioError> {
     if hold && d != Ddir::Read {
         return err(
             format!("{field}.hold"),
@@ -69,7 +69,10 @@ fn held_read(d: Ddir, hold: bool, field: &str) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
+pub(super) fn err<T>(
+    field: impl Into<String>,
+    reason: impl Into<String>,
+) -> Result<T, ScenarioError> {
     Err(ScenarioError {
         field: field.into(),
         reason: reason.into(),
@@ -147,8 +150,20 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         );
     }
     let mut world = World::new(geo, memlock, s.faults.clone());
+    let orders = place_folios(s, &mut world)?;
+    let segments = map_segments(s, &orders, &mut world)?;
+    let ops = super::resolve::ops(s, &segments, &geo)?;
+    Ok(Built {
+        world,
+        ops,
+        segments,
+    })
+}
 
-    // Physical placement.
+/// Puts the folios in physical memory, in order, each at its natural
+/// alignment after its `gap`; returns each folio's order.
+fn place_folios(s: &Scenario, world: &mut World) -> Result<Vec<u32>, ScenarioError> {
+    let geo = world.geo;
     let mut pfn = PFN_BASE;
     let mut orders = Vec::with_capacity(s.folios.len());
     let mut puds = 0;
@@ -181,7 +196,17 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         orders.push(order);
     }
 
-    // Virtual placement.
+    Ok(orders)
+}
+
+/// Maps the segments in address order, each after the last; returns each
+/// segment's start address and size in bytes.
+fn map_segments(
+    s: &Scenario,
+    orders: &[u32],
+    world: &mut World,
+) -> Result<Vec<(u64, u64)>, ScenarioError> {
+    let geo = world.geo;
     let ps = geo.page_size();
     let mut va = USER_VA_BASE;
     let mut segments = Vec::with_capacity(s.segments.len());
@@ -197,81 +222,14 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
             );
         }
         let Some(fi) = seg.folio else {
-            let pages = match seg.pages {
-                Some(p) if p >= 1 && p <= 1 << 20 => p,
-                Some(p) => {
-                    return err(
-                        field("pages"),
-                        format!("a hole of {p} pages; between 1 and 2^20"),
-                    )
-                }
-                None => return err(field("pages"), "a hole needs `pages`"),
-            };
-            if seg.readonly || seg.aligned || seg.first != 0 {
-                return err(
-                    field("folio"),
-                    "`readonly`, `aligned` and `first` need a folio",
-                );
-            }
-            let pages = pages * count;
-            if pages > 1 << 20 {
-                return err(
-                    field("count"),
-                    format!("a hole of {pages} pages in all; at most 2^20"),
-                );
-            }
+            let pages = hole_pages(seg, &field)?;
             segments.push((va, pages * ps));
             va += pages * ps;
             continue;
         };
-        let Some(spec) = s.folios.get(fi as usize) else {
-            return err(
-                field("folio"),
-                format!("folio {fi} does not exist ({} folios)", s.folios.len()),
-            );
-        };
-        let order = orders[fi as usize];
-        let n = 1u64 << order;
-        if seg.first >= n {
-            return err(
-                field("first"),
-                format!("page {} of a {n}-page folio", seg.first),
-            );
-        }
-        let pages = seg.pages.unwrap_or(n - seg.first);
-        if pages == 0 || seg.first + pages > n {
-            return err(
-                field("pages"),
-                format!(
-                    "pages {}..{} of a {n}-page folio",
-                    seg.first,
-                    seg.first + pages
-                ),
-            );
-        }
-        let whole = seg.first == 0 && pages == n;
+        let (spec, pages) = folio_segment_pages(s, seg, fi, orders, &field)?;
         let hugetlb = spec.kind.is_hugetlb();
-        if hugetlb && !whole {
-            return err(field("pages"), "a hugetlb folio can only be mapped whole");
-        }
-        if seg.aligned && !whole {
-            return err(
-                field("aligned"),
-                "only a whole folio can be mapped at its alignment",
-            );
-        }
-        if seg.aligned && spec.kind != FolioKindSpec::Thp && !hugetlb {
-            return err(
-                field("aligned"),
-                "only THP and hugetlb folios are mapped by a PMD or PUD",
-            );
-        }
-        if count > 1 && matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
-            return err(
-                field("count"),
-                "an anonymous folio's pages are mapped at most once; only shmem and hugetlb pages can be mapped at several addresses",
-            );
-        }
+        let order = orders[fi as usize];
         mapped += pages * count;
         if mapped > MAX_MAPPED_PAGES {
             return err(
@@ -315,145 +273,98 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         segments.push((start, va - start));
     }
 
-    let pos = |p: &Pos, field: &str| -> Result<u64, ScenarioError> {
-        let Some(&(start, bytes)) = segments.get(p.seg as usize) else {
-            return err(
-                format!("{field}.seg"),
-                format!(
-                    "segment {} does not exist ({} segments)",
-                    p.seg,
-                    segments.len()
-                ),
-            );
-        };
-        if p.off > bytes {
-            return err(
-                format!("{field}.off"),
-                format!("offset {} is past the end of a {bytes}-byte segment", p.off),
-            );
-        }
-        Ok(start + p.off)
-    };
-    let span = |sp: &Span, field: &str| -> Result<(u64, u64), ScenarioError> {
-        let a = pos(&sp.start, &format!("{field}.start"))?;
-        let b = pos(&sp.end, &format!("{field}.end"))?;
-        if b < a {
-            return err(format!("{field}.end"), "ends before it starts");
-        }
-        Ok((a, b - a))
-    };
-    let iovecs = |v: &[IovSpec], field: &str| -> Result<Vec<Iovec>, ScenarioError> {
-        v.iter()
-            .enumerate()
-            .map(|(j, iov)| {
-                let f = format!("{field}.iovecs[{j}]");
-                Ok(match iov {
-                    IovSpec::Range { start, end } => {
-                        let (iov_base, iov_len) = span(
-                            &Span {
-                                start: *start,
-                                end: *end,
-                            },
-                            &f,
-                        )?;
-                        Iovec { iov_base, iov_len }
-                    }
-                    IovSpec::Sized { start, len } => Iovec {
-                        iov_base: pos(start, &format!("{f}.start"))?,
-                        iov_len: len.bytes_at(&geo),
-                    },
-                    IovSpec::Null { len } => Iovec {
-                        iov_base: 0,
-                        iov_len: len.bytes_at(&geo),
-                    },
-                    IovSpec::Raw { base, len } => Iovec {
-                        iov_base: *base,
-                        iov_len: *len,
-                    },
-                })
-            })
-            .collect()
-    };
-    let ddir = |d: Ddir| {
-        if d == Ddir::Read {
-            ITER_DEST
-        } else {
-            ITER_SOURCE
-        }
-    };
+    Ok(segments)
+}
 
-    let mut ops = Vec::with_capacity(s.ops.len());
-    for (i, op) in s.ops.iter().enumerate() {
-        let field = format!("op[{i}]");
-        ops.push(match op {
-            Op::Register { iovecs: v } => {
-                if v.is_empty() {
-                    return err(
-                        format!("{field}.iovecs"),
-                        "no iovecs (use register_sparse for an empty table)",
-                    );
-                }
-                ConcreteOp::Register {
-                    iovecs: iovecs(v, &field)?,
-                }
-            }
-            Op::RegisterSparse { nr } => ConcreteOp::RegisterSparse { nr: *nr },
-            Op::Update { offset, iovecs: v } => ConcreteOp::Update {
-                offset: *offset,
-                iovecs: iovecs(v, &field)?,
-            },
-            Op::Unregister => ConcreteOp::Unregister,
-            Op::Import {
-                slot,
-                ddir: d,
-                span: sp,
-                hold,
-            } => {
-                held_read(*d, *hold, &field)?;
-                let (buf_addr, len) = span(sp, &format!("{field}.span"))?;
-                ConcreteOp::Import {
-                    slot: *slot,
-                    ddir: ddir(*d),
-                    buf_addr,
-                    len,
-                    hold: *hold,
-                }
-            }
-            Op::Complete => ConcreteOp::Complete,
-            Op::Readv {
-                slot,
-                ddir: d,
-                spans,
-                hold,
-            } => {
-                held_read(*d, *hold, &field)?;
-                if spans.is_empty() {
-                    return err(format!("{field}.spans"), "no spans");
-                }
-                let iovecs = spans
-                    .iter()
-                    .enumerate()
-                    .map(|(j, sp)| {
-                        span(sp, &format!("{field}.spans[{j}]")).map(|(a, l)| Iovec {
-                            iov_base: a,
-                            iov_len: l,
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-                ConcreteOp::Readv {
-                    slot: *slot,
-                    ddir: ddir(*d),
-                    iovecs,
-                    hold: *hold,
-                }
-            }
-        });
+/// The pages of a hole segment, its copies counted.
+fn hole_pages(seg: &Segment, field: &dyn Fn(&str) -> String) -> Result<u64, ScenarioError> {
+    let count = seg.count;
+    let pages = match seg.pages {
+        Some(p) if p >= 1 && p <= 1 << 20 => p,
+        Some(p) => {
+            return err(
+                field("pages"),
+                format!("a hole of {p} pages; between 1 and 2^20"),
+            )
+        }
+        None => return err(field("pages"), "a hole needs `pages`"),
+    };
+    if seg.readonly || seg.aligned || seg.first != 0 {
+        return err(
+            field("folio"),
+            "`readonly`, `aligned` and `first` need a folio",
+        );
     }
-    Ok(Built {
-        world,
-        ops,
-        segments,
-    })
+    let pages = pages * count;
+    if pages > 1 << 20 {
+        return err(
+            field("count"),
+            format!("a hole of {pages} pages in all; at most 2^20"),
+        );
+    }
+    Ok(pages)
+}
+
+/// The folio a segment maps and how many of its pages, checked against
+/// what user space can map: a hugetlb folio whole, a PMD or PUD mapping at
+/// its alignment, an anonymous folio's pages once.
+fn folio_segment_pages<'s>(
+    s: &'s Scenario,
+    seg: &Segment,
+    fi: u32,
+    orders: &[u32],
+    field: &dyn Fn(&str) -> String,
+) -> Result<(&'s FolioSpec, u64), ScenarioError> {
+    let count = seg.count;
+    let Some(spec) = s.folios.get(fi as usize) else {
+        return err(
+            field("folio"),
+            format!("folio {fi} does not exist ({} folios)", s.folios.len()),
+        );
+    };
+    let order = orders[fi as usize];
+    let n = 1u64 << order;
+    if seg.first >= n {
+        return err(
+            field("first"),
+            format!("page {} of a {n}-page folio", seg.first),
+        );
+    }
+    let pages = seg.pages.unwrap_or(n - seg.first);
+    if pages == 0 || seg.first + pages > n {
+        return err(
+            field("pages"),
+            format!(
+                "pages {}..{} of a {n}-page folio",
+                seg.first,
+                seg.first + pages
+            ),
+        );
+    }
+    let whole = seg.first == 0 && pages == n;
+    let hugetlb = spec.kind.is_hugetlb();
+    if hugetlb && !whole {
+        return err(field("pages"), "a hugetlb folio can only be mapped whole");
+    }
+    if seg.aligned && !whole {
+        return err(
+            field("aligned"),
+            "only a whole folio can be mapped at its alignment",
+        );
+    }
+    if seg.aligned && spec.kind != FolioKindSpec::Thp && !hugetlb {
+        return err(
+            field("aligned"),
+            "only THP and hugetlb folios are mapped by a PMD or PUD",
+        );
+    }
+    if count > 1 && matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
+        return err(
+            field("count"),
+            "an anonymous folio's pages are mapped at most once; only shmem and hugetlb pages can be mapped at several addresses",
+        );
+    }
+    Ok((spec, pages))
 }
 
 /// Order and kind of folio `i`, checked against the geometry.

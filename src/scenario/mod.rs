@@ -16,6 +16,7 @@
 mod arch_tests;
 mod build;
 mod format;
+mod resolve;
 mod runs;
 mod scale;
 
