@@ -99,7 +99,8 @@ impl Segs<'_> {
         true
     }
 
-    /// A segment mapping folio `f`: hugetlb and shmem whole; an anonymous
+    /// A segment mapping folio `f`: hugetlb and small shmem pages whole; a
+    /// large shmem folio whole or in part, as often as drawn; an anonymous
     /// THP or mTHP whole or in part, or, if those pages are already mapped,
     /// an unmapped run of it (what a partial mremap leaves); `None` if every
     /// page of it is mapped already.
@@ -128,7 +129,11 @@ impl Segs<'_> {
         }
         let l = rs.len as u64;
         let (first, pages, aligned) = match pick(rs.part, &PARTS) {
-            Part::WholeAligned => (0, np, kind == FolioKindSpec::Thp),
+            Part::WholeAligned => (
+                0,
+                np,
+                matches!(kind, FolioKindSpec::Thp | FolioKindSpec::ShmemThp),
+            ),
             Part::Whole => (0, np, false),
             Part::Head => (0, 1 + l % (np - 1), false),
             Part::Tail => (1 + l % (np - 1), np - 1 - l % (np - 1), false),
@@ -137,6 +142,11 @@ impl Segs<'_> {
                 (first, 1 + (l / 8) % (np - first), false)
             }
         };
+        if kind.is_shmem_large() {
+            let mut seg = map(first, pages, aligned);
+            seg.count = self.copies(rs, pages);
+            return Some(seg);
+        }
         let runs = free_runs(&self.anon[f as usize], np);
         if self.claim(f, first, pages) {
             return Some(map(first, pages, aligned));

@@ -97,8 +97,8 @@ pub fn lower(raw: &RawScenario, cfg: &GenConfig) -> Scenario {
 pub(crate) fn folio_pages(f: &FolioSpec, geo: &Geometry) -> u64 {
     1 << match f.kind {
         FolioKindSpec::Small => 0,
-        FolioKindSpec::Mthp => f.order.unwrap_or(2),
-        FolioKindSpec::Thp | FolioKindSpec::HugetlbPmd => geo.pmd_order,
+        FolioKindSpec::Mthp | FolioKindSpec::ShmemMthp => f.order.unwrap_or(2),
+        FolioKindSpec::Thp | FolioKindSpec::HugetlbPmd | FolioKindSpec::ShmemThp => geo.pmd_order,
         // Lowering draws these only where the geometry has them.
         FolioKindSpec::HugetlbPud => geo.pud_order.unwrap_or(geo.pmd_order),
         FolioKindSpec::HugetlbContPte => geo.cont_pte_order.unwrap_or(geo.pmd_order),
@@ -157,11 +157,18 @@ fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
             kind = Small;
         }
         let order = (kind == Mthp).then(|| 2 + rf.order as u32 % orders.max(1));
+        // One large folio in four is shmem's (a memfd's THP or mTHP), mapped
+        // as freely as a small shmem page; the rest are anonymous, one in
+        // eight of those forked.
+        let forked = matches!(kind, Thp | Mthp) && rf.share % 8 == 0;
+        if matches!(kind, Thp | Mthp) && rf.share % 4 == 2 {
+            kind = if kind == Thp { ShmemThp } else { ShmemMthp };
+        }
         out.push(FolioSpec {
             kind,
             order,
             gap: pick(rf.gap, &GAPS),
-            forked: matches!(kind, Thp | Mthp) && rf.share % 8 == 0,
+            forked,
             count: 1,
         });
     }
@@ -189,7 +196,9 @@ fn lower_memlock(c: u8, folios: &[FolioSpec], segs: &[Segment], geo: &Geometry) 
         match spec.kind {
             // `pud` counts SZ_1G, the PUD folio on x86-64 only.
             FolioKindSpec::HugetlbPud if geo.is_x86() => acc.pud += 1,
-            FolioKindSpec::HugetlbPmd | FolioKindSpec::Thp => acc.pmd += 1,
+            FolioKindSpec::HugetlbPmd | FolioKindSpec::Thp | FolioKindSpec::ShmemThp => {
+                acc.pmd += 1
+            }
             _ => acc.pages += folio_pages(spec, geo),
         }
     }

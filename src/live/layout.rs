@@ -44,6 +44,10 @@ pub enum Backing {
         flags: u32,
         /// `ftruncate` size.
         size: usize,
+        /// `fallocate` it whole before it is mapped, while shmem's huge page
+        /// knobs say `within_size`, so that shmem allocates the file as one
+        /// large folio (a fault through a partial mapping would not).
+        populate: bool,
     },
     /// Anonymous memory of `size` bytes at its alignment under
     /// `MADV_HUGEPAGE`, faulted in (a THP or an mTHP of that size), whose
@@ -143,7 +147,7 @@ impl LayoutPlan {
         if let Some(f) = s
             .folios
             .iter()
-            .find(|f| f.kind == FolioKindSpec::Mthp && f.order != Some(2))
+            .find(|f| f.kind.takes_order() && f.order != Some(2))
         {
             return Err(Skip::Unsupported(format!(
                 "mTHP of order {:?}: only 16 KiB mTHP is enabled for the run",
@@ -173,16 +177,25 @@ impl LayoutPlan {
                         name: format!("regbuf-small-{i}"),
                         flags: 0,
                         size: PAGE,
+                        populate: false,
                     },
                     FolioKindSpec::HugetlbPmd => Backing::Memfd {
                         name: "regbuf-hugetlb-2m".into(),
                         flags: MFD_HUGE_2MB,
                         size: 2 << 20,
+                        populate: false,
                     },
                     FolioKindSpec::HugetlbPud => Backing::Memfd {
                         name: "regbuf-hugetlb-1g".into(),
                         flags: MFD_HUGE_1GB,
                         size: GIB,
+                        populate: false,
+                    },
+                    FolioKindSpec::ShmemThp | FolioKindSpec::ShmemMthp => Backing::Memfd {
+                        name: format!("regbuf-shmem-{i}"),
+                        flags: 0,
+                        size: nr_pages * PAGE,
+                        populate: true,
                     },
                     FolioKindSpec::Thp => Backing::Anon { size: 2 << 20 },
                     FolioKindSpec::Mthp => Backing::Anon { size: 16 << 10 },
@@ -315,7 +328,12 @@ impl LiveLayout {
         let mut backing: Vec<Object> = Vec::new();
         for f in &plan.folios {
             backing.push(match &f.backing {
-                Backing::Memfd { name, flags, size } => Object::Fd(me.memfd(name, *flags, *size)?),
+                Backing::Memfd {
+                    name,
+                    flags,
+                    size,
+                    populate,
+                } => Object::Fd(me.memfd(name, *flags, *size, *populate)?),
                 Backing::Anon { size } => Object::Thp(me.anon_large(*size)?),
             });
         }
@@ -358,10 +376,14 @@ impl LiveLayout {
         Ok(me)
     }
 
-    fn memfd(&mut self, name: &str, flags: u32, size: usize) -> Result<i32, Skip> {
+    fn memfd(&mut self, name: &str, flags: u32, size: usize, populate: bool) -> Result<i32, Skip> {
         let fd = sys::memfd(name, flags, size as u64)
             .map_err(|e| Skip::NotBacked(format!("memfd_create {name}: {e}")))?;
         self.fds.push(fd);
+        if populate {
+            sys::fallocate(fd, size as u64)
+                .map_err(|e| Skip::NotBacked(format!("fallocate {name}: {e}")))?;
+        }
         Ok(fd)
     }
 
@@ -431,7 +453,12 @@ impl LiveLayout {
                 let f = kf(pfn)?;
                 let ok = match folio.kind {
                     FolioKindSpec::Small => f & (kpf::COMPOUND_HEAD | kpf::COMPOUND_TAIL) == 0,
-                    FolioKindSpec::Thp | FolioKindSpec::Mthp => f & kpf::THP != 0,
+                    // kpageflags says THP for any large rmappable folio,
+                    // shmem's included.
+                    FolioKindSpec::Thp
+                    | FolioKindSpec::Mthp
+                    | FolioKindSpec::ShmemThp
+                    | FolioKindSpec::ShmemMthp => f & kpf::THP != 0,
                     FolioKindSpec::HugetlbPmd
                     | FolioKindSpec::HugetlbPud
                     | FolioKindSpec::HugetlbContPte

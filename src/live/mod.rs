@@ -94,6 +94,12 @@ fn machine_lock() -> Result<std::fs::File, String> {
 /// The 16 KiB mTHP knob, set to `madvise` for the run and restored.
 const MTHP_16K: &str = "/sys/kernel/mm/transparent_hugepage/hugepages-16kB/enabled";
 
+/// shmem's huge page knobs (PMD size, and 16 KiB, the one mTHP size the run
+/// enables), set to `within_size` for the run: a memfd allocated whole
+/// (`fallocate`) is then one large folio, and a one-page memfd stays small.
+const SHMEM_PMD: &str = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+const SHMEM_16K: &str = "/sys/kernel/mm/transparent_hugepage/hugepages-16kB/shmem_enabled";
+
 /// Sets a sysfs knob for the run; the old value comes back on drop.
 struct Knob {
     path: &'static str,
@@ -260,6 +266,10 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             return trouble(a, None, format!("cannot create the pattern files: {e}"));
         }
     };
+    let shmem = (
+        Knob::set(SHMEM_PMD, "within_size"),
+        Knob::set(SHMEM_16K, "within_size"),
+    );
     let inputs = match load_files(&a.files) {
         Ok(v) => v,
         Err((file, e)) => return trouble(a, file, e),
@@ -408,6 +418,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         let (held, dropped) = in_flight_orders(&b.ops, &model);
         tally.held += u64::from(held);
         tally.dropped_while_held += u64::from(dropped);
+        tally.shmem_large += u64::from(s.folios.iter().any(|f| f.kind.is_shmem_large()));
         if diffs.is_empty() {
             tally.agreed += 1;
             if a.json {
@@ -434,6 +445,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
     }
     drop(reservation);
     drop(mthp);
+    drop(shmem);
     drop(pipe_max);
     let pct = |n: u64| {
         if tally.judged == 0 {
@@ -453,7 +465,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         });
     } else {
         println!(
-            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {} with an iovec array running into an unmapped page, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile); skipped: {:?}",
+            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {} with an iovec array running into an unmapped page, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile), {} with a large shmem folio; skipped: {:?}",
             tally.drawn,
             tally.judged,
             tally.agreed,
@@ -464,6 +476,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             pct(tally.erroring),
             tally.held,
             tally.dropped_while_held,
+            tally.shmem_large,
             tally.skipped
         );
     }

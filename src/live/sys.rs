@@ -146,6 +146,15 @@ pub fn memfd(name: &str, flags: u32, size: u64) -> io::Result<i32> {
     Ok(fd)
 }
 
+/// `fallocate(fd, 0, 0, size)`: allocates the whole file now.
+pub fn fallocate(fd: i32, size: u64) -> io::Result<()> {
+    // SAFETY: our own fd; no pointer.
+    if unsafe { libc::fallocate(fd, 0, 0, size as i64) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `close(2)`.
 pub fn close(fd: i32) {
     // SAFETY: an fd this module opened.

@@ -29,6 +29,9 @@ pub enum FolioKind {
     Thp,
     /// A hugetlbfs (memfd `MFD_HUGETLB`) file page, PMD or PUD sized.
     Hugetlb,
+    /// A large shmem (memfd) folio, PMD-sized or mTHP: a file folio, so
+    /// neither anonymous nor hugetlb.
+    Shmem,
 }
 
 /// One folio and its counters.
@@ -110,8 +113,9 @@ impl PhysMem {
         self.not_exclusive.extend(head..head + n);
     }
 
-    /// `folio_test_anon()`: THP and mTHP are anonymous; small pages are
-    /// shmem and hugetlb pages are memfd file pages in every scenario.
+    /// `folio_test_anon()`: THP and mTHP are anonymous; small pages and
+    /// large shmem folios are shmem, and hugetlb pages are memfd file pages
+    /// in every scenario.
     pub fn folio_test_anon(&self, id: FolioId) -> bool {
         matches!(self.folio(id).kind, FolioKind::Thp | FolioKind::Mthp)
     }

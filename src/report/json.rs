@@ -896,6 +896,8 @@ pub struct LiveTally {
     pub held: u64,
     /// Judged with an update or unregister while a read was in flight.
     pub dropped_while_held: u64,
+    /// Judged with a large shmem folio (`shmem-thp`, `shmem-mthp`).
+    pub shmem_large: u64,
     /// Skipped, by reason.
     pub skipped: BTreeMap<String, u64>,
 }

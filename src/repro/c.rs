@@ -47,6 +47,8 @@ fn kind_c(k: FolioKindSpec) -> &'static str {
         FolioKindSpec::Thp => "THP",
         FolioKindSpec::HugetlbPmd => "HUGETLB_PMD",
         FolioKindSpec::HugetlbPud => "HUGETLB_PUD",
+        FolioKindSpec::ShmemThp => "SHMEM_THP",
+        FolioKindSpec::ShmemMthp => "SHMEM_MTHP",
         // Refused before any C is written: x86-64 has none.
         FolioKindSpec::HugetlbContPte => "HUGETLB_CONT_PTE",
         FolioKindSpec::HugetlbContPmd => "HUGETLB_CONT_PMD",
@@ -102,10 +104,11 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
     );
     let _ = writeln!(
         o,
-        "static const int need_2m = {}, need_1g = {}, need_mthp = {};",
+        "static const int need_2m = {}, need_1g = {}, need_mthp = {}, need_shmem = {};",
         count(FolioKindSpec::HugetlbPmd),
         count(FolioKindSpec::HugetlbPud),
-        u8::from(count(FolioKindSpec::Mthp) > 0)
+        u8::from(count(FolioKindSpec::Mthp) > 0),
+        u8::from(count(FolioKindSpec::ShmemThp) + count(FolioKindSpec::ShmemMthp) > 0)
     );
     let _ = writeln!(
         o,
@@ -131,18 +134,24 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
     let _ = writeln!(o, "#define N_FOLIOS {}", plan_folios.len());
     let _ = writeln!(o, "static const struct folio folios[] = {{");
     for (i, f) in plan_folios.iter().enumerate() {
-        let (name, flags, size) = match &f.backing {
-            Backing::Memfd { name, flags, size } => (c_str(name), *flags, *size),
-            Backing::Anon { size } => ("NULL".to_string(), 0, *size),
+        let (name, flags, size, populate) = match &f.backing {
+            Backing::Memfd {
+                name,
+                flags,
+                size,
+                populate,
+            } => (c_str(name), *flags, *size, *populate),
+            Backing::Anon { size } => ("NULL".to_string(), 0, *size, false),
         };
         let _ = writeln!(
             o,
-            "\t{{ {}, {}, {name}, {flags:#x}U, {size:#x}UL }}, /* folio {i} */",
+            "\t{{ {}, {}, {name}, {flags:#x}U, {size:#x}UL, {} }}, /* folio {i} */",
             kind_c(f.kind),
-            f.nr_pages
+            f.nr_pages,
+            u8::from(populate)
         );
     }
-    let _ = writeln!(o, "\t{{ SMALL, 0, NULL, 0, 0 }} /* end */\n}};\n");
+    let _ = writeln!(o, "\t{{ SMALL, 0, NULL, 0, 0, 0 }} /* end */\n}};\n");
 
     let _ = writeln!(o, "#define N_SEGMENTS {}", plan_segments.len());
     let _ = writeln!(o, "static const struct segment segments[] = {{");

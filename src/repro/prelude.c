@@ -107,9 +107,9 @@ struct rsrc_update2 {
 	uint32_t nr, resv2;
 };
 
-enum folio_kind { SMALL, MTHP, THP, HUGETLB_PMD, HUGETLB_PUD };
+enum folio_kind { SMALL, MTHP, THP, HUGETLB_PMD, HUGETLB_PUD, SHMEM_THP, SHMEM_MTHP };
 static const char *const kind_name[] = {
-	"small", "mthp", "thp", "hugetlb-pmd", "hugetlb-pud"
+	"small", "mthp", "thp", "hugetlb-pmd", "hugetlb-pud", "shmem-thp", "shmem-mthp"
 };
 
 /* One folio of the layout and what backs it: a memfd (shmem or hugetlb,
@@ -121,6 +121,7 @@ struct folio {
 	const char *memfd_name; /* NULL: anonymous */
 	unsigned int memfd_flags;
 	unsigned long size;
+	int populate; /* fallocate it whole, as one large shmem folio */
 };
 
 /* One stretch of the address space, at base + offset. */

@@ -33,6 +33,12 @@ static struct knob knob_1g = {
 static struct knob knob_mthp = {
 	"/sys/kernel/mm/transparent_hugepage/hugepages-16kB/enabled", "", 0
 };
+static struct knob knob_shmem_pmd = {
+	"/sys/kernel/mm/transparent_hugepage/shmem_enabled", "", 0
+};
+static struct knob knob_shmem_16k = {
+	"/sys/kernel/mm/transparent_hugepage/hugepages-16kB/shmem_enabled", "", 0
+};
 
 static void knob_restore(struct knob *k)
 {
@@ -52,6 +58,8 @@ static void knob_restore(struct knob *k)
 
 static void restore_knobs(void)
 {
+	knob_restore(&knob_shmem_16k);
+	knob_restore(&knob_shmem_pmd);
 	knob_restore(&knob_mthp);
 	knob_restore(&knob_1g);
 	knob_restore(&knob_2m);
@@ -442,13 +450,17 @@ static void ring_create(struct ring *r)
 
 /* ---- the layout ---- */
 
-static int memfd(const char *name, unsigned int flags, unsigned long size)
+/* A memfd of `size` bytes; with `populate`, allocated whole now, while
+ * shmem's huge page knobs say within_size, so that shmem makes it one large
+ * folio (a fault through a partial mapping would not). */
+static int memfd(const char *name, unsigned int flags, unsigned long size,
+		 int populate)
 {
 	int fd = syscall(SYS_memfd_create, name, flags);
 
 	if (fd < 0)
 		return -1;
-	if (ftruncate(fd, size)) {
+	if (ftruncate(fd, size) || (populate && fallocate(fd, 0, 0, size))) {
 		close(fd);
 		return -1;
 	}
@@ -507,6 +519,8 @@ static int kind_ok(enum folio_kind kind, uint64_t f)
 		return !(f & (KPF_COMPOUND_HEAD | KPF_COMPOUND_TAIL));
 	case MTHP:
 	case THP:
+	case SHMEM_THP: /* KPF_THP: any large rmappable folio */
+	case SHMEM_MTHP:
 		return !!(f & KPF_THP);
 	default:
 		return !!(f & KPF_HUGE);
@@ -586,7 +600,8 @@ static void build_layout(void)
 			continue;
 		}
 		folio_fd[i] = memfd(folios[i].memfd_name,
-				    folios[i].memfd_flags, folios[i].size);
+				    folios[i].memfd_flags, folios[i].size,
+				    folios[i].populate);
 		if (folio_fd[i] < 0)
 			skip("layout not backed as asked: memfd_create %s: %s",
 			     folios[i].memfd_name, strerror(errno));
@@ -1071,6 +1086,10 @@ int main(int argc, char **argv)
 		     got_1g, need_1g);
 	if (need_mthp)
 		set_choice(&knob_mthp, "madvise");
+	if (need_shmem) {
+		set_choice(&knob_shmem_pmd, "within_size");
+		set_choice(&knob_shmem_16k, "within_size");
+	}
 	arranged = arrange_pool();
 	hp0 = hugepages_free();
 

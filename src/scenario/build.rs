@@ -239,7 +239,7 @@ fn map_segments(
                 ),
             );
         }
-        if matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
+        if spec.kind.is_anon() {
             let r = (seg.first, seg.first + pages);
             if anon_mapped[fi as usize]
                 .iter()
@@ -352,13 +352,14 @@ fn folio_segment_pages<'s>(
             "only a whole folio can be mapped at its alignment",
         );
     }
-    if seg.aligned && spec.kind != FolioKindSpec::Thp && !hugetlb {
+    if seg.aligned && !matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::ShmemThp) && !hugetlb
+    {
         return err(
             field("aligned"),
-            "only THP and hugetlb folios are mapped by a PMD or PUD",
+            "only THP (anonymous or shmem) and hugetlb folios are mapped by a PMD or PUD",
         );
     }
-    if count > 1 && matches!(spec.kind, FolioKindSpec::Thp | FolioKindSpec::Mthp) {
+    if count > 1 && spec.kind.is_anon() {
         return err(
             field("count"),
             "an anonymous folio's pages are mapped at most once; only shmem and hugetlb pages can be mapped at several addresses",
@@ -373,10 +374,10 @@ pub(crate) fn folio_order(
     f: &FolioSpec,
     i: usize,
 ) -> Result<(u32, FolioKind), ScenarioError> {
-    if f.order.is_some() && f.kind != FolioKindSpec::Mthp {
+    if f.order.is_some() && !f.kind.takes_order() {
         return err(
             format!("folio[{i}].order"),
-            "only mthp folios take an order",
+            "only mthp and shmem-mthp folios take an order",
         );
     }
     if f.gap > 1 << 20 {
@@ -384,8 +385,15 @@ pub(crate) fn folio_order(
     }
     Ok(match f.kind {
         FolioKindSpec::Small => (0, FolioKind::Small),
-        FolioKindSpec::Mthp => match f.order {
-            Some(o) if o >= 2 && o < geo.pmd_order => (o, FolioKind::Mthp),
+        k @ (FolioKindSpec::Mthp | FolioKindSpec::ShmemMthp) => match f.order {
+            Some(o) if o >= 2 && o < geo.pmd_order => (
+                o,
+                if k == FolioKindSpec::Mthp {
+                    FolioKind::Mthp
+                } else {
+                    FolioKind::Shmem
+                },
+            ),
             Some(o) => {
                 return err(
                     format!("folio[{i}].order"),
@@ -395,8 +403,14 @@ pub(crate) fn folio_order(
                     ),
                 )
             }
-            None => return err(format!("folio[{i}].order"), "an mthp folio needs an order"),
+            None => {
+                return err(
+                    format!("folio[{i}].order"),
+                    format!("a {} folio needs an order", k.as_str()),
+                )
+            }
         },
+        FolioKindSpec::ShmemThp => (geo.pmd_order, FolioKind::Shmem),
         FolioKindSpec::Thp => (geo.pmd_order, FolioKind::Thp),
         FolioKindSpec::HugetlbPmd => (geo.pmd_order, FolioKind::Hugetlb),
         k @ (FolioKindSpec::HugetlbPud

@@ -171,6 +171,12 @@ pub enum FolioKindSpec {
     /// arm64 contiguous-PMD hugetlbfs page (`CONT_PMD_SIZE`: 32 MiB, 1 GiB,
     /// 16 GiB); arm64 only.
     HugetlbContPmd,
+    /// A PMD-sized shmem (memfd) folio: a file page like `small`, so it
+    /// may be mapped in part, at any page offset, at several addresses.
+    ShmemThp,
+    /// A shmem (memfd) mTHP of `order` (2 to PMD order - 1), mapped as
+    /// freely as `shmem-thp`.
+    ShmemMthp,
 }
 
 impl FolioKindSpec {
@@ -184,7 +190,25 @@ impl FolioKindSpec {
             FolioKindSpec::HugetlbPud => "hugetlb-pud",
             FolioKindSpec::HugetlbContPte => "hugetlb-cont-pte",
             FolioKindSpec::HugetlbContPmd => "hugetlb-cont-pmd",
+            FolioKindSpec::ShmemThp => "shmem-thp",
+            FolioKindSpec::ShmemMthp => "shmem-mthp",
         }
+    }
+
+    /// Whether it is anonymous memory (`folio_test_anon()`): its pages are
+    /// mapped at most once in one address space.
+    pub fn is_anon(self) -> bool {
+        matches!(self, FolioKindSpec::Thp | FolioKindSpec::Mthp)
+    }
+
+    /// Whether it is a large shmem folio.
+    pub fn is_shmem_large(self) -> bool {
+        matches!(self, FolioKindSpec::ShmemThp | FolioKindSpec::ShmemMthp)
+    }
+
+    /// Whether it takes an `order` (the multi-size kinds).
+    pub fn takes_order(self) -> bool {
+        matches!(self, FolioKindSpec::Mthp | FolioKindSpec::ShmemMthp)
     }
 
     /// Whether it is a hugetlbfs page.
@@ -205,7 +229,7 @@ impl FolioKindSpec {
 pub struct FolioSpec {
     /// Its kind.
     pub kind: FolioKindSpec,
-    /// Order, for `mthp` only.
+    /// Order, for `mthp` and `shmem-mthp` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u32>,
     /// Free pages left before it (after alignment), so it is not physically

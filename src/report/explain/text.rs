@@ -8,7 +8,9 @@ pub(crate) fn folio_kind(s: &Scenario, i: usize) -> String {
     match s.folios.get(i) {
         Some(f) => match f.kind {
             FolioKindSpec::Small => "small".into(),
-            FolioKindSpec::Mthp => format!("mthp-{}", f.order.unwrap_or(0)),
+            k @ (FolioKindSpec::Mthp | FolioKindSpec::ShmemMthp) => {
+                format!("{}-{}", k.as_str(), f.order.unwrap_or(0))
+            }
             FolioKindSpec::Thp => "thp".into(),
             k => k.as_str().into(),
         },
