@@ -676,7 +676,7 @@ static void map_guards(int count)
 	int g, i;
 
 	for (g = 0; g < count && pagemap >= 0; g++) {
-		int fd = memfd("regbuf-guard", MFD_HUGETLB | (21U << 26), 2UL << 20);
+		int fd = memfd("regbuf-guard", MFD_HUGETLB | (21U << 26), 2UL << 20, 0);
 		unsigned char *m;
 		unsigned long long pfn;
 		const char *where = NULL;
@@ -744,7 +744,7 @@ static int arrange_pool(void)
 		n = MAX_POOL;
 	if (n <= need_2m)
 		return -1;
-	fd = memfd("regbuf-pool", MFD_HUGETLB | (21U << 26), (unsigned long)n << 21);
+	fd = memfd("regbuf-pool", MFD_HUGETLB | (21U << 26), (unsigned long)n << 21, 0);
 	if (fd < 0)
 		return -1;
 	m = mmap(NULL, (unsigned long)n << 21, PROT_READ | PROT_WRITE,
@@ -825,8 +825,8 @@ static void make_files(void)
 	static unsigned char chunk[1 << 16];
 	unsigned long long k, j;
 
-	pattern_fd = memfd("regbuf-pattern", 0, 0);
-	sink_fd = memfd("regbuf-sink", 0, 0);
+	pattern_fd = memfd("regbuf-pattern", 0, 0, 0);
+	sink_fd = memfd("regbuf-sink", 0, 0, 0);
 	if (pattern_fd < 0 || sink_fd < 0)
 		trouble("memfd_create: %s", strerror(errno));
 	for (k = 0; k < pattern_bytes; k += sizeof chunk) {
