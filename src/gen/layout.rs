@@ -161,10 +161,7 @@ impl Segs<'_> {
     fn filler(&mut self, gap: u64, from: u32) -> Option<Segment> {
         let nf = self.folios.len() as u32;
         for f in (0..nf).map(|k| (from + k) % nf) {
-            if !matches!(
-                self.folios[f as usize].kind,
-                FolioKindSpec::Thp | FolioKindSpec::Mthp
-            ) {
+            if !self.folios[f as usize].kind.is_anon() {
                 continue;
             }
             let np = self.pages(f);

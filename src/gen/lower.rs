@@ -160,8 +160,8 @@ fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
         // One large folio in four is shmem's (a memfd's THP or mTHP), mapped
         // as freely as a small shmem page; the rest are anonymous, one in
         // eight of those forked.
-        let forked = matches!(kind, Thp | Mthp) && rf.share % 8 == 0;
-        if matches!(kind, Thp | Mthp) && rf.share % 4 == 2 {
+        let forked = kind.is_anon() && rf.share % 8 == 0;
+        if kind.is_anon() && rf.share % 4 == 2 {
             kind = if kind == Thp { ShmemThp } else { ShmemMthp };
         }
         out.push(FolioSpec {

@@ -69,9 +69,8 @@ fn threads() -> String {
 mod tests {
     use super::*;
     use io_uring::opcode;
-    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
-    static PIPE_W: AtomicI32 = AtomicI32::new(-1);
     static HANDLED: AtomicBool = AtomicBool::new(false);
 
     extern "C" fn note(_: libc::c_int) {
@@ -96,7 +95,6 @@ mod tests {
         let mut fds = [0i32; 2];
         // SAFETY: a two-int array for pipe(2).
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        PIPE_W.store(fds[1], Ordering::SeqCst);
         // SAFETY: installing a handler that only does async-signal-safe work.
         unsafe { libc::signal(libc::SIGUSR1, note as *const () as libc::sighandler_t) };
         let mut buf = [0u8; 3];
@@ -107,6 +105,7 @@ mod tests {
         unsafe { ring.submission().push(&read).unwrap() };
         // SAFETY: gettid and pthread_self take no argument.
         let (tid, me) = unsafe { (libc::gettid(), libc::pthread_self()) };
+        let pipe_w = fds[1];
         let signaller = std::thread::spawn(move || {
             let path = format!("/proc/self/task/{tid}/syscall");
             // 426 is io_uring_enter on every architecture's generic table.
@@ -123,7 +122,7 @@ mod tests {
             }
             let b = [7u8; 3];
             // SAFETY: writing a local buffer to the test's own pipe.
-            unsafe { libc::write(PIPE_W.load(Ordering::SeqCst), b.as_ptr().cast(), 3) };
+            unsafe { libc::write(pipe_w, b.as_ptr().cast(), 3) };
         });
         wait_some(&mut ring, "the test's read").unwrap();
         signaller.join().unwrap();

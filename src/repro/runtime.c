@@ -603,7 +603,7 @@ static void build_layout(void)
 				    folios[i].memfd_flags, folios[i].size,
 				    folios[i].populate);
 		if (folio_fd[i] < 0)
-			skip("layout not backed as asked: memfd_create %s: %s",
+			skip("layout not backed as asked: memfd_create (or fallocate) %s: %s",
 			     folios[i].memfd_name, strerror(errno));
 	}
 	for (i = 0; i < N_SEGMENTS; i++) {
