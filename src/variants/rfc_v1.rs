@@ -24,19 +24,6 @@ use crate::model::{
 pub struct RfcV1;
 
 /// Model of `io_pin_pages_alloc()` — io_uring/memmap.c, RFC v1.
-///
-/// Patch hunk:
-/// ```text
-/// -struct page **io_pin_pages(unsigned long uaddr, unsigned long len, int *npages)
-/// +struct page **io_pin_pages_alloc(unsigned long uaddr, unsigned long len,
-/// +					unsigned long *nr_pages_out)
-///  ...
-///  	if (!pages)
-///  		return ERR_PTR(-ENOMEM);
-/// +	*nr_pages_out = nr_pages;
-/// +	return pages;
-/// +}
-/// ```
 pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
     let ps = w.geo.page_size();
     let Some(end) = uaddr.checked_add(len) else {
@@ -72,34 +59,6 @@ pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageAr
 }
 
 /// Model of `io_pin_pages_fast_path()` — io_uring/memmap.c, RFC v1.
-///
-/// Patch hunk (the part that differs from `io_pin_pages`):
-/// ```text
-/// +	/* success, mapped all pages */
-/// +	if (ret == nr_pages) {
-/// +		struct folio *folio = page_folio(pages[0]);
-/// +
-/// +		if (nr_pages > 1 && folio_test_hugetlb(folio) &&
-/// +		    page_folio(pages[nr_pages - 1]) == folio) {
-/// +			struct page **huge_pages;
-/// +
-/// +			huge_pages = kvmalloc_objs(struct page *, 1, GFP_KERNEL_ACCOUNT);
-/// +			if (!huge_pages) {
-/// +				*npages = nr_pages;
-/// +				return pages;
-/// +			}
-/// +			unpin_user_folio(folio, nr_pages - 1);
-/// +
-/// +			huge_pages[0] = pages[0];
-/// +			kvfree(pages);
-/// +			pages = huge_pages;
-/// +			*npages = 1;
-/// +		} else {
-/// +			*npages = nr_pages;
-/// +		}
-/// +		return pages;
-/// +	}
-/// ```
 pub fn io_pin_pages_fast_path(
     w: &mut World,
     uaddr: u64,
@@ -211,24 +170,6 @@ impl Variant for RfcV1 {
     }
 
     /// Model of `io_sqe_buffer_register()` — io_uring/rsrc.c, 7.1-rc1 with RFC v1.
-    ///
-    /// Patch hunks:
-    /// ```text
-    /// @@ -792,7 +792,10 @@
-    ///  	ret = -ENOMEM;
-    /// -	pages = io_pin_pages((unsigned long) iov->iov_base, iov->iov_len,
-    /// +	orig_nr_pages = ((unsigned long)iov->iov_base + iov->iov_len
-    /// +			 + PAGE_SIZE - 1) >> PAGE_SHIFT;
-    /// +	orig_nr_pages -= (unsigned long)iov->iov_base >> PAGE_SHIFT;
-    /// +	pages = io_pin_pages_fast_path((unsigned long) iov->iov_base, iov->iov_len,
-    ///  				&nr_pages);
-    /// @@ -826,6 +829,8 @@
-    ///  	if (coalesced)
-    ///  		imu->folio_shift = data.folio_shift;
-    /// +	else if (nr_pages == 1 && orig_nr_pages > 1)
-    /// +		imu->folio_shift = folio_shift(page_folio(pages[0]));
-    ///  	refcount_set(&imu->refs, 1);
-    /// ```
     fn io_sqe_buffer_register(
         &self,
         w: &mut World,

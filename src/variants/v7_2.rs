@@ -62,33 +62,6 @@ pub struct V72;
 /// that charges it. `xa_reserve()` allocates and may fail
 /// ([`AllocSite::XaReserve`]); `xa_store()` into a reserved or present slot
 /// does not allocate.
-///
-/// ```text
-/// +static int hpage_acct_ref(struct io_ring_ctx *ctx, struct page *hpage,
-/// +			  bool *acct_new)
-/// +{
-/// +	unsigned long key = (unsigned long) hpage;
-/// +	unsigned long count;
-/// +	void *entry;
-/// +	int ret;
-/// +
-/// +	lockdep_assert_held(&ctx->uring_lock);
-/// +
-/// +	entry = xa_load(&ctx->hpage_acct, key);
-/// +	if (entry) {
-/// +		*acct_new = false;
-/// +		count = xa_to_value(entry) + 1;
-/// +	} else {
-/// +		ret = xa_reserve(&ctx->hpage_acct, key, GFP_KERNEL_ACCOUNT);
-/// +		if (ret)
-/// +			return ret;
-/// +		*acct_new = true;
-/// +		count = 1;
-/// +	}
-/// +	xa_store(&ctx->hpage_acct, key, xa_mk_value(count), GFP_KERNEL_ACCOUNT);
-/// +	return 0;
-/// +}
-/// ```
 pub fn hpage_acct_ref(w: &mut World, hpage: Pfn) -> Result<bool, Errno> {
     let key = hpage;
     let (acct_new, slot, count) = match w.ctx.hpage_acct.get(&key) {
@@ -110,28 +83,6 @@ pub fn hpage_acct_ref(w: &mut World, hpage: Pfn) -> Result<bool, Errno> {
 
 /// Model of `hpage_acct_unref()` — io_uring/rsrc.c, 7.2 (df0a52537c0f).
 /// Returns whether this was the last reference, the one that uncharges.
-///
-/// ```text
-/// +static bool hpage_acct_unref(struct io_ring_ctx *ctx, struct page *hpage)
-/// +{
-/// +	unsigned long key = (unsigned long) hpage;
-/// +	unsigned long count;
-/// +	void *entry;
-/// +
-/// +	lockdep_assert_held(&ctx->uring_lock);
-/// +
-/// +	entry = xa_load(&ctx->hpage_acct, key);
-/// +	if (WARN_ON_ONCE(!entry))
-/// +		return false;
-/// +	count = xa_to_value(entry);
-/// +	if (count == 1) {
-/// +		xa_erase(&ctx->hpage_acct, key);
-/// +		return true;
-/// +	}
-/// +	xa_store(&ctx->hpage_acct, key, xa_mk_value(count - 1), GFP_KERNEL_ACCOUNT);
-/// +	return false;
-/// +}
-/// ```
 pub fn hpage_acct_unref(w: &mut World, hpage: Pfn) -> bool {
     let key = hpage;
     let entry = w.ctx.hpage_acct.get(&key).copied();
@@ -158,41 +109,6 @@ pub fn hpage_acct_unref(w: &mut World, hpage: Pfn) -> bool {
 /// (df0a52537c0f): drops the buffer's huge page references and returns the
 /// pages to uncharge (its order-0 entries, and each huge page whose last
 /// reference it held). `IO_REGBUF_F_KBUF` is never set in the model.
-///
-/// ```text
-/// +static unsigned long io_buffer_unaccount_pages(struct io_ring_ctx *ctx,
-/// +					       struct io_mapped_ubuf *imu)
-/// +{
-/// +	struct page *seen = NULL;
-/// +	unsigned long acct = 0;
-/// +	int i;
-/// +
-/// +	if (imu->flags & IO_REGBUF_F_KBUF || !ctx->user)
-/// +		return 0;
-/// +
-/// +	for (i = 0; i < imu->nr_bvecs; i++) {
-/// +		struct page *page = imu->bvec[i].bv_page;
-/// +		struct page *hpage;
-/// +
-/// +		if (!PageCompound(page)) {
-/// +			acct++;
-/// +			continue;
-/// +		}
-/// +
-/// +		hpage = compound_head(page);
-/// +		if (hpage == seen)
-/// +			continue;
-/// +		seen = hpage;
-/// +
-/// +		/* Unaccount on last reference */
-/// +		if (hpage_acct_unref(ctx, hpage))
-/// +			acct += page_size(hpage) >> PAGE_SHIFT;
-/// +		cond_resched();
-/// +	}
-/// +
-/// +	return acct;
-/// +}
-/// ```
 pub fn io_buffer_unaccount_pages(w: &mut World, imu: AllocId) -> u64 {
     let mut seen: Option<Pfn> = None;
     let mut acct = 0u64;
@@ -222,33 +138,6 @@ pub fn io_buffer_unaccount_pages(w: &mut World, imu: AllocId) -> u64 {
 /// Model of `io_buffer_unaccount_hpages()` — io_uring/rsrc.c, 7.2
 /// (df0a52537c0f): undoes the `hpage_acct_ref()` calls
 /// `io_buffer_account_pin()` made for `pages[0..nr_pages)` when it fails.
-///
-/// ```text
-/// +static void io_buffer_unaccount_hpages(struct io_ring_ctx *ctx,
-/// +				       struct page **pages, int nr_pages)
-/// +{
-/// +	struct page *seen = NULL;
-/// +	int i;
-/// +
-/// +	if (!ctx->user)
-/// +		return;
-/// +
-/// +	for (i = 0; i < nr_pages; i++) {
-/// +		struct page *hpage;
-/// +
-/// +		if (!PageCompound(pages[i]))
-/// +			continue;
-/// +
-/// +		hpage = compound_head(pages[i]);
-/// +		if (hpage == seen)
-/// +			continue;
-/// +		seen = hpage;
-/// +
-/// +		hpage_acct_unref(ctx, hpage);
-/// +		cond_resched();
-/// +	}
-/// +}
-/// ```
 pub fn io_buffer_unaccount_hpages(w: &mut World, pages: &[Pfn], nr_pages: usize) {
     let mut seen: Option<Pfn> = None;
     if w.ctx.user.is_none() {
@@ -271,66 +160,6 @@ pub fn io_buffer_unaccount_hpages(w: &mut World, pages: &[Pfn], nr_pages: usize)
 /// (df0a52537c0f): one charge per order-0 entry, one per huge page whose
 /// first reference this buffer takes; nothing at all for a ring without a
 /// user.
-///
-/// ```text
-///  static int io_buffer_account_pin(struct io_ring_ctx *ctx, struct page **pages,
-/// -				 int nr_pages, struct io_mapped_ubuf *imu,
-/// -				 struct page **last_hpage)
-/// +				 int nr_pages)
-///  {
-/// +	unsigned long acct_pages = 0;
-/// +	struct page *seen = NULL;
-///  	int i, ret;
-///
-/// -	imu->acct_pages = 0;
-/// +	if (!ctx->user)
-/// +		return 0;
-/// +
-///  	for (i = 0; i < nr_pages; i++) {
-/// +		struct page *hpage;
-/// +		bool acct_new;
-/// +
-///  		if (!PageCompound(pages[i])) {
-/// -			imu->acct_pages++;
-/// -		} else { … headpage_already_acct() … }
-/// +			acct_pages++;
-/// +			continue;
-///  		}
-/// +
-/// +		hpage = compound_head(pages[i]);
-/// +		if (hpage == seen)
-/// +			continue;
-/// +		seen = hpage;
-/// +
-/// +		ret = hpage_acct_ref(ctx, hpage, &acct_new);
-/// +		if (ret) {
-/// +			io_buffer_unaccount_hpages(ctx, pages, i);
-/// +			return ret;
-/// +		}
-/// +		if (acct_new)
-/// +			acct_pages += page_size(hpage) >> PAGE_SHIFT;
-/// +		cond_resched();
-///  	}
-///
-/// -	if (!imu->acct_pages)
-/// -		return 0;
-/// +	/* Try to account the memory */
-/// +	if (acct_pages) {
-/// +		ret = io_account_mem(ctx->user, ctx->mm_account, acct_pages);
-/// +		if (ret) {
-/// +			/* Undo the refs we just added */
-/// +			io_buffer_unaccount_hpages(ctx, pages, nr_pages);
-/// +			return ret;
-/// +		}
-/// +	}
-///
-/// -	ret = io_account_mem(ctx->user, ctx->mm_account, imu->acct_pages);
-/// -	if (ret)
-/// -		imu->acct_pages = 0;
-/// -	return ret;
-/// +	return 0;
-///  }
-/// ```
 pub fn io_buffer_account_pin(w: &mut World, pages: &[Pfn], nr_pages: usize) -> Result<(), Errno> {
     let mut acct_pages = 0u64;
     let mut seen: Option<Pfn> = None;
@@ -376,28 +205,6 @@ pub fn io_buffer_account_pin(w: &mut World, pages: &[Pfn], nr_pages: usize) -> R
 /// Buffers are never cloned in the model (`refs` is 1), so dropping the
 /// huge page references before the `refs` check, which 7.2 does so that a
 /// clone gives back its own references, changes nothing here.
-///
-/// ```text
-///  static void io_buffer_unmap(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
-///  {
-/// +	unsigned long acct_pages = 0;
-/// +
-/// +	/* Always decrement, so it works for cloned buffers too */
-/// +	acct_pages = io_buffer_unaccount_pages(ctx, imu);
-/// +
-///  	if (unlikely(refcount_read(&imu->refs) > 1)) {
-///  		if (!refcount_dec_and_test(&imu->refs))
-///  			return;
-///  	}
-///
-/// -	if (imu->acct_pages)
-/// -		io_unaccount_mem(ctx->user, ctx->mm_account, imu->acct_pages);
-/// +	if (acct_pages)
-/// +		io_unaccount_mem(ctx->user, ctx->mm_account, acct_pages);
-///  	imu->release(imu->priv);
-///  	io_free_imu(ctx, imu);
-///  }
-/// ```
 pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) {
     // Always decrement, so it works for cloned buffers too
     let acct_pages = io_buffer_unaccount_pages(w, imu);
@@ -420,28 +227,6 @@ pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) 
 /// (b4e41050b212). `SZ_1T` is [`crate::mm::Geometry::sz_1t`]: 1024 times
 /// the scaled `SZ_1G`, so 1024 PUD folios at every geometry. The 32-bit
 /// check never fires on the 64-bit kernel the model is.
-///
-/// ```text
-///  int io_validate_user_buf_range(u64 uaddr, u64 ulen)
-///  {
-///  	unsigned long tmp, base = (unsigned long)uaddr;
-///  	unsigned long acct_len = (unsigned long)PAGE_ALIGN(ulen);
-///
-/// -	/* arbitrary limit, but we need something */
-/// -	if (ulen > SZ_1G || !ulen)
-/// +	if (!ulen)
-/// +		return -EFAULT;
-/// +	/* 32-bit sanity checking */
-/// +	if (ulen > ULONG_MAX || uaddr > ULONG_MAX)
-///  		return -EFAULT;
-/// +	/* cap to 1TB for 64-bit */
-/// +	if (ulen > SZ_1T)
-/// +		return -EINVAL;
-///  	if (check_add_overflow(base, acct_len, &tmp))
-///  		return -EOVERFLOW;
-///  	return 0;
-///  }
-/// ```
 pub fn io_validate_user_buf_range(w: &World, uaddr: u64, ulen: u64) -> Result<(), Errno> {
     let base = uaddr;
     let ps = w.geo.page_size();
@@ -465,18 +250,6 @@ pub fn io_validate_user_buf_range(w: &World, uaddr: u64, ulen: u64) -> Result<()
 /// Model of `io_pin_pages()` — io_uring/memmap.c, 7.2 (3996771b8f75):
 /// 7.1-rc1's with the page count bounded by the array's byte size.
 /// `INT_MAX` is [`crate::mm::Geometry::int_max`].
-///
-/// ```text
-/// @@ -53,7 +53,7 @@ struct page **io_pin_pages(unsigned long uaddr, unsigned long len, int *npages)
-///  	nr_pages = end - start;
-///  	if (WARN_ON_ONCE(!nr_pages))
-///  		return ERR_PTR(-EINVAL);
-/// -	if (WARN_ON_ONCE(nr_pages > INT_MAX))
-/// +	if (nr_pages > INT_MAX / sizeof(struct page *))
-///  		return ERR_PTR(-EOVERFLOW);
-///
-///  	pages = kvmalloc_objs(struct page *, nr_pages, GFP_KERNEL_ACCOUNT);
-/// ```
 pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
     let ps = w.geo.page_size();
     let Some(end) = uaddr.checked_add(len) else {

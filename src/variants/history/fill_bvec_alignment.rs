@@ -37,16 +37,7 @@ impl Variant for PreE1d7727b73a1 {
 }
 
 /// Model of `io_vec_fill_bvec()` — io_uring/rsrc.c, 7.1-rc1, with
-/// e1d7727b73a1's hunks reverted:
-/// ```text
-///  	unsigned long folio_mask = folio_size - 1;
-/// +	u64 folio_addr = imu->ubuf & ~folio_mask;
-/// ...
-/// -		offset = buf_addr - imu->ubuf;
-/// -		offset += imu->bvec[0].bv_offset;
-/// +		/* by using folio address it also accounts for bvec offset */
-/// +		offset = buf_addr - folio_addr;
-/// ```
+/// e1d7727b73a1's hunks reverted.
 fn io_vec_fill_bvec(
     w: &mut World,
     ddir: u32,

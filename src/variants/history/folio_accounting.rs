@@ -37,11 +37,7 @@ impl Variant for PreD2acf789088b {
 }
 
 /// Model of `io_coalesce_buffer()` — io_uring/rsrc.c, 7.1-rc1, with
-/// d2acf789088b's hunk reverted (in 7.1's form):
-/// ```text
-/// -			unpin_user_folio(folio, nr - 1);
-/// +			folio_put_refs(folio, nr - 1);
-/// ```
+/// d2acf789088b's hunk reverted (in 7.1's form).
 fn io_coalesce_buffer(
     w: &mut World,
     pages: &mut PageArray,

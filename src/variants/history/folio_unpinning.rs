@@ -40,16 +40,7 @@ impl Variant for Pre5afb4bf9fc62 {
 }
 
 /// Model of `io_release_ubuf()` — io_uring/rsrc.c, 7.1-rc1, with
-/// 5afb4bf9fc62's hunk reverted:
-/// ```text
-/// -	for (i = 0; i < imu->nr_bvecs; i++) {
-/// -		struct folio *folio = page_folio(imu->bvec[i].bv_page);
-/// -
-/// -		unpin_user_folio(folio, 1);
-/// -	}
-/// +	for (i = 0; i < imu->nr_bvecs; i++)
-/// +		unpin_user_page(imu->bvec[i].bv_page);
-/// ```
+/// 5afb4bf9fc62's hunk reverted.
 fn io_release_ubuf(w: &mut World, imu: AllocId) {
     let nr_bvecs = w.imu(imu).nr_bvecs as u64;
     for i in 0..nr_bvecs {

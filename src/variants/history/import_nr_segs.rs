@@ -37,14 +37,7 @@ impl Variant for PreA23800f08a60 {
 }
 
 /// Model of `io_import_fixed()` — io_uring/rsrc.c, 7.1-rc1, with
-/// a23800f08a60's hunk reverted into the branch that keeps the first bvec:
-/// ```text
-///  		if (offset < bvec->bv_len) {
-///  			iter->bvec = bvec;
-/// +			iter->nr_segs = bvec->bv_len;
-///  			iter->count -= offset;
-///  			iter->iov_offset = offset;
-/// ```
+/// a23800f08a60's hunk reverted into the branch that keeps the first bvec.
 fn io_import_fixed(
     w: &mut World,
     ddir: u32,

@@ -35,12 +35,7 @@ impl Variant for Pre776617db78c6 {
 }
 
 /// Model of `io_check_coalesce_buffer()` — io_uring/rsrc.c, 7.1-rc1, with
-/// 776617db78c6's condition reverted:
-/// ```text
-/// -			if (page_folio(pages[i]) != folio ||
-/// -			    pages[i] != pages[i - 1] + 1) {
-/// +			if (page_folio(pages[i]) != folio) {
-/// ```
+/// 776617db78c6's condition reverted.
 /// (in 7.1's form: `page_folio(page_array[i]) == folio &&
 /// page_array[i] == page_array[i-1] + 1` loses its second term).
 fn io_check_coalesce_buffer(
