@@ -386,7 +386,11 @@ fn drop_segment(s: &Scenario, k: u32) -> Scenario {
             spans.retain(|sp| !span_names(sp));
             !spans.is_empty()
         }
-        Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => true,
+        Op::RegisterSparse { .. }
+        | Op::Unregister
+        | Op::Complete
+        | Op::Ring { .. }
+        | Op::Clone { .. } => true,
     });
     for (p, _) in positions(&mut c) {
         if p.seg > k {

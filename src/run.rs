@@ -3,6 +3,7 @@
 //! gets its own copy of the machine.
 
 use crate::mm::AllocSite;
+use crate::model::clone::{io_register_clone_buffers, IoUringCloneBuffers};
 use crate::model::iov_iter::IovIter;
 use crate::model::iov_iter::PhysRange;
 use crate::model::rsrc::{
@@ -10,7 +11,9 @@ use crate::model::rsrc::{
     io_sqe_buffers_register, io_sqe_buffers_unregister,
 };
 use crate::model::{Errno, InflightReq, IoKiocb, World};
-use crate::oracle::invariants::{bvec_ranges, installed, Before, OpContext, Violation, INVARIANTS};
+use crate::oracle::invariants::{
+    bvec_ranges, table_buffers, Before, OpContext, Violation, INVARIANTS,
+};
 use crate::scenario::{Built, ConcreteOp};
 use crate::variants::Variant;
 use serde::Serialize;
@@ -40,6 +43,9 @@ pub struct Snapshot {
     pub table_nr: usize,
     /// Installed buffers by slot.
     pub slots: Vec<Option<SlotView>>,
+    /// The same for ring 1 and after, when the scenario has them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_rings: Vec<Vec<Option<SlotView>>>,
     /// Pins held on each folio (FOLL_PIN count).
     pub pins: Vec<i64>,
     /// `user->locked_vm`.
@@ -51,28 +57,38 @@ pub struct Snapshot {
 impl Snapshot {
     /// Captures `w` as `v` left it.
     pub fn of(v: &dyn Variant, w: &World) -> Self {
-        let mut slots = vec![None; w.ctx.buf_table.nr()];
-        for (slot, imu) in installed(w) {
+        let view = |imu| {
             let m = w.imu(imu);
             let mut bytes = Vec::new();
             for r in bvec_ranges(w, imu) {
                 crate::model::iov_iter::push_merged(&mut bytes, r);
             }
-            slots[slot] = Some(SlotView {
+            SlotView {
                 ubuf: m.ubuf,
                 len: m.len,
                 bytes,
                 acct_pages: v.imu_acct_pages(w, imu),
                 nr_bvecs: m.nr_bvecs,
                 folio_shift: m.folio_shift,
-            });
-        }
+            }
+        };
+        let table = |ctx: &crate::model::IoRingCtx| -> Vec<Option<SlotView>> {
+            let mut slots = vec![None; ctx.buf_table.nr()];
+            for (slot, imu) in table_buffers(w, ctx) {
+                slots[slot] = Some(view(imu));
+            }
+            slots
+        };
+        let rings = w.rings();
+        let slots = table(&w.ctx);
+        let other_rings = rings[1..].iter().map(|(_, c)| table(c)).collect();
         let pins = (0..w.phys.folios().len())
             .map(|i| w.phys.pins(crate::mm::FolioId(i as u32)))
             .collect();
         Snapshot {
             table_nr: w.ctx.buf_table.nr(),
             slots,
+            other_rings,
             pins,
             locked_vm: w.ctx.user.map(|u| u.locked_vm),
             pinned_vm: w.ctx.pinned_vm,
@@ -127,11 +143,23 @@ fn ret_of<T>(r: Result<T, Errno>, ok: impl FnOnce(T) -> i64) -> i64 {
     }
 }
 
-/// Applies one operation, returning its return value and any import result.
+/// Applies one operation on the ring the scenario's `ring` operations
+/// chose, returning its return value and any import result. Between
+/// operations ring 0 is the one in `w.ctx`.
 pub fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
     if let Some(c) = v.kernel_c() {
         return c.apply(w, op);
     }
+    if let ConcreteOp::Ring { ring } = *op {
+        w.op_ring = ring;
+    }
+    w.enter_ring(w.op_ring);
+    let r = apply_here(v, w, op);
+    w.enter_ring(0);
+    r
+}
+
+fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Vec<PhysRange>>) {
     match op {
         ConcreteOp::Register { iovecs } => (
             ret_of(
@@ -177,6 +205,24 @@ pub fn apply(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<Ve
             }
             None => (0, None),
         },
+        // The ring the operations after it run on: [`apply`] enters it.
+        ConcreteOp::Ring { .. } => (0, None),
+        &ConcreteOp::Clone {
+            src,
+            src_off,
+            dst_off,
+            nr,
+            replace,
+        } => {
+            let arg = IoUringCloneBuffers {
+                src,
+                src_off,
+                dst_off,
+                nr,
+                replace,
+            };
+            (ret_of(io_register_clone_buffers(v, w, &arg), |_| 0), None)
+        }
     }
 }
 
@@ -210,12 +256,24 @@ fn issued(
     }
 }
 
-/// `io_ring_ctx_free()`'s part in this path: unregister, free the caches
-/// and the `hpage_acct` xarray (7.2), give back the ring's own regions.
+/// Every ring's exit, ring 0 first (the task's files closed in order),
+/// then ring 0 in `ctx` again for the teardown check.
 pub fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
     if let Some(c) = v.kernel_c() {
         return c.ring_exit(w);
     }
+    for r in 0..w.nr_rings() {
+        w.enter_ring(r);
+        io_ring_ctx_free(v, w);
+    }
+    w.enter_ring(0);
+    0
+}
+
+/// `io_ring_ctx_free()`'s part in this path for the ring in `ctx`:
+/// unregister, free the caches and the `hpage_acct` xarray (7.2), give
+/// back the ring's own regions.
+fn io_ring_ctx_free(v: &dyn Variant, w: &mut World) {
     // io_ring_exit_work() cancels what is still in flight before the
     // buffers go: each canceled request is freed and drops its node.
     while let Some(mut r) = w.ctx.inflight.pop_front() {
@@ -227,7 +285,6 @@ pub fn ring_exit(v: &dyn Variant, w: &mut World) -> i64 {
     w.io_rsrc_cache_free();
     w.xa_destroy_hpage_acct();
     w.io_free_ring_regions();
-    0
 }
 
 /// Runs every operation of `built` on `v`, then ring exit.
@@ -330,5 +387,7 @@ pub fn op_kind(op: &ConcreteOp) -> &'static str {
         ConcreteOp::Import { .. } => "import",
         ConcreteOp::Readv { .. } => "readv",
         ConcreteOp::Complete => "complete",
+        ConcreteOp::Ring { .. } => "ring",
+        ConcreteOp::Clone { .. } => "clone",
     }
 }

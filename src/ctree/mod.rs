@@ -491,6 +491,12 @@ impl CVariant {
             return (DEAD, None);
         }
         let ret = match op {
+            ConcreteOp::Ring { .. } | ConcreteOp::Clone { .. } => {
+                panic!(
+                    "{}: a second ring reached the C harness, which oracle::check refuses",
+                    self.name
+                )
+            }
             ConcreteOp::Register { iovecs } => {
                 let r = run.call(w, true, || unsafe {
                     (lib.register)(ctx, iovecs.as_ptr(), iovecs.len() as c_uint)

@@ -28,6 +28,10 @@ pub use raw::RawScenario;
 pub struct GenConfig {
     /// Generate allocation fault points.
     pub faults: bool,
+    /// Draw a second ring and clones between the rings (`ring`, `clone`):
+    /// off for a tree's C, which runs on one ring. Off, the draws are
+    /// those of a generator without them, byte for byte.
+    pub rings: bool,
     /// Most operations in a scenario.
     pub max_ops: usize,
     /// Most segments in the address space.
@@ -57,6 +61,7 @@ impl Default for GenConfig {
     fn default() -> Self {
         GenConfig {
             faults: true,
+            rings: true,
             max_ops: 6,
             max_segments: 8,
             max_folios: 6,

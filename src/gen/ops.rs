@@ -21,6 +21,8 @@ enum Kind {
     Import,
     Readv,
     Complete,
+    Ring,
+    Clone,
 }
 
 const FIRST: [(u32, Kind); 4] = [
@@ -43,6 +45,29 @@ const LATER: [(u32, Kind); 6] = [
     (4, Kind::Register),
     (3, Kind::Unregister),
     (2, Kind::Sparse),
+];
+/// [`LATER`] with the other ring and clones, when the generator draws them.
+const LATER_RINGS: [(u32, Kind); 8] = [
+    (10, Kind::Import),
+    (7, Kind::Readv),
+    (6, Kind::Update),
+    (4, Kind::Register),
+    (3, Kind::Unregister),
+    (2, Kind::Sparse),
+    (3, Kind::Ring),
+    (3, Kind::Clone),
+];
+/// [`LATER_HELD`] with the other ring and clones.
+const LATER_HELD_RINGS: [(u32, Kind); 9] = [
+    (8, Kind::Import),
+    (5, Kind::Readv),
+    (10, Kind::Update),
+    (3, Kind::Register),
+    (6, Kind::Unregister),
+    (2, Kind::Sparse),
+    (6, Kind::Complete),
+    (3, Kind::Ring),
+    (3, Kind::Clone),
 ];
 /// While a request is in flight: the same, and its completion, drawn so
 /// that an update or unregister comes before it about as often as after.
@@ -163,6 +188,10 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
     let mut table: Option<Vec<Option<(Pos, Pos)>>> = None;
     let mut after_sparse = false;
     let mut held = 0usize;
+    // The other ring's table and requests in flight, swapped in by `ring`.
+    let mut other: Option<Vec<Option<(Pos, Pos)>>> = None;
+    let mut other_held = 0usize;
+    let mut ring = 0u32;
     let mut out = Vec::with_capacity(raw.len().min(max_ops));
     for (i, op) in raw.iter().take(max_ops).enumerate() {
         let items = if op.items.is_empty() {
@@ -175,7 +204,13 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
         } else if after_sparse {
             &AFTER_SPARSE
         } else if held > 0 {
-            &LATER_HELD
+            if cfg.rings {
+                &LATER_HELD_RINGS
+            } else {
+                &LATER_HELD
+            }
+        } else if cfg.rings {
+            &LATER_RINGS
         } else {
             &LATER
         };
@@ -276,7 +311,68 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
                 held -= 1;
                 Op::Complete
             }
+            Kind::Ring => {
+                std::mem::swap(&mut table, &mut other);
+                std::mem::swap(&mut held, &mut other_held);
+                ring ^= 1;
+                Op::Ring { ring }
+            }
+            Kind::Clone => {
+                // Mostly from the other ring, whole; sometimes a ring onto
+                // itself, or a few slots at offsets.
+                let same = op.a & 3 == 0;
+                let src_table = if same { table.clone() } else { other.clone() };
+                let snr = src_table.as_ref().map_or(0, |t| t.len() as u32);
+                let (nr, src_off, dst_off) = if op.b < 160 || snr == 0 {
+                    (0, 0, 0)
+                } else {
+                    let n = 1 + op.b as u32 % snr.min(2);
+                    (
+                        n,
+                        (op.a as u32 >> 2) % (snr - n + 1),
+                        (op.a as u32 >> 4) % 3,
+                    )
+                };
+                let replace = match table {
+                    Some(_) => op.a & 0xc0 != 0xc0,
+                    None => op.a & 0x40 != 0,
+                };
+                if let Some(st) = src_table.filter(|_| replace || table.is_none()) {
+                    table = Some(cloned(table.as_deref(), &st, nr, src_off, dst_off));
+                }
+                Op::Clone {
+                    src: if same { ring } else { ring ^ 1 },
+                    src_off,
+                    dst_off,
+                    nr,
+                    replace,
+                }
+            }
         });
     }
     out
+}
+
+/// The table a clone leaves, as the generator follows it: the current
+/// table's slots around the cloned range, the source's in it.
+fn cloned<T: Clone>(
+    dst: Option<&[Option<T>]>,
+    src: &[Option<T>],
+    nr: u32,
+    src_off: u32,
+    dst_off: u32,
+) -> Vec<Option<T>> {
+    let dst = dst.unwrap_or(&[]);
+    let n = if nr == 0 { src.len() } else { nr as usize };
+    let end = n + dst_off as usize;
+    let mut t = vec![None; end.max(dst.len())];
+    for (i, s) in dst.iter().enumerate() {
+        if i < dst_off as usize || i >= end {
+            t[i] = s.clone();
+        }
+    }
+    for k in 0..n {
+        t[dst_off as usize + k] = src.get(src_off as usize + k).cloned().flatten();
+    }
+    t
 }

@@ -45,6 +45,7 @@ fn empty_bytes_give_a_valid_scenario() {
 fn odd_configs_and_empty_raw_build() {
     let cfg = GenConfig {
         faults: true,
+        rings: true,
         max_ops: 0,
         max_segments: 0,
         max_folios: 0,

@@ -159,11 +159,16 @@ pub fn run(
     files: &Files,
     memlock: Option<u64>,
 ) -> Result<Vec<Disagreement>, String> {
-    let ring = make_ring(memlock)?;
-    let fd = ring.as_raw_fd();
-    let mut ring = ring;
+    // Every ring the scenario names, set up before the first operation as
+    // the model sets them up; `ring` operations choose the one used.
+    let mut rings = (0..b.world.nr_rings())
+        .map(|k| make_ring(memlock, k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let fds: Vec<i32> = rings.iter().map(|r| r.as_raw_fd()).collect();
+    let mut helds: Vec<std::collections::VecDeque<Held>> =
+        rings.iter().map(|_| Default::default()).collect();
+    let mut cur = 0usize;
     let mut out = Vec::new();
-    let mut held = std::collections::VecDeque::new();
     let places = placements(b);
     let pin0 = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
     let tr = |a: u64| lay.translate(a);
@@ -199,7 +204,42 @@ pub fn run(
                 | ConcreteOp::Complete
         )
         .then(|| lay.snapshot());
+        if let ConcreteOp::Ring { ring } = *op {
+            cur = ring as usize;
+        }
+        let (ring, fd, held) = (&mut rings[cur], fds[cur], &mut helds[cur]);
         let got = match op {
+            ConcreteOp::Ring { .. } => 0,
+            &ConcreteOp::Clone {
+                src,
+                src_off,
+                dst_off,
+                nr,
+                replace,
+            } => {
+                let arg = sys::CloneBuffers {
+                    src_fd: fds[src as usize] as u32,
+                    flags: if replace {
+                        sys::IORING_REGISTER_DST_REPLACE
+                    } else {
+                        0
+                    },
+                    src_off,
+                    dst_off,
+                    nr,
+                    pad: [0; 3],
+                };
+                // SAFETY: the argument is a live local of the size the
+                // kernel reads, and nr_args is 1 as it requires.
+                unsafe {
+                    sys::io_uring_register(
+                        fd,
+                        sys::IORING_REGISTER_CLONE_BUFFERS,
+                        (&arg as *const sys::CloneBuffers).cast(),
+                        1,
+                    )
+                }
+            }
             ConcreteOp::Register { iovecs } => {
                 let v = iovs(iovecs);
                 let guard = copy_fault(i)
@@ -276,7 +316,7 @@ pub fn run(
                     let p = Pipe::new(*len as usize)?;
                     let e = opcode::ReadFixed::new(types::Fd(p.r), addr, *len as u32, *slot as u16)
                         .build();
-                    issue_held(&mut ring, e, i, p, *len as usize, vec![], &mut held)?
+                    issue_held(ring, e, i, p, *len as usize, vec![], held)?
                 } else {
                     let e = if *ddir == ITER_DEST {
                         opcode::ReadFixed::new(
@@ -297,7 +337,7 @@ pub fn run(
                         .offset(0)
                         .build()
                     };
-                    submit(&mut ring, e)?
+                    submit(ring, e)?
                 }
             }
             ConcreteOp::Readv {
@@ -317,7 +357,7 @@ pub fn run(
                         *slot as u16,
                     )
                     .build();
-                    issue_held(&mut ring, e, i, p, len, v, &mut held)?
+                    issue_held(ring, e, i, p, len, v, held)?
                 } else {
                     let e = if *ddir == ITER_DEST {
                         opcode::ReadvFixed::new(
@@ -338,11 +378,11 @@ pub fn run(
                         .offset(0)
                         .build()
                     };
-                    submit(&mut ring, e)?
+                    submit(ring, e)?
                 }
             }
             ConcreteOp::Complete => match held.pop_front() {
-                Some(h) => complete_held(&mut ring, h)?,
+                Some(h) => complete_held(ring, h)?,
                 None => 0,
             },
         };
@@ -392,14 +432,17 @@ pub fn run(
             });
         }
     }
-    // Ring exit: what is still in flight is canceled, as io_ring_exit_work()
-    // would, then the buffers are unregistered synchronously and the ring closed.
-    while let Some(h) = held.pop_front() {
-        cancel_held(&mut ring, h)?;
+    // Ring exit, ring 0 first as the model has it: what is still in flight
+    // is canceled, as io_ring_exit_work() would, then the buffers are
+    // unregistered synchronously and the ring closed.
+    for ((mut ring, mut held), fd) in rings.into_iter().zip(helds).zip(fds) {
+        while let Some(h) = held.pop_front() {
+            cancel_held(&mut ring, h)?;
+        }
+        // SAFETY: UNREGISTER takes no argument.
+        unsafe { sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0) };
+        drop(ring);
     }
-    // SAFETY: UNREGISTER takes no argument.
-    unsafe { sys::io_uring_register(fd, sys::IORING_UNREGISTER_BUFFERS, std::ptr::null(), 0) };
-    drop(ring);
     let pin = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
     if pin != pin0 {
         out.push(Disagreement {
@@ -414,8 +457,9 @@ pub fn run(
 
 /// A ring of the kernel's default kind, its io-wq held to one worker of
 /// each kind so that [`settle`] has a defined point to wait for.
-fn make_ring(memlock: Option<u64>) -> Result<IoUring, String> {
-    let ring = setup_ring(memlock)?;
+/// `k` rings are set up already.
+fn make_ring(memlock: Option<u64>, k: u32) -> Result<IoUring, String> {
+    let ring = setup_ring(memlock, k)?;
     let mut max = [1u32, 1u32];
     ring.submitter()
         .register_iowq_max_workers(&mut max)
@@ -423,7 +467,7 @@ fn make_ring(memlock: Option<u64>) -> Result<IoUring, String> {
     Ok(ring)
 }
 
-fn setup_ring(memlock: Option<u64>) -> Result<IoUring, String> {
+fn setup_ring(memlock: Option<u64>, k: u32) -> Result<IoUring, String> {
     let Some(bytes) = memlock else {
         return IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"));
     };
@@ -434,7 +478,7 @@ fn setup_ring(memlock: Option<u64>) -> Result<IoUring, String> {
     // charge is gone; then the scenario's limit applies (registration reads
     // RLIMIT_MEMLOCK when it charges).
     sys::set_cap_ipc_lock(false).map_err(|e| format!("dropping CAP_IPC_LOCK: {e}"))?;
-    let ring_only = crate::model::RING_REGION_PAGES * 4096;
+    let ring_only = crate::model::RING_REGION_PAGES * 4096 * (k as u64 + 1);
     let old = sys::set_memlock(ring_only).map_err(|e| format!("setrlimit(RLIMIT_MEMLOCK): {e}"));
     let start = std::time::Instant::now();
     let ring = loop {
@@ -450,7 +494,12 @@ fn setup_ring(memlock: Option<u64>) -> Result<IoUring, String> {
     let _ = sys::set_cap_ipc_lock(true);
     let old = old?;
     // Put back by the caller (`MEMLOCK_TO_RESTORE`) after the scenario.
-    MEMLOCK_TO_RESTORE.with(|c| c.set(Some(old)));
+    // The first ring's setup found the limit the process had.
+    MEMLOCK_TO_RESTORE.with(|c| {
+        if c.get().is_none() {
+            c.set(Some(old))
+        }
+    });
     raised?;
     ring
 }

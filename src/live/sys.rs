@@ -33,6 +33,29 @@ pub const IORING_UNREGISTER_BUFFERS: u32 = 1;
 pub const IORING_REGISTER_BUFFERS2: u32 = 15;
 /// `IORING_REGISTER_BUFFERS_UPDATE`.
 pub const IORING_REGISTER_BUFFERS_UPDATE: u32 = 16;
+/// `IORING_REGISTER_CLONE_BUFFERS`.
+pub const IORING_REGISTER_CLONE_BUFFERS: u32 = 30;
+/// `IORING_REGISTER_DST_REPLACE`.
+pub const IORING_REGISTER_DST_REPLACE: u32 = 2;
+
+/// `struct io_uring_clone_buffers`.
+#[repr(C)]
+#[derive(Default)]
+pub struct CloneBuffers {
+    /// `src_fd`.
+    pub src_fd: u32,
+    /// `flags`.
+    pub flags: u32,
+    /// `src_off`.
+    pub src_off: u32,
+    /// `dst_off`.
+    pub dst_off: u32,
+    /// `nr`.
+    pub nr: u32,
+    /// `pad`.
+    pub pad: [u32; 3],
+}
+
 /// `IORING_RSRC_REGISTER_SPARSE`.
 pub const IORING_RSRC_REGISTER_SPARSE: u32 = 1;
 

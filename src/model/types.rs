@@ -187,6 +187,30 @@ pub struct IoRingCtx {
     pub held_bufs: Vec<AllocId>,
 }
 
+impl IoRingCtx {
+    /// A ring just set up for `user`, before its regions are charged.
+    pub fn setup(user: Option<UserStruct>) -> Self {
+        IoRingCtx {
+            buf_table: IoRsrcData::default(),
+            user,
+            pinned_vm: 0,
+            region_pages: 0,
+            node_cache: IoAllocCache {
+                entries: vec![],
+                site: AllocSite::RsrcNodeAlloc,
+            },
+            imu_cache: IoAllocCache {
+                entries: vec![],
+                site: AllocSite::ImuCache,
+            },
+            hpage_acct: BTreeMap::new(),
+            inflight: Default::default(),
+            held_nodes: vec![],
+            held_bufs: vec![],
+        }
+    }
+}
+
 /// The parts of `struct io_kiocb` a fixed-buffer request uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IoKiocb {

@@ -1,5 +1,5 @@
-//! One simulated machine: memory, one io_uring ring, the objects the ring
-//! owns, and the record of everything the oracles need to know about a run
+//! One simulated machine: memory, the task's io_uring rings, the objects they
+//! own, and the record of everything the oracles need to know about a run
 //! (WARN_ON_ONCE sites hit, reads past the end of a bvec array).
 
 use super::types::*;
@@ -47,7 +47,7 @@ pub enum Event {
     },
 }
 
-/// A simulated machine with one ring.
+/// A simulated machine: one task, its rings, their memory.
 #[derive(Clone, Debug)]
 pub struct World {
     /// Page and folio sizes.
@@ -58,8 +58,16 @@ pub struct World {
     pub aspace: AddressSpace,
     /// Allocation ledger and fault plan.
     pub alloc: Alloc,
-    /// The ring.
+    /// The ring an operation runs on: ring 0 between operations.
     pub ctx: IoRingCtx,
+    /// The number of the ring in `ctx`.
+    pub ring: u32,
+    /// The ring the scenario's operations run on (its last `ring`
+    /// operation), entered for each of them.
+    pub op_ring: u32,
+    /// The task's rings by number (`IORING_REGISTER_CLONE_BUFFERS` shares
+    /// buffers between two): `None` for the one in `ctx`.
+    pub parked: Vec<Option<IoRingCtx>>,
     /// `struct io_rsrc_node` objects, live or cached.
     pub nodes: BTreeMap<AllocId, IoRsrcNode>,
     /// `struct io_mapped_ubuf` objects, live or cached.
@@ -95,44 +103,86 @@ impl World {
     /// An empty machine; `memlock` is the RLIMIT_MEMLOCK in bytes, `None`
     /// for a ring created with CAP_IPC_LOCK (`ctx->user == NULL`).
     pub fn new(geo: Geometry, memlock: Option<u64>, plan: FaultPlan) -> Self {
-        World {
+        let mut w = World {
             geo,
             phys: PhysMem::default(),
             aspace: AddressSpace::default(),
             alloc: Alloc::new(plan),
-            ctx: IoRingCtx {
-                buf_table: IoRsrcData::default(),
-                // io_uring_setup() → io_create_region() for the rings and SQEs.
-                user: memlock.map(|rlimit_memlock| UserStruct {
-                    locked_vm: RING_REGION_PAGES,
-                    rlimit_memlock,
-                }),
-                pinned_vm: 0,
-                region_pages: if memlock.is_some() {
-                    RING_REGION_PAGES
-                } else {
-                    0
-                },
-                node_cache: IoAllocCache {
-                    entries: vec![],
-                    site: AllocSite::RsrcNodeAlloc,
-                },
-                imu_cache: IoAllocCache {
-                    entries: vec![],
-                    site: AllocSite::ImuCache,
-                },
-                hpage_acct: BTreeMap::new(),
-                inflight: Default::default(),
-                held_nodes: vec![],
-                held_bufs: vec![],
-            },
+            ctx: IoRingCtx::setup(memlock.map(|rlimit_memlock| UserStruct {
+                locked_vm: 0,
+                rlimit_memlock,
+            })),
+            ring: 0,
+            op_ring: 0,
+            parked: vec![None],
             nodes: BTreeMap::new(),
             imus: BTreeMap::new(),
             events: vec![],
             work: Work::default(),
             c_run: None,
             dead: false,
+        };
+        w.charge_regions();
+        w
+    }
+
+    /// `io_uring_setup()` of one more ring by the same task (same `user`,
+    /// same `mm`): its number. It starts parked.
+    pub fn add_ring(&mut self) -> u32 {
+        let r = self.parked.len() as u32;
+        let cur = self.ring;
+        self.parked.push(Some(IoRingCtx::setup(self.ctx.user)));
+        self.enter_ring(r);
+        self.charge_regions();
+        self.enter_ring(cur);
+        r
+    }
+
+    /// `io_create_region()` of the current ring's rings and SQEs, charged
+    /// to `locked_vm` when it has a user.
+    fn charge_regions(&mut self) {
+        if let Some(u) = self.ctx.user.as_mut() {
+            u.locked_vm += RING_REGION_PAGES;
+            self.ctx.region_pages = RING_REGION_PAGES;
         }
+    }
+
+    /// Makes ring `r` the one in `ctx`, where every function of the model
+    /// finds it, and parks the one that was there. `user` and `pinned_vm`
+    /// are the task's, not a ring's: they go along to the ring entered, and
+    /// a parked ring's copy of them is stale.
+    pub fn enter_ring(&mut self, r: u32) {
+        if r == self.ring {
+            return;
+        }
+        let next = self.parked[r as usize]
+            .take()
+            .expect("ring numbers come from add_ring");
+        let prev = std::mem::replace(&mut self.ctx, next);
+        self.ctx.user = prev.user;
+        self.ctx.pinned_vm = prev.pinned_vm;
+        self.parked[self.ring as usize] = Some(prev);
+        self.ring = r;
+    }
+
+    /// How many rings the task has.
+    pub fn nr_rings(&self) -> u32 {
+        self.parked.len() as u32
+    }
+
+    /// Every ring, by number: the one in `ctx` and the parked ones.
+    pub fn rings(&self) -> Vec<(u32, &IoRingCtx)> {
+        (0..self.nr_rings())
+            .map(|r| match &self.parked[r as usize] {
+                Some(c) => (r, c),
+                None => (r, &self.ctx),
+            })
+            .collect()
+    }
+
+    /// Pages every ring charged for its own regions.
+    pub fn region_pages(&self) -> u64 {
+        self.rings().iter().map(|(_, c)| c.region_pages).sum()
     }
 
     /// `WARN_ON_ONCE(cond)`: records the site when `cond` holds, returns `cond`.

@@ -18,7 +18,7 @@
 //! is still reported.
 
 use super::Violation;
-use crate::run::{Run, Snapshot};
+use crate::run::{Run, SlotView, Snapshot};
 use crate::variants::KnownBug;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -273,6 +273,45 @@ fn known_bug(f: &Finding, base: &Run, cand: &Run) -> Option<KnownBug> {
     Some(bug)
 }
 
+/// The slots of one ring's table, two versions side by side; `ring`
+/// follows each slot number (empty for ring 0).
+fn compare_slots(
+    b: &[Option<SlotView>],
+    c: &[Option<SlotView>],
+    ring: &str,
+    bn: &str,
+    cn: &str,
+    diff: &mut impl FnMut(&'static str, String),
+) {
+    for (slot, (x, y)) in b.iter().zip(c).enumerate() {
+        match (x, y) {
+            (Some(x), Some(y)) => {
+                if (x.ubuf, x.len, &x.bytes) != (y.ubuf, y.len, &y.bytes) {
+                    diff(
+                        "coverage",
+                        format!("slot {slot}{ring}: {bn} covers {:x?} ({} bvecs), {cn} covers {:x?} ({} bvecs)", x.bytes, x.nr_bvecs, y.bytes, y.nr_bvecs),
+                    );
+                }
+                // Per-buffer accounting is compared only between versions
+                // that have it; the totals below are compared always.
+                if let (Some(xa), Some(ya)) = (x.acct_pages, y.acct_pages) {
+                    if xa != ya {
+                        diff(
+                            "accounting",
+                            format!("slot {slot}{ring}: {bn} accounts {xa} pages, {cn} {ya}"),
+                        );
+                    }
+                }
+            }
+            (None, None) => {}
+            _ => diff(
+                "table",
+                format!("slot {slot}{ring}: {bn} {}, {cn} {}", state(x), state(y)),
+            ),
+        }
+    }
+}
+
 fn compare_snapshots(
     b: &Snapshot,
     c: &Snapshot,
@@ -286,32 +325,21 @@ fn compare_snapshots(
             format!("{bn}: {} slots, {cn}: {} slots", b.table_nr, c.table_nr),
         );
     }
-    for (slot, (x, y)) in b.slots.iter().zip(&c.slots).enumerate() {
-        match (x, y) {
-            (Some(x), Some(y)) => {
-                if (x.ubuf, x.len, &x.bytes) != (y.ubuf, y.len, &y.bytes) {
-                    diff(
-                        "coverage",
-                        format!("slot {slot}: {bn} covers {:x?} ({} bvecs), {cn} covers {:x?} ({} bvecs)", x.bytes, x.nr_bvecs, y.bytes, y.nr_bvecs),
-                    );
-                }
-                // Per-buffer accounting is compared only between versions
-                // that have it; the totals below are compared always.
-                if let (Some(xa), Some(ya)) = (x.acct_pages, y.acct_pages) {
-                    if xa != ya {
-                        diff(
-                            "accounting",
-                            format!("slot {slot}: {bn} accounts {xa} pages, {cn} {ya}"),
-                        );
-                    }
-                }
-            }
-            (None, None) => {}
-            _ => diff(
+    compare_slots(&b.slots, &c.slots, "", bn, cn, diff);
+    for (r, (x, y)) in b.other_rings.iter().zip(&c.other_rings).enumerate() {
+        let ring = format!(" of ring {}", r + 1);
+        if x.len() != y.len() {
+            diff(
                 "table",
-                format!("slot {slot}: {bn} {}, {cn} {}", state(x), state(y)),
-            ),
+                format!(
+                    "ring {}: {bn}: {} slots, {cn}: {} slots",
+                    r + 1,
+                    x.len(),
+                    y.len()
+                ),
+            );
         }
+        compare_slots(x, y, &ring, bn, cn, diff);
     }
     let pinned =
         |s: &Snapshot| -> Vec<usize> { (0..s.pins.len()).filter(|&i| s.pins[i] != 0).collect() };

@@ -27,7 +27,30 @@ pub fn check(
     v: &dyn Variant,
     against: &dyn Variant,
 ) -> Result<(Verdict, Run, Run), ScenarioError> {
+    if v.kernel_c().is_some() || against.kernel_c().is_some() {
+        one_ring(s)?;
+    }
     Ok(check_built(&build(s)?, v, against))
+}
+
+/// A tree's C runs on one ring: a scenario with `ring` or `clone`
+/// operations is refused by name, not run on half its rings.
+fn one_ring(s: &Scenario) -> Result<(), ScenarioError> {
+    use crate::scenario::Op;
+    match s
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::Ring { .. } | Op::Clone { .. }))
+    {
+        Some(i) => Err(ScenarioError {
+            field: format!("op[{i}]"),
+            reason: format!(
+                "`{}`: the kernel C of a tree (--tree) runs on one ring here; operations on a second ring and clones run on the Rust model only",
+                s.ops[i].kind()
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// [`check`] on a scenario already built: what callers that make many

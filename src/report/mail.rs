@@ -278,6 +278,19 @@ fn pos(p: &Pos) -> String {
     format!("seg {} +{:#x}", p.seg, p.off)
 }
 
+/// `IORING_REGISTER_CLONE_BUFFERS` in words, for mail and explain.
+pub fn clone_title(src: u32, src_off: u32, dst_off: u32, nr: u32, replace: bool) -> String {
+    let what = if nr == 0 {
+        "every slot".to_string()
+    } else {
+        format!("{nr} slot(s) from {src_off} to {dst_off}")
+    };
+    format!(
+        "IORING_REGISTER_CLONE_BUFFERS from ring {src}, {what}{}",
+        if replace { ", DST_REPLACE" } else { "" }
+    )
+}
+
 fn op_title(s: &Scenario, i: usize) -> String {
     match &s.ops[i] {
         Op::Register { iovecs } => format!("IORING_REGISTER_BUFFERS, {} iovec(s)", iovecs.len()),
@@ -287,6 +300,14 @@ fn op_title(s: &Scenario, i: usize) -> String {
             iovecs.len()
         ),
         Op::Unregister => "IORING_UNREGISTER_BUFFERS".into(),
+        Op::Ring { ring } => format!("the operations below on ring {ring}"),
+        Op::Clone {
+            src,
+            src_off,
+            dst_off,
+            nr,
+            replace,
+        } => clone_title(*src, *src_off, *dst_off, *nr, *replace),
         Op::Import {
             slot,
             ddir,

@@ -190,6 +190,9 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
                 ("UPDATE", *offset, iovecs.len())
             }
             ConcreteOp::Unregister => ("UNREGISTER", 0, 0),
+            ConcreteOp::Ring { .. } | ConcreteOp::Clone { .. } => {
+                unreachable!("emit() refuses rings and clones")
+            }
             ConcreteOp::Import {
                 slot,
                 ddir,
@@ -288,6 +291,7 @@ pub(super) fn label(form: &ProgramForm, i: usize) -> String {
         }
         Op::RegisterSparse { nr } => format!("IORING_REGISTER_BUFFERS2, {nr} empty slots"),
         Op::Unregister => "IORING_UNREGISTER_BUFFERS".into(),
+        Op::Ring { .. } | Op::Clone { .. } => unreachable!("emit() refuses rings and clones"),
         Op::Import { slot, span, .. } => format!(
             "{} slot {slot} [{} .. {})",
             if super::is_read(&form.built.ops[i]) {

@@ -120,6 +120,16 @@ pub fn emit(file: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<Progra
              `regbuf-fuzz live FILE` runs it on this kernel"
         ));
     }
+    if let Some(i) = s
+        .ops
+        .iter()
+        .position(|o| matches!(o, Op::Ring { .. } | Op::Clone { .. }))
+    {
+        return Err(format!(
+            "field `op[{i}]`: a second ring and clones (`ring`, `clone`) are not written as C yet; \
+             `regbuf-fuzz live FILE` runs them on this kernel"
+        ));
+    }
     let form = program_form(s, v)?;
     let source = c::render(file, &form);
     Ok(Program {

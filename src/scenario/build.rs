@@ -108,6 +108,16 @@ pub enum ConcreteOp {
         hold: bool,
     },
     Complete,
+    Ring {
+        ring: u32,
+    },
+    Clone {
+        src: u32,
+        src_off: u32,
+        dst_off: u32,
+        nr: u32,
+        replace: bool,
+    },
 }
 
 /// A built scenario.
@@ -142,14 +152,19 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
             format!("{} operations; at most {MAX_OPS}", s.ops.len()),
         );
     }
+    let rings = rings_named(s)?;
     let memlock = s.memlock.map(|m| m.bytes_at(&geo));
-    if memlock.is_some_and(|m| m >> geo.page_shift < crate::model::RING_REGION_PAGES) {
+    let setup = crate::model::RING_REGION_PAGES * rings as u64;
+    if memlock.is_some_and(|m| m >> geo.page_shift < setup) {
         return err(
             "memlock",
-            format!("below the {} pages io_uring_setup charges for the ring itself: the ring could not be created", crate::model::RING_REGION_PAGES),
+            format!("below the {setup} pages io_uring_setup charges for the scenario's {rings} ring(s): a ring could not be created"),
         );
     }
     let mut world = World::new(geo, memlock, s.faults.clone());
+    while world.nr_rings() < rings {
+        world.add_ring();
+    }
     let orders = place_folios(s, &mut world)?;
     let segments = map_segments(s, &orders, &mut world)?;
     let ops = super::resolve::ops(s, &segments, &geo)?;
@@ -158,6 +173,26 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         ops,
         segments,
     })
+}
+
+/// How many rings `s` needs: one past the highest it names.
+pub fn rings_named(s: &Scenario) -> Result<u32, ScenarioError> {
+    let mut rings = 1;
+    for (i, op) in s.ops.iter().enumerate() {
+        let (field, r) = match *op {
+            Op::Ring { ring } => ("ring", ring),
+            Op::Clone { src, .. } => ("src", src),
+            _ => continue,
+        };
+        if r >= MAX_RINGS {
+            return err(
+                format!("op[{i}].{field}"),
+                format!("ring {r}; a scenario has rings 0 to {}", MAX_RINGS - 1),
+            );
+        }
+        rings = rings.max(r + 1);
+    }
+    Ok(rings)
 }
 
 /// Puts the folios in physical memory, in order, each at its natural

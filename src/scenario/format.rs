@@ -255,6 +255,9 @@ fn is_false(x: &bool) -> bool {
     !*x
 }
 
+/// Rings a scenario can name: ring 0 and three more.
+pub const MAX_RINGS: u32 = 4;
+
 /// A stretch of the address space.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -449,6 +452,33 @@ pub enum Op {
     /// freeing it drops its node reference. Nothing happens when no
     /// request is in flight.
     Complete,
+    /// The operations after this one, up to the next `ring`, are made on
+    /// ring `ring` of the task (0 until then). A ring the scenario names
+    /// is set up with ring 0, before the first operation.
+    Ring {
+        /// The ring's number, below [`MAX_RINGS`].
+        ring: u32,
+    },
+    /// `IORING_REGISTER_CLONE_BUFFERS` on the current ring: the buffers of
+    /// ring `src` (the current one too) installed in its table, sharing
+    /// each `io_mapped_ubuf` (`imu->refs`).
+    Clone {
+        /// The source ring.
+        src: u32,
+        /// `src_off`: the first source slot.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        src_off: u32,
+        /// `dst_off`: the slot of the current ring's table it goes to.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dst_off: u32,
+        /// `nr`: how many slots; 0 for the whole source table.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        nr: u32,
+        /// `IORING_REGISTER_DST_REPLACE`: the current table is replaced
+        /// (without it, a ring that has a table refuses with -EBUSY).
+        #[serde(default, skip_serializing_if = "is_false")]
+        replace: bool,
+    },
 }
 
 impl Op {
@@ -462,6 +492,8 @@ impl Op {
             Op::Import { .. } => "import",
             Op::Readv { .. } => "readv",
             Op::Complete => "complete",
+            Op::Ring { .. } => "ring",
+            Op::Clone { .. } => "clone",
         }
     }
 }
@@ -552,7 +584,11 @@ impl Scenario {
                         out.push((&mut sp.end, false));
                     }
                 }
-                Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => {}
+                Op::RegisterSparse { .. }
+                | Op::Unregister
+                | Op::Complete
+                | Op::Ring { .. }
+                | Op::Clone { .. } => {}
             }
         }
         out

@@ -113,6 +113,20 @@ impl Resolver<'_> {
                 }
             }
             Op::Complete => ConcreteOp::Complete,
+            &Op::Ring { ring } => ConcreteOp::Ring { ring },
+            &Op::Clone {
+                src,
+                src_off,
+                dst_off,
+                nr,
+                replace,
+            } => ConcreteOp::Clone {
+                src,
+                src_off,
+                dst_off,
+                nr,
+                replace,
+            },
             Op::Readv {
                 slot,
                 ddir,

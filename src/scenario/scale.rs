@@ -120,7 +120,11 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
                     pos(&mut sp.end);
                 }
             }
-            Op::RegisterSparse { .. } | Op::Unregister | Op::Complete => {}
+            Op::RegisterSparse { .. }
+            | Op::Unregister
+            | Op::Complete
+            | Op::Ring { .. }
+            | Op::Clone { .. } => {}
         }
     }
     out

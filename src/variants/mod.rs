@@ -6,6 +6,7 @@
 //! its hunk, and add one line to [`ALL`].
 
 use crate::mm::{AllocId, Pfn};
+use crate::model::clone::{self, IoUringCloneBuffers};
 use crate::model::iov_iter::IovIter;
 use crate::model::world::PageArray;
 use crate::model::{memmap, rsrc, Errno, IoImuFolioData, Iovec, World};
@@ -152,6 +153,15 @@ pub trait Variant: Sync + Send {
     ) -> Result<IovIter, Errno> {
         rsrc::io_vec_fill_bvec(self, w, ddir, imu, iovec, capacity)
     }
+    fn io_clone_buffers(&self, w: &mut World, arg: &IoUringCloneBuffers) -> Result<(), Errno> {
+        clone::io_clone_buffers(self, w, arg)
+    }
+    /// 7.2's (df0a52537c0f): the destination ring's references to the
+    /// huge pages of a cloned buffer. 7.1 has no such function: a clone
+    /// charges nothing and counts nothing, which the default does.
+    fn io_buffer_acct_cloned_hpages(&self, _w: &mut World, _imu: AllocId) -> Result<(), Errno> {
+        Ok(())
+    }
 
     /// Oracle hook, not a kernel function: `imu->acct_pages` of a buffer, or
     /// `None` in a version whose `struct io_mapped_ubuf` has no such field
@@ -210,6 +220,8 @@ pub const HOOKS: &[&str] = &[
     "io_buffer_unmap",
     "io_import_fixed",
     "io_vec_fill_bvec",
+    "io_clone_buffers",
+    "io_buffer_acct_cloned_hpages",
 ];
 
 /// A change on top of another variant that removes its findings.

@@ -309,6 +309,60 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
     Err(ret)
 }
 
+/// Model of `io_buffer_acct_cloned_hpages()` — io_uring/rsrc.c, 7.2
+/// (df0a52537c0f): the destination ring takes a reference on each huge
+/// page of a cloned buffer, charging nothing (`acct_new` is not looked
+/// at); on a failed reference it gives back those it took.
+/// `IO_REGBUF_F_KBUF` is never set in the model.
+pub fn io_buffer_acct_cloned_hpages(w: &mut World, imu: AllocId) -> Result<(), Errno> {
+    if w.ctx.user.is_none() {
+        return Ok(());
+    }
+    let nr_bvecs = w.imu(imu).nr_bvecs as u64;
+    let heads = |w: &mut World, upto: u64| -> Vec<Pfn> {
+        let mut seen = None;
+        let mut out = vec![];
+        for i in 0..upto {
+            let page = w.read_bvec(imu, i, "io_buffer_acct_cloned_hpages").bv_page;
+            if !w.phys.page_compound(page) {
+                continue;
+            }
+            let hpage = w.phys.compound_head(page);
+            if Some(hpage) != seen {
+                seen = Some(hpage);
+                out.push(hpage);
+            }
+        }
+        out
+    };
+    let mut seen = None;
+    let mut i = 0;
+    let mut ret = Ok(());
+    while i < nr_bvecs {
+        let page = w.read_bvec(imu, i, "io_buffer_acct_cloned_hpages").bv_page;
+        if w.phys.page_compound(page) {
+            let hpage = w.phys.compound_head(page);
+            if Some(hpage) != seen {
+                seen = Some(hpage);
+                // Atomically add reference for cloned buffer
+                if let Err(e) = hpage_acct_ref(w, hpage) {
+                    ret = Err(e);
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    if ret.is_ok() {
+        return Ok(());
+    }
+    // Undo refs we added for bvecs [0..i)
+    for hp in heads(w, i) {
+        hpage_acct_unref(w, hp);
+    }
+    ret
+}
+
 impl Variant for V72 {
     fn name(&self) -> &'static str {
         "v7.2"
@@ -319,6 +373,9 @@ impl Variant for V72 {
 
     fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
         io_pin_pages(w, uaddr, len)
+    }
+    fn io_buffer_acct_cloned_hpages(&self, w: &mut World, imu: AllocId) -> Result<(), Errno> {
+        io_buffer_acct_cloned_hpages(w, imu)
     }
     /// df0a52537c0f fixes 7.1's RLIMIT_MEMLOCK bypass.
     fn known_bugs(&self) -> &'static [super::KnownBug] {
@@ -365,48 +422,56 @@ impl Variant for V72 {
     /// number of references the installed buffers hold on it (one per run
     /// of its pages in a buffer's bvecs, as `io_buffer_account_pin()` takes
     /// them). A ring without a user is charged nothing and has no entries.
+    /// Each ring's `hpage_acct` against the references its nodes hold (a
+    /// node per reference, a clone's too). The sum is what one ring's books
+    /// say is charged; with several rings the books do not add up to the
+    /// charge (a clone charges nothing), and `accounting` does not ask.
     fn accounted_pages(&self, w: &World) -> Result<u64, String> {
-        let installed = crate::oracle::invariants::live_buffers(w);
-        if w.ctx.user.is_none() {
-            if let Some((h, e)) = w.ctx.hpage_acct.iter().next() {
+        let mut total = 0;
+        for (r, ctx) in w.rings() {
+            let name = if r == 0 {
+                String::new()
+            } else {
+                format!("ring {r}: ")
+            };
+            if ctx.user.is_none() && w.ctx.user.is_none() {
+                if let Some((h, e)) = ctx.hpage_acct.iter().next() {
+                    return Err(format!(
+                        "{name}ring without a user (nothing is accounted) but hpage_acct holds pfn {h:#x} with {} references",
+                        e.count
+                    ));
+                }
+                continue;
+            }
+            let mut small = 0u64;
+            let mut refs: std::collections::BTreeMap<Pfn, u64> = Default::default();
+            for (_, imu) in crate::oracle::invariants::ring_buffers(w, r) {
+                let mut seen = None;
+                for b in w.imu(imu).bvecs().flatten() {
+                    if !w.phys.page_compound(b.bv_page) {
+                        small += 1;
+                        continue;
+                    }
+                    let h = w.phys.compound_head(b.bv_page);
+                    if Some(h) != seen {
+                        seen = Some(h);
+                        *refs.entry(h).or_default() += 1;
+                    }
+                }
+            }
+            let held: std::collections::BTreeMap<Pfn, u64> =
+                ctx.hpage_acct.iter().map(|(&h, e)| (h, e.count)).collect();
+            if held != refs {
                 return Err(format!(
-                    "ring without a user (nothing is accounted) but hpage_acct holds pfn {h:#x} with {} references",
-                    e.count
+                    "{name}hpage_acct holds {held:x?} (head pfn: references) but the installed buffers hold {refs:x?}"
                 ));
             }
-            return Ok(0);
+            let huge: u64 = held
+                .keys()
+                .map(|&h| w.phys.page_size(&w.geo, h) >> w.geo.page_shift)
+                .sum();
+            total += small + huge;
         }
-        let mut small = 0u64;
-        let mut refs: std::collections::BTreeMap<Pfn, u64> = Default::default();
-        for &(_, imu) in &installed {
-            let mut seen = None;
-            for b in w.imu(imu).bvecs().flatten() {
-                if !w.phys.page_compound(b.bv_page) {
-                    small += 1;
-                    continue;
-                }
-                let h = w.phys.compound_head(b.bv_page);
-                if Some(h) != seen {
-                    seen = Some(h);
-                    *refs.entry(h).or_default() += 1;
-                }
-            }
-        }
-        let held: std::collections::BTreeMap<Pfn, u64> = w
-            .ctx
-            .hpage_acct
-            .iter()
-            .map(|(&h, e)| (h, e.count))
-            .collect();
-        if held != refs {
-            return Err(format!(
-                "hpage_acct holds {held:x?} (head pfn: references) but the installed buffers hold {refs:x?}"
-            ));
-        }
-        let huge: u64 = held
-            .keys()
-            .map(|&h| w.phys.page_size(&w.geo, h) >> w.geo.page_shift)
-            .sum();
-        Ok(small + huge)
+        Ok(total)
     }
 }

@@ -3,7 +3,7 @@
 //! `imu->len`; every byte lies in a folio the buffer holds a pin on
 //! (`io_release_ubuf` unpins `page_folio(bv_page)`).
 
-use super::{bvec_ranges, fmt_ranges, installed, Fail, Fails, OpContext};
+use super::{buffers, bvec_ranges, fmt_ranges, Fail, Fails, OpContext};
 use crate::mm::FolioId;
 use crate::model::iov_iter::push_merged;
 use crate::model::World;
@@ -19,7 +19,7 @@ pub(super) const RULE: &str = "the bvecs of a registered buffer name exactly the
 // A slot's length, pins and bytes are each looked at whatever the others
 // show: a short buffer can also reach memory it does not pin.
 pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fails) {
-    for (slot, imu) in installed(w) {
+    for (slot, imu) in buffers(w) {
         let m = w.imu(imu);
         let (ubuf, len) = (m.ubuf, m.len);
         let per_bvec = bvec_ranges(w, imu);

@@ -3,7 +3,7 @@
 //! `nr_segs` equal to the bvecs used, without reading `bvec[i >= nr_bvecs]`
 //! or writing past `io_estimate_bvec_size`.
 
-use super::{fmt_ranges, installed, Fail, Fails, OpContext};
+use super::{buffers, fmt_ranges, Fail, Fails, OpContext};
 use crate::mm::AllocId;
 use crate::model::iov_iter::{push_merged, PhysRange};
 use crate::model::rsrc::io_estimate_bvec_size;
@@ -133,7 +133,7 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
             format!("during the operation: {e:?}"),
         ));
     }
-    for (slot, imu) in installed(w) {
+    for (slot, imu) in buffers(w) {
         let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
         let truth = user_range(w, ubuf, len);
         let pts = probe_points(w, imu, &truth);

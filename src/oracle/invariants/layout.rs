@@ -3,7 +3,7 @@
 //! `io_import_fixed` and `io_vec_fill_bvec` index bvecs by
 //! `offset >> folio_shift`.
 
-use super::{bvec_ranges, installed, Fail, Fails, OpContext};
+use super::{buffers, bvec_ranges, Fail, Fails, OpContext};
 use crate::model::World;
 use crate::variants::Variant;
 
@@ -15,7 +15,7 @@ pub(super) const RULE: &str = "every bvec but the first starts at offset 0 of a 
 // would hide the others.
 pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fails) {
     let shift = w.geo.page_shift;
-    for (slot, imu) in installed(w) {
+    for (slot, imu) in buffers(w) {
         let fs = w.imu(imu).folio_shift;
         let block = 1u64 << fs;
         let r = bvec_ranges(w, imu);

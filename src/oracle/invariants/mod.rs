@@ -7,7 +7,7 @@ use crate::mm::phys::MmViolation;
 use crate::mm::{AllocId, AllocSite};
 use crate::model::iov_iter::PhysRange;
 use crate::model::world::Event;
-use crate::model::World;
+use crate::model::{IoRingCtx, World};
 use crate::scenario::ConcreteOp;
 use crate::variants::Variant;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,8 +23,9 @@ pub struct Before {
     pub pinned_vm: u64,
     /// Live allocations not parked in a cache.
     pub live_uncached: BTreeSet<AllocId>,
-    /// `ctx->hpage_acct` references by head page (7.2; empty under 7.1).
-    pub hpage_refs: BTreeMap<crate::mm::Pfn, u64>,
+    /// `ctx->hpage_acct` references by ring and head page (7.2; empty
+    /// under 7.1).
+    pub hpage_refs: BTreeMap<(u32, crate::mm::Pfn), u64>,
 }
 
 impl Before {
@@ -36,10 +37,9 @@ impl Before {
             pinned_vm: w.ctx.pinned_vm,
             live_uncached: live_uncached(w),
             hpage_refs: w
-                .ctx
-                .hpage_acct
-                .iter()
-                .map(|(&h, e)| (h, e.count))
+                .rings()
+                .into_iter()
+                .flat_map(|(r, c)| c.hpage_acct.iter().map(move |(&h, e)| ((r, h), e.count)))
                 .collect(),
         }
     }
@@ -49,12 +49,15 @@ fn live_uncached(w: &World) -> BTreeSet<AllocId> {
     // 6.12's reference nodes are the ring's generations, which a failed
     // (interrupted) quiesce may swap: bookkeeping, not the operation's.
     let cached: BTreeSet<_> = w
-        .ctx
-        .node_cache
-        .entries
-        .iter()
-        .chain(&w.ctx.held_nodes)
-        .chain(&w.ctx.imu_cache.entries)
+        .rings()
+        .into_iter()
+        .flat_map(|(_, c)| {
+            c.node_cache
+                .entries
+                .iter()
+                .chain(&c.held_nodes)
+                .chain(&c.imu_cache.entries)
+        })
         .copied()
         .collect();
     w.alloc
@@ -259,10 +262,41 @@ pub fn by_name(name: &str) -> Option<&'static Invariant> {
     INVARIANTS.iter().find(|i| i.name == name)
 }
 
-/// Installed buffers: `(slot, imu)` for every table slot holding one.
+/// A slot of one of the task's rings, as reports name it: `3`, or `3 of
+/// ring 1`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slot {
+    /// The ring.
+    pub ring: u32,
+    /// The slot in its table (past the table: a buffer only a request in
+    /// flight holds).
+    pub index: usize,
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ring {
+            0 => write!(f, "{}", self.index),
+            r => write!(f, "{} of ring {r}", self.index),
+        }
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Ring 0's installed buffers: `(slot, imu)` for every table slot holding
+/// one.
 pub fn installed(w: &World) -> Vec<(usize, AllocId)> {
-    w.ctx
-        .buf_table
+    table_buffers(w, &w.ctx)
+}
+
+/// `(slot, imu)` for every slot of `ctx`'s table holding a buffer.
+pub fn table_buffers(w: &World, ctx: &IoRingCtx) -> Vec<(usize, AllocId)> {
+    ctx.buf_table
         .nodes
         .iter()
         .enumerate()
@@ -270,32 +304,67 @@ pub fn installed(w: &World) -> Vec<(usize, AllocId)> {
         .collect()
 }
 
-/// Every buffer that holds pins: `(slot, imu)` for the table's, then
-/// `(nr + k, imu)` for a buffer only the `k`-th request in flight still
-/// holds (dropped from the table by an update or unregister). A buffer's
-/// pins, charge and allocations last as long as any of them.
-pub fn live_buffers(w: &World) -> Vec<(usize, AllocId)> {
-    let mut out = installed(w);
-    let in_table: BTreeSet<AllocId> = w.ctx.buf_table.nodes.iter().flatten().copied().collect();
+/// Every ring's installed buffers, each `io_mapped_ubuf` once (a clone
+/// shares it): what the checks of a buffer's bytes and layout look at.
+pub fn buffers(w: &World) -> Vec<(Slot, AllocId)> {
     let mut seen = BTreeSet::new();
-    let nr = w.ctx.buf_table.nr();
-    for (k, r) in w.ctx.inflight.iter().enumerate() {
+    let mut out = Vec::new();
+    for (ring, ctx) in w.rings() {
+        for (index, imu) in table_buffers(w, ctx) {
+            if seen.insert(imu) {
+                out.push((Slot { ring, index }, imu));
+            }
+        }
+    }
+    out
+}
+
+/// Every buffer that holds pins, each once: [`ring_buffers`] of every
+/// ring, a buffer that two nodes share (a clone) counted at its first.
+/// A buffer's pins, charge and allocations last as long as any node.
+pub fn live_buffers(w: &World) -> Vec<(Slot, AllocId)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (ring, _) in w.rings() {
+        for (slot, imu) in ring_buffers(w, ring) {
+            if seen.insert(imu) {
+                out.push((slot, imu));
+            }
+        }
+    }
+    out
+}
+
+/// The buffers ring `ring`'s nodes hold, one entry per node: its table's,
+/// then `nr + k` for a buffer only the `k`-th request in flight still
+/// holds (dropped from the table by an update or unregister).
+pub fn ring_buffers(w: &World, ring: u32) -> Vec<(Slot, AllocId)> {
+    let ctx = w.rings()[ring as usize].1;
+    let slot = |index| Slot { ring, index };
+    let mut out: Vec<_> = table_buffers(w, ctx)
+        .into_iter()
+        .map(|(i, imu)| (slot(i), imu))
+        .collect();
+    let in_table: BTreeSet<AllocId> = ctx.buf_table.nodes.iter().flatten().copied().collect();
+    let mut seen = BTreeSet::new();
+    let nr = ctx.buf_table.nr();
+    for (k, r) in ctx.inflight.iter().enumerate() {
         let Some(node) = r.req.buf_node else { continue };
         if in_table.contains(&node) || !seen.insert(node) {
             continue;
         }
         if let Some(imu) = w.nodes.get(&node).and_then(|n| n.buf) {
-            out.push((nr + k, imu));
+            out.push((slot(nr + k), imu));
         }
     }
     // 6.12's design: a buffer queued for removal is held by its generation.
-    let base = nr + w.ctx.inflight.len();
-    for (k, &node) in w.ctx.held_bufs.iter().enumerate() {
+    let base = nr + ctx.inflight.len();
+    for (k, &node) in ctx.held_bufs.iter().enumerate() {
         if in_table.contains(&node) || !seen.insert(node) {
             continue;
         }
         if let Some(imu) = w.nodes.get(&node).and_then(|n| n.buf) {
-            out.push((base + k, imu));
+            out.push((slot(base + k), imu));
         }
     }
     out
