@@ -51,6 +51,9 @@ impl Variant for Pre3996771b8f75 {
     fn io_buffer_unmap(&self, w: &mut World, imu: AllocId) {
         crate::variants::v7_2::io_buffer_unmap(self, w, imu)
     }
+    fn io_buffer_acct_cloned_hpages(&self, w: &mut World, imu: AllocId) -> Result<(), Errno> {
+        V72.io_buffer_acct_cloned_hpages(w, imu)
+    }
     fn imu_acct_pages(&self, w: &World, imu: AllocId) -> Option<u64> {
         V72.imu_acct_pages(w, imu)
     }
