@@ -67,13 +67,26 @@ pub fn lower(raw: &RawScenario, cfg: &GenConfig) -> Scenario {
     let folios = lower_folios(&raw.folios[..raw.folios.len().min(max_folios)], &geo);
     let segs = &raw.segments[..raw.segments.len().min(max_segments)];
     let layout = lower_segments(segs, &folios, &geo, max_segments);
-    let memlock = lower_memlock(raw.memlock, &folios, &layout.segments, &geo);
+    let mut memlock = lower_memlock(raw.memlock, &folios, &layout.segments, &geo);
     let pad = [RawOp::default()];
     let ops = lower_ops(
         if raw.ops.is_empty() { &pad } else { &raw.ops },
         cfg,
         &layout,
     );
+    // Each further ring's setup charges its own regions too.
+    let rings =
+        ops.iter()
+            .map(|o| match *o {
+                crate::scenario::Op::Ring { ring }
+                | crate::scenario::Op::Clone { src: ring, .. } => ring + 1,
+                _ => 1,
+            })
+            .max()
+            .unwrap_or(1);
+    if let Some(m) = memlock.as_mut() {
+        m.pages += crate::model::RING_REGION_PAGES * u64::from(rings - 1);
+    }
     let faults = if cfg.faults {
         lower_faults(&raw.faults)
     } else {

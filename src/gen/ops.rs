@@ -249,7 +249,8 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
             };
             Span { start, end }
         };
-        out.push(match kind {
+        let mut pre = None;
+        let next = match kind {
             Kind::Register => {
                 let n = pick(op.a, &[(3, 1), (3, 2), (2, 3)]);
                 let (iovecs, ranges): (Vec<_>, Vec<_>) = items
@@ -321,6 +322,14 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
                 // Mostly from the other ring, whole; sometimes a ring onto
                 // itself, or a few slots at offsets.
                 let same = op.a & 3 == 0;
+                // A clone from a ring without a table only says -ENXIO:
+                // mostly, go to the other ring first and clone this one.
+                if !same && other.is_none() && table.is_some() && op.b & 0x40 == 0 {
+                    std::mem::swap(&mut table, &mut other);
+                    std::mem::swap(&mut held, &mut other_held);
+                    ring ^= 1;
+                    pre = Some(Op::Ring { ring });
+                }
                 let src_table = if same { table.clone() } else { other.clone() };
                 let snr = src_table.as_ref().map_or(0, |t| t.len() as u32);
                 let (nr, src_off, dst_off) = if op.b < 160 || snr == 0 {
@@ -348,7 +357,9 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
                     replace,
                 }
             }
-        });
+        };
+        out.extend(pre);
+        out.push(next);
     }
     out
 }

@@ -419,6 +419,11 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         tally.held += u64::from(held);
         tally.dropped_while_held += u64::from(dropped);
         tally.shmem_large += u64::from(s.folios.iter().any(|f| f.kind.is_shmem_large()));
+        tally.rings += u64::from(b.world.nr_rings() > 1);
+        tally.clones +=
+            u64::from(b.ops.iter().zip(&model.ops).any(|(o, r)| {
+                matches!(o, crate::scenario::ConcreteOp::Clone { .. }) && r.ret == 0
+            }));
         if diffs.is_empty() {
             tally.agreed += 1;
             if a.json {
@@ -465,7 +470,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         });
     } else {
         println!(
-            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {} with an iovec array running into an unmapped page, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile), {} with a large shmem folio; skipped: {:?}",
+            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {} with an iovec array running into an unmapped page, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile), {} with a large shmem folio, {} with a second ring ({} with a clone that succeeded); skipped: {:?}",
             tally.drawn,
             tally.judged,
             tally.agreed,
@@ -477,6 +482,8 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             tally.held,
             tally.dropped_while_held,
             tally.shmem_large,
+            tally.rings,
+            tally.clones,
             tally.skipped
         );
     }

@@ -898,6 +898,10 @@ pub struct LiveTally {
     pub dropped_while_held: u64,
     /// Judged with a large shmem folio (`shmem-thp`, `shmem-mthp`).
     pub shmem_large: u64,
+    /// Judged with a second ring (`ring`) or a clone.
+    pub rings: u64,
+    /// Judged with a clone that succeeded.
+    pub clones: u64,
     /// Skipped, by reason.
     pub skipped: BTreeMap<String, u64>,
 }
