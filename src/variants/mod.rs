@@ -44,11 +44,14 @@ pub const RLIMIT_BYPASS_7_1: KnownBug = KnownBug {
               uncharged when the buffer that was charged for it goes",
 };
 
-/// The functions a patch to the registration path may change. Every default
-/// is the upstream 7.1-rc1 function of the same name. Three methods are not
-/// kernel functions but what the oracles need to know about a version
-/// (`known_bugs`, `imu_acct_pages`, `accounted_pages`); their defaults
-/// describe 7.1.
+/// The functions a patch to the registration path may change: every
+/// function of the modelled path, GUP's included. Every default is the
+/// upstream 7.1-rc1 function of the same name, and every call to one, in
+/// the model and in the variants, goes through the variant, so an override
+/// replaces the function wherever it is called. Some methods are not kernel
+/// functions but what the oracles need to know about a version
+/// (`known_bugs`, `imu_acct_pages`, `accounted_pages`, `accounting_rule`);
+/// their defaults describe 7.1.
 #[allow(missing_docs)]
 pub trait Variant: Sync + Send {
     /// Short name used on the command line and in corpus files.
@@ -348,9 +351,14 @@ pub enum AccountingRule {
 }
 
 /// The kernel functions a variant can override: every method of
-/// [`Variant`] that models one (the oracle hooks `imu_acct_pages` and
-/// `accounted_pages` are not kernel functions). `regbuf-fuzz list` prints
-/// them; a test keeps the list equal to the trait.
+/// [`Variant`] that models one (the identity and oracle methods are not
+/// kernel functions), in the trait's order. `regbuf-fuzz list` prints them;
+/// a test keeps the list equal to the trait.
+///
+/// Not hooks: the allocators and the io_uring object caches (`kvmalloc`,
+/// `io_cache_alloc`/`io_cache_free` on [`World`]), which carry the fault
+/// plan; `io_vec_realloc`, which the model reduces to a size; and ring
+/// teardown outside this path (`io_rsrc_cache_free`, the ring's regions).
 pub const HOOKS: &[&str] = &[
     "__io_account_mem",
     "io_unaccount_mem",
