@@ -4,7 +4,7 @@
 //! Functions appear in the order of the C file. Every call from one
 //! function of the path to another (GUP's included) goes through the variant
 //! `v`, so a variant that replaces a function replaces it at every call
-//! site; a function that calls none takes no `v`.
+//! site; a function that calls none need not take `v`.
 
 use super::iov_iter::IovIter;
 use super::types::*;
