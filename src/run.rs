@@ -6,10 +6,6 @@ use crate::mm::AllocSite;
 use crate::model::clone::{io_register_clone_buffers, IoUringCloneBuffers};
 use crate::model::iov_iter::IovIter;
 use crate::model::iov_iter::PhysRange;
-use crate::model::rsrc::{
-    __io_sqe_buffers_update, io_import_reg_buf, io_import_reg_vec, io_req_put_rsrc_nodes,
-    io_sqe_buffers_register, io_sqe_buffers_unregister,
-};
 use crate::model::{Errno, InflightReq, IoKiocb, World};
 use crate::oracle::invariants::{
     bvec_ranges, table_buffers, Before, OpContext, Violation, INVARIANTS,
@@ -163,20 +159,19 @@ fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<V
     match op {
         ConcreteOp::Register { iovecs } => (
             ret_of(
-                io_sqe_buffers_register(v, w, Some(iovecs), iovecs.len() as u32),
+                v.io_sqe_buffers_register(w, Some(iovecs), iovecs.len() as u32),
                 |_| 0,
             ),
             None,
         ),
-        ConcreteOp::RegisterSparse { nr } => (
-            ret_of(io_sqe_buffers_register(v, w, None, *nr), |_| 0),
-            None,
-        ),
+        ConcreteOp::RegisterSparse { nr } => {
+            (ret_of(v.io_sqe_buffers_register(w, None, *nr), |_| 0), None)
+        }
         ConcreteOp::Update { offset, iovecs } => (
-            ret_of(__io_sqe_buffers_update(v, w, *offset, iovecs), |d| d as i64),
+            ret_of(v.io_register_rsrc_update(w, *offset, iovecs), |d| d as i64),
             None,
         ),
-        ConcreteOp::Unregister => (ret_of(io_sqe_buffers_unregister(v, w), |_| 0), None),
+        ConcreteOp::Unregister => (ret_of(v.io_sqe_buffers_unregister(w), |_| 0), None),
         ConcreteOp::Import {
             slot,
             ddir,
@@ -185,7 +180,7 @@ fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<V
             hold,
         } => {
             let mut req = IoKiocb::new(*slot);
-            let r = io_import_reg_buf(v, w, &mut req, *buf_addr, *len, *ddir);
+            let r = v.io_import_reg_buf(w, &mut req, *buf_addr, *len, *ddir);
             issued(v, w, req, r, *hold)
         }
         ConcreteOp::Readv {
@@ -195,12 +190,12 @@ fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<V
             hold,
         } => {
             let mut req = IoKiocb::new(*slot);
-            let r = io_import_reg_vec(v, w, *ddir, &mut req, iovecs);
+            let r = v.io_import_reg_vec(w, *ddir, &mut req, iovecs);
             issued(v, w, req, r, *hold)
         }
         ConcreteOp::Complete => match w.ctx.inflight.pop_front() {
             Some(mut r) => {
-                io_req_put_rsrc_nodes(v, w, &mut r.req);
+                v.io_req_put_rsrc_nodes(w, &mut r.req);
                 (0, Some(r.import))
             }
             None => (0, None),
@@ -238,19 +233,19 @@ fn issued(
 ) -> (i64, Option<Vec<PhysRange>>) {
     match r {
         Ok(iter) => {
-            let import = iter.physical_ranges(w).0;
+            let import = v.iterate_bvec(w, &iter).0;
             if hold {
                 w.ctx.inflight.push_back(InflightReq {
                     req,
                     import: import.clone(),
                 });
             } else {
-                io_req_put_rsrc_nodes(v, w, &mut req);
+                v.io_req_put_rsrc_nodes(w, &mut req);
             }
             (0, Some(import))
         }
         Err(e) => {
-            io_req_put_rsrc_nodes(v, w, &mut req);
+            v.io_req_put_rsrc_nodes(w, &mut req);
             (e.neg() as i64, None)
         }
     }
@@ -277,10 +272,10 @@ fn io_ring_ctx_free(v: &dyn Variant, w: &mut World) {
     // io_ring_exit_work() cancels what is still in flight before the
     // buffers go: each canceled request is freed and drops its node.
     while let Some(mut r) = w.ctx.inflight.pop_front() {
-        io_req_put_rsrc_nodes(v, w, &mut r.req);
+        v.io_req_put_rsrc_nodes(w, &mut r.req);
     }
     if w.ctx.buf_table.nr() != 0 {
-        let _ = io_sqe_buffers_unregister(v, w);
+        let _ = v.io_sqe_buffers_unregister(w);
     }
     w.io_rsrc_cache_free();
     w.xa_destroy_hpage_acct();

@@ -380,6 +380,22 @@ fn list_names_variants_and_invariants() {
     }
 }
 
+/// Every overridable function has its own line under its heading.
+#[test]
+fn list_shows_every_overridable_function() {
+    let o = run(&["list"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let hooks: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("OVERRIDABLE FUNCTIONS"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(hooks, regbuf_fuzz::variants::HOOKS);
+}
+
 #[test]
 fn list_shows_every_geometry_with_its_sizes() {
     let o = run(&["list"]);

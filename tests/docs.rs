@@ -1,5 +1,6 @@
 //! The book's links and every repository path the README and the book
 //! name resolve: a moved or renamed file breaks this test, not a reader.
+//! And the book's list of overridable functions is the trait's.
 
 use std::path::{Path, PathBuf};
 
@@ -143,6 +144,19 @@ fn every_help_ends_with_a_book_page_that_exists() {
             help.trim_end().lines().last(),
             Some(book_line(page, json).as_str()),
             "{args:?}:\n{help}"
+        );
+    }
+}
+
+/// "Adding a variant" names every hook, so a function made overridable is
+/// not missing from the page that says what can be overridden.
+#[test]
+fn adding_a_variant_names_every_overridable_function() {
+    let page = std::fs::read_to_string(root().join("docs/src/variants.md")).unwrap();
+    for h in regbuf_fuzz::variants::HOOKS {
+        assert!(
+            page.contains(&format!("`{h}`")),
+            "docs/src/variants.md does not name `{h}`"
         );
     }
 }

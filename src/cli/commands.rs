@@ -299,7 +299,7 @@ pub fn list(out: &mut dyn Write) -> i32 {
          gup                 { fail = \"gup\", nth, pinned, errno }: pin_user_pages_fast call nth stops after `pinned` pages with ENOMEM, EBUSY or EAGAIN (FOLL_LONGTERM migration)\n  \
          copy_from_user      { fail = \"copy_from_user\", nth }: iovec read nth of the run faults (-EFAULT); the live check does this for real\n",
     );
-    o.push_str("\nOVERRIDABLE FUNCTIONS (a variant replaces any of these; the rest of the path is 7.1-rc1's)\n");
+    o.push_str("\nOVERRIDABLE FUNCTIONS (a variant replaces any of these at every call site, GUP's included; the rest of the path is 7.1-rc1's)\n");
     for h in variants::HOOKS {
         o.push_str(&format!("  {h}\n"));
     }

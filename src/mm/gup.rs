@@ -10,6 +10,10 @@
 //! their only mapper), a THP is never split by the pin, and the fast/slow
 //! GUP split is one walk. A hole or a read-only page ends the walk: the
 //! caller gets the count pinned so far, or -EFAULT when nothing was pinned.
+//!
+//! The path calls these through the variant's GUP hooks
+//! ([`crate::variants::Variant::pin_user_pages_fast`] and the unpins), whose
+//! defaults are these functions, so a variant can model a change to GUP.
 
 use super::{AddressSpace, Geometry, Pfn, PhysMem};
 use crate::model::Errno;

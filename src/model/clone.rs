@@ -7,7 +7,6 @@
 //! The rings are the task's ([`World::rings`]); the destination is the one
 //! the operation runs on, `w.ctx`.
 
-use super::rsrc::{io_rsrc_data_alloc, io_rsrc_data_free, io_rsrc_node_alloc};
 use super::types::*;
 use super::{Errno, World};
 use crate::variants::Variant;
@@ -96,7 +95,7 @@ pub fn io_clone_buffers<V: Variant + ?Sized>(
     }
 
     let dst_nr = w.ctx.buf_table.nr();
-    let mut data = io_rsrc_data_alloc(w, nbufs.max(dst_nr as u32))?;
+    let mut data = v.io_rsrc_data_alloc(w, nbufs.max(dst_nr as u32))?;
 
     // Copy original dst nodes from before the cloned range
     for i in 0..(arg.dst_off as usize).min(dst_nr) {
@@ -112,7 +111,7 @@ pub fn io_clone_buffers<V: Variant + ?Sized>(
         let dst_node = match src.get(i).copied().flatten() {
             None => None,
             Some(src_node) => {
-                let Some(dst_node) = io_rsrc_node_alloc(w) else {
+                let Some(dst_node) = v.io_rsrc_node_alloc(w) else {
                     free_data(v, w, data);
                     return Err(Errno::ENOMEM);
                 };
@@ -152,7 +151,7 @@ pub fn io_clone_buffers<V: Variant + ?Sized>(
     // If asked for replace, put the old table. data->nodes[] holds both
     // old and new nodes at this point.
     if arg.replace {
-        io_rsrc_data_free(v, w);
+        v.io_rsrc_data_free(w);
     }
     let left = w.ctx.buf_table.nr() != 0;
     w.warn_on_once(left, "io_clone_buffers: ctx->buf_table.nr");
@@ -165,6 +164,6 @@ pub fn io_clone_buffers<V: Variant + ?Sized>(
 /// runs.
 fn free_data<V: Variant + ?Sized>(v: &V, w: &mut World, data: IoRsrcData) {
     let own = std::mem::replace(&mut w.ctx.buf_table, data);
-    io_rsrc_data_free(v, w);
+    v.io_rsrc_data_free(w);
     w.ctx.buf_table = own;
 }

@@ -2,8 +2,9 @@
 
 use super::world::PageArray;
 use super::{sizeof, Errno, World};
-use crate::mm::gup::{pin_user_pages_fast, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE};
+use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::AllocSite;
+use crate::variants::Variant;
 
 /// Entries reserved up front for a page array. Only a harness matter: a 7.2
 /// buffer may name 2^28 pages, of which GUP returns what is mapped.
@@ -16,7 +17,12 @@ pub const PREALLOC_PAGES: u64 = 1 << 16;
 /// `nr_pages * sizeof(struct page *)` bytes, so `kvmalloc` refuses it, with
 /// its WARN, from `INT_MAX / 8` pages on: below the 1 GiB limit that never
 /// happens, under 7.2's 1 TiB it does (3996771b8f75).
-pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
+pub fn io_pin_pages<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    uaddr: u64,
+    len: u64,
+) -> Result<(PageArray, u64), Errno> {
     let ps = w.geo.page_size();
     let Some(end) = uaddr.checked_add(len) else {
         return Err(Errno::EOVERFLOW);
@@ -46,17 +52,12 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
     };
 
-    let gup = w.alloc.gup_call();
-
-    let ret = pin_user_pages_fast(
-        &w.geo,
-        &w.aspace,
-        &mut w.phys,
+    let ret = v.pin_user_pages_fast(
+        w,
         uaddr,
         nr_pages,
         FOLL_WRITE | FOLL_LONGTERM,
         &mut pages.pages,
-        gup,
     );
     // success, mapped all pages
     if ret == Ok(nr_pages) {
@@ -68,7 +69,7 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         Ok(n) => {
             // if we did partial map, release any pages we did get
             if n > 0 {
-                unpin_user_pages(&mut w.phys, &pages.pages[..n as usize]);
+                v.unpin_user_pages(w, &pages.pages[..n as usize]);
             }
             Errno::EFAULT
         }

@@ -3,9 +3,10 @@
 //!
 //! Files are named after the kernel files they mirror. Each modelled function
 //! opens with `Model of <fn>() — <file>, <version>` and lists its divergences.
-//! Functions a patch may replace are reached through the [`crate::variants::Variant`]
-//! trait (the first argument `v`), so a variant swaps exactly the functions its
-//! patch changes and shares the rest.
+//! Every function of the path, GUP's included, is reached through the
+//! [`crate::variants::Variant`] trait (the first argument `v`), so a variant
+//! swaps exactly the functions its patch changes, at every call site, and
+//! shares the rest.
 //!
 //! Conventions carried over from C: `ERR_PTR(-E…)` is `Err(Errno::E…)`, NULL
 //! is `None`, `goto done` is a labelled block followed by the cleanup, and

@@ -1,15 +1,15 @@
 //! Model of io_uring/rsrc.c at Linux 7.1-rc1 (blob 650303626be6): buffer
 //! registration, update, unregister, accounting and fixed-buffer import.
 //!
-//! Functions appear in the order of the C file. Each takes the variant `v`
-//! first so that a call to a function a patch may replace goes through it;
-//! every other call is direct, as in C.
+//! Functions appear in the order of the C file. Every call from one
+//! function of the path to another (GUP's included) goes through the variant
+//! `v`, so a variant that replaces a function replaces it at every call
+//! site; a function that calls none need not take `v`.
 
-use super::iov_iter::{iovec_from_user, IovIter};
+use super::iov_iter::IovIter;
 use super::types::*;
 use super::world::PageArray;
 use super::{Errno, World};
-use crate::mm::gup::unpin_user_folio;
 use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::variants::Variant;
 
@@ -43,9 +43,13 @@ pub fn io_unaccount_mem(w: &mut World, nr_pages: u64) {
 
 /// Model of `io_account_mem()` — io_uring/rsrc.c, 7.1-rc1.
 /// `mm_account` is always set: the ring is created by the scenario's process.
-pub fn io_account_mem(w: &mut World, nr_pages: u64) -> Result<(), Errno> {
+pub fn io_account_mem<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    nr_pages: u64,
+) -> Result<(), Errno> {
     if w.ctx.user.is_some() {
-        __io_account_mem(w, nr_pages)?;
+        v.__io_account_mem(w, nr_pages)?;
     }
     w.ctx.pinned_vm += nr_pages;
     Ok(())
@@ -70,7 +74,7 @@ pub fn io_validate_user_buf_range(w: &World, uaddr: u64, ulen: u64) -> Result<()
 }
 
 /// Model of `io_release_ubuf()` — io_uring/rsrc.c, 7.1-rc1 (after 5afb4bf9fc62).
-pub fn io_release_ubuf<V: Variant + ?Sized>(_v: &V, w: &mut World, imu: AllocId) {
+pub fn io_release_ubuf<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) {
     let nr_bvecs = w.imu(imu).nr_bvecs as u64;
     for i in 0..nr_bvecs {
         let bv = w.read_bvec(imu, i, "io_release_ubuf");
@@ -78,7 +82,7 @@ pub fn io_release_ubuf<V: Variant + ?Sized>(_v: &V, w: &mut World, imu: AllocId)
             w.warn_on_once(true, "io_release_ubuf: bv_page outside any folio");
             continue;
         };
-        unpin_user_folio(&mut w.phys, folio, 1);
+        v.unpin_user_folio(w, folio, 1);
     }
 }
 
@@ -114,10 +118,10 @@ pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) 
 
     let acct_pages = w.imu(imu).acct_pages;
     if acct_pages != 0 {
-        io_unaccount_mem(w, acct_pages);
+        v.io_unaccount_mem(w, acct_pages);
     }
     v.io_release_ubuf(w, imu);
-    io_free_imu(w, imu);
+    v.io_free_imu(w, imu);
 }
 
 /// Model of `io_rsrc_node_alloc()` — io_uring/rsrc.c, 7.1-rc1 (buffer nodes).
@@ -139,7 +143,7 @@ pub fn io_rsrc_data_free<V: Variant + ?Sized>(v: &V, w: &mut World) {
     }
     while let Some(slot) = w.ctx.buf_table.nodes.pop() {
         if let Some(node) = slot {
-            io_put_rsrc_node(v, w, node);
+            v.io_put_rsrc_node(w, node);
         }
     }
     if let Some(array) = w.ctx.buf_table.array.take() {
@@ -167,7 +171,7 @@ pub fn io_put_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocId
     let n = w.nodes.get_mut(&node).expect("node in table");
     n.refs -= 1;
     if n.refs == 0 {
-        io_free_rsrc_node(v, w, node);
+        v.io_free_rsrc_node(w, node);
     }
 }
 
@@ -176,7 +180,7 @@ pub fn io_reset_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, index: usiz
     let Some(node) = w.ctx.buf_table.nodes[index] else {
         return false;
     };
-    io_put_rsrc_node(v, w, node);
+    v.io_put_rsrc_node(w, node);
     w.ctx.buf_table.nodes[index] = None;
     true
 }
@@ -191,12 +195,10 @@ pub fn io_free_rsrc_node<V: Variant + ?Sized>(v: &V, w: &mut World, node: AllocI
     w.io_cache_free(false, node);
 }
 
-/// Model of `__io_sqe_buffers_update()` — io_uring/rsrc.c, 7.1-rc1, with the
-/// checks of `io_register_rsrc_update()` and `__io_register_rsrc_update()`
-/// that come before it. Returns the number of slots updated, or the error
-/// of the first one when none was.
-/// Divergence: tags are not modelled (no CQEs).
-pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
+/// Model of `io_register_rsrc_update()` with `__io_register_rsrc_update()`
+/// — io_uring/rsrc.c, 7.1-rc1, for `IORING_RSRC_BUFFER`: the checks that
+/// come before `__io_sqe_buffers_update()`.
+pub fn io_register_rsrc_update<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
     offset: u32,
@@ -211,7 +213,21 @@ pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
     if offset.checked_add(nr_args).is_none() {
         return Err(Errno::EOVERFLOW);
     }
+    v.__io_sqe_buffers_update(w, offset, iovecs)
+}
 
+/// Model of `__io_sqe_buffers_update()` — io_uring/rsrc.c, 7.1-rc1. Returns
+/// the number of slots updated, or the error of the first one when none was.
+/// `offset + iovecs.len()` does not overflow: [`io_register_rsrc_update`]
+/// checked it.
+/// Divergence: tags are not modelled (no CQEs).
+pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    offset: u32,
+    iovecs: &[Iovec],
+) -> Result<u32, Errno> {
+    let nr_args = iovecs.len() as u32;
     let mut last_hpage: Option<Pfn> = None;
     if w.ctx.buf_table.nr() == 0 {
         return Err(Errno::ENXIO);
@@ -223,7 +239,7 @@ pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
     let mut err = Ok(0);
     let mut done = 0u32;
     while done < nr_args {
-        let iov = match iovec_from_user(w, &iovecs[done as usize]) {
+        let iov = match v.iovec_from_user(w, &iovecs[done as usize]) {
             Ok(iov) => iov,
             Err(e) => {
                 err = Err(e);
@@ -238,7 +254,7 @@ pub fn __io_sqe_buffers_update<V: Variant + ?Sized>(
             }
         };
         let i = (offset + done) as usize;
-        io_reset_rsrc_node(v, w, i);
+        v.io_reset_rsrc_node(w, i);
         w.ctx.buf_table.nodes[i] = node;
         done += 1;
     }
@@ -254,7 +270,7 @@ pub fn io_sqe_buffers_unregister<V: Variant + ?Sized>(v: &V, w: &mut World) -> R
     if w.ctx.buf_table.nr() == 0 {
         return Err(Errno::ENXIO);
     }
-    io_rsrc_data_free(v, w);
+    v.io_rsrc_data_free(w);
     Ok(())
 }
 
@@ -333,7 +349,7 @@ pub fn io_buffer_account_pin<V: Variant + ?Sized>(
         return Ok(());
     }
 
-    let ret = io_account_mem(w, acct_pages);
+    let ret = v.io_account_mem(w, acct_pages);
     if ret.is_err() {
         w.imu_mut(imu).acct_pages = 0;
     }
@@ -342,7 +358,7 @@ pub fn io_buffer_account_pin<V: Variant + ?Sized>(
 
 /// Model of `io_coalesce_buffer()` — io_uring/rsrc.c, 7.1-rc1.
 pub fn io_coalesce_buffer<V: Variant + ?Sized>(
-    _v: &V,
+    v: &V,
     w: &mut World,
     pages: &mut PageArray,
     nr_pages: &mut u64,
@@ -390,7 +406,7 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
         // Drop all but one ref, the entire folio will remain pinned.
         if nr > 1 {
             if let Some(folio) = folio {
-                unpin_user_folio(&mut w.phys, folio, nr - 1);
+                v.unpin_user_folio(w, folio, nr - 1);
             }
         }
         j += nr;
@@ -493,7 +509,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 
     v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
 
-    let Some(node) = io_rsrc_node_alloc(w) else {
+    let Some(node) = v.io_rsrc_node_alloc(w) else {
         return Err(Errno::ENOMEM);
     };
 
@@ -518,7 +534,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
             }
         }
 
-        imu = io_alloc_imu(w, nr_pages);
+        imu = v.io_alloc_imu(w, nr_pages);
         let Some(m) = imu else { break 'done };
 
         w.imu_mut(m).nr_bvecs = nr_pages as u32;
@@ -567,10 +583,10 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         Ok(()) => Ok(Some(node)),
         Err(e) => {
             if let Some(m) = imu {
-                io_free_imu(w, m);
+                v.io_free_imu(w, m);
             }
             if let Some(p) = &pages {
-                unpin_folio_of_each(w, &p.pages[..nr_pages as usize]);
+                unpin_folio_of_each(v, w, &p.pages[..nr_pages as usize]);
             }
             w.io_cache_free(false, node);
             Err(e)
@@ -585,10 +601,10 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 /// The loop of `io_sqe_buffer_register()`'s error path since 5afb4bf9fc62:
 /// `for (i = 0; i < nr_pages; i++) unpin_user_folio(page_folio(pages[i]), 1);`
 /// A page outside every folio is a warning, not an unpin.
-pub fn unpin_folio_of_each(w: &mut World, pages: &[Pfn]) {
+pub fn unpin_folio_of_each<V: Variant + ?Sized>(v: &V, w: &mut World, pages: &[Pfn]) {
     for &page in pages {
         match w.phys.page_folio(page) {
-            Some(folio) => unpin_user_folio(&mut w.phys, folio, 1),
+            Some(folio) => v.unpin_user_folio(w, folio, 1),
             None => {
                 w.warn_on_once(
                     true,
@@ -620,7 +636,7 @@ pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
     }
     // A local table, installed only after the loop: while it runs,
     // headpage_already_acct() sees the (empty) ctx->buf_table, as in C.
-    let mut data = io_rsrc_data_alloc(w, nr_args)?;
+    let mut data = v.io_rsrc_data_alloc(w, nr_args)?;
 
     let empty = Iovec {
         iov_base: 0,
@@ -628,7 +644,7 @@ pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
     };
     let mut ret = Ok(());
     for i in 0..nr_args as usize {
-        let iov = match arg.map(|a| iovec_from_user(w, &a[i])) {
+        let iov = match arg.map(|a| v.iovec_from_user(w, &a[i])) {
             None => empty,
             Some(Ok(iov)) => iov,
             Some(Err(e)) => {
@@ -648,7 +664,7 @@ pub fn io_sqe_buffers_register<V: Variant + ?Sized>(
 
     w.ctx.buf_table = data;
     if ret.is_err() {
-        let _ = io_sqe_buffers_unregister(v, w);
+        let _ = v.io_sqe_buffers_unregister(w);
     }
     ret
 }
@@ -676,7 +692,7 @@ pub fn validate_fixed_range(
 /// Model of `io_import_fixed()` — io_uring/rsrc.c, 7.1-rc1 (user buffers;
 /// `IO_REGBUF_F_KBUF` is never set).
 pub fn io_import_fixed<V: Variant + ?Sized>(
-    _v: &V,
+    v: &V,
     w: &mut World,
     ddir: u32,
     imu: AllocId,
@@ -684,7 +700,7 @@ pub fn io_import_fixed<V: Variant + ?Sized>(
     len: u64,
 ) -> Result<IovIter, Errno> {
     let m = w.imu(imu);
-    validate_fixed_range(w, buf_addr, len, m)?;
+    v.validate_fixed_range(w, buf_addr, len, m)?;
     if m.dir & (1 << ddir) == 0 {
         return Err(Errno::EFAULT);
     }
@@ -738,7 +754,7 @@ pub fn io_find_buf_node(w: &mut World, req: &mut IoKiocb) -> Option<AllocId> {
 /// reference frees the node and unmaps its buffer.
 pub fn io_req_put_rsrc_nodes<V: Variant + ?Sized>(v: &V, w: &mut World, req: &mut IoKiocb) {
     if let Some(node) = req.buf_node.take() {
-        io_put_rsrc_node(v, w, node);
+        v.io_put_rsrc_node(w, node);
     }
 }
 
@@ -752,7 +768,7 @@ pub fn io_import_reg_buf<V: Variant + ?Sized>(
     len: u64,
     ddir: u32,
 ) -> Result<IovIter, Errno> {
-    let Some(node) = io_find_buf_node(w, req) else {
+    let Some(node) = v.io_find_buf_node(w, req) else {
         return Err(Errno::EFAULT);
     };
     // io_import_fixed(): if (WARN_ON_ONCE(!imu)) return -EFAULT;
@@ -764,10 +780,10 @@ pub fn io_import_reg_buf<V: Variant + ?Sized>(
 }
 
 /// Model of `io_vec_fill_bvec()` — io_uring/rsrc.c, 7.1-rc1. `capacity` is
-/// the result array's size from [`io_estimate_bvec_size`]; writing past it
-/// is recorded as [`super::Event::ResBvecOverflow`].
+/// the result array's size from the variant's `io_estimate_bvec_size`;
+/// writing past it is recorded as [`super::Event::ResBvecOverflow`].
 pub fn io_vec_fill_bvec<V: Variant + ?Sized>(
-    _v: &V,
+    v: &V,
     w: &mut World,
     ddir: u32,
     imu: AllocId,
@@ -784,7 +800,7 @@ pub fn io_vec_fill_bvec<V: Variant + ?Sized>(
         let mut iov_len = iov.iov_len;
         let buf_addr = iov.iov_base;
 
-        validate_fixed_range(w, buf_addr, iov_len, w.imu(imu))?;
+        v.validate_fixed_range(w, buf_addr, iov_len, w.imu(imu))?;
 
         if iov_len == 0 {
             return Err(Errno::EFAULT);
@@ -839,7 +855,8 @@ pub fn io_estimate_bvec_size(iov: &[Iovec], folio_shift: u32) -> Result<u64, Err
 
 /// Model of `io_import_reg_vec()` — io_uring/rsrc.c, 7.1-rc1 (user buffers).
 /// Divergence: the iovec/bvec array juggling (`io_vec_realloc`) is reduced to
-/// its size; its allocation is not a fault site here.
+/// its size; its allocation is not a fault site here, and `io_vec_realloc`
+/// is no hook: there is nothing of it left to replace.
 pub fn io_import_reg_vec<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
@@ -847,7 +864,7 @@ pub fn io_import_reg_vec<V: Variant + ?Sized>(
     req: &mut IoKiocb,
     iov: &[Iovec],
 ) -> Result<IovIter, Errno> {
-    let Some(node) = io_find_buf_node(w, req) else {
+    let Some(node) = v.io_find_buf_node(w, req) else {
         return Err(Errno::EFAULT);
     };
     let Some(imu) = w.nodes[&node].buf else {
@@ -857,6 +874,6 @@ pub fn io_import_reg_vec<V: Variant + ?Sized>(
     if w.imu(imu).dir & (1 << ddir) == 0 {
         return Err(Errno::EFAULT);
     }
-    let nr_segs = io_estimate_bvec_size(iov, w.imu(imu).folio_shift)?;
+    let nr_segs = v.io_estimate_bvec_size(iov, w.imu(imu).folio_shift)?;
     v.io_vec_fill_bvec(w, ddir, imu, iov, nr_segs)
 }

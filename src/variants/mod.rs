@@ -5,11 +5,13 @@
 //! add a patch: write one file here with the changed functions, each quoting
 //! its hunk, and add one line to [`ALL`].
 
-use crate::mm::{AllocId, Pfn};
+use crate::mm::{gup, AllocId, FolioId, Pfn};
 use crate::model::clone::{self, IoUringCloneBuffers};
-use crate::model::iov_iter::IovIter;
+use crate::model::iov_iter::{self, IovIter, PhysRange};
 use crate::model::world::PageArray;
-use crate::model::{memmap, rsrc, Errno, IoImuFolioData, Iovec, World};
+use crate::model::{
+    memmap, rsrc, Errno, IoImuFolioData, IoKiocb, IoMappedUbuf, IoRsrcData, Iovec, World,
+};
 
 pub mod history;
 pub mod rfc_v1;
@@ -43,11 +45,14 @@ pub const RLIMIT_BYPASS_7_1: KnownBug = KnownBug {
               uncharged when the buffer that was charged for it goes",
 };
 
-/// The functions a patch to the registration path may change. Every default
-/// is the upstream 7.1-rc1 function of the same name. Three methods are not
-/// kernel functions but what the oracles need to know about a version
-/// (`known_bugs`, `imu_acct_pages`, `accounted_pages`); their defaults
-/// describe 7.1.
+/// The functions a patch to the registration path may change: every
+/// function of the modelled path, GUP's included. Every default is the
+/// upstream 7.1-rc1 function of the same name, and every call to one, in
+/// the model and in the variants, goes through the variant, so an override
+/// replaces the function wherever it is called. Some methods are not kernel
+/// functions but what the oracles need to know about a version
+/// (`known_bugs`, `imu_acct_pages`, `accounted_pages`, `accounting_rule`);
+/// their defaults describe 7.1.
 #[allow(missing_docs)]
 pub trait Variant: Sync + Send {
     /// Short name used on the command line and in corpus files.
@@ -71,6 +76,17 @@ pub trait Variant: Sync + Send {
         None
     }
 
+    // io_uring/rsrc.c, in the order of the file.
+
+    fn __io_account_mem(&self, w: &mut World, nr_pages: u64) -> Result<(), Errno> {
+        rsrc::__io_account_mem(w, nr_pages)
+    }
+    fn io_unaccount_mem(&self, w: &mut World, nr_pages: u64) {
+        rsrc::io_unaccount_mem(w, nr_pages)
+    }
+    fn io_account_mem(&self, w: &mut World, nr_pages: u64) -> Result<(), Errno> {
+        rsrc::io_account_mem(self, w, nr_pages)
+    }
     fn io_validate_user_buf_range(
         &self,
         w: &mut World,
@@ -79,26 +95,48 @@ pub trait Variant: Sync + Send {
     ) -> Result<(), Errno> {
         rsrc::io_validate_user_buf_range(w, uaddr, ulen)
     }
-    fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
-        memmap::io_pin_pages(w, uaddr, len)
+    fn io_release_ubuf(&self, w: &mut World, imu: AllocId) {
+        rsrc::io_release_ubuf(self, w, imu)
     }
-    fn io_check_coalesce_buffer(
+    fn io_alloc_imu(&self, w: &mut World, nr_bvecs: u64) -> Option<AllocId> {
+        rsrc::io_alloc_imu(w, nr_bvecs)
+    }
+    fn io_free_imu(&self, w: &mut World, imu: AllocId) {
+        rsrc::io_free_imu(w, imu)
+    }
+    fn io_buffer_unmap(&self, w: &mut World, imu: AllocId) {
+        rsrc::io_buffer_unmap(self, w, imu)
+    }
+    fn io_rsrc_node_alloc(&self, w: &mut World) -> Option<AllocId> {
+        rsrc::io_rsrc_node_alloc(w)
+    }
+    fn io_rsrc_data_free(&self, w: &mut World) {
+        rsrc::io_rsrc_data_free(self, w)
+    }
+    fn io_rsrc_data_alloc(&self, w: &mut World, nr: u32) -> Result<IoRsrcData, Errno> {
+        rsrc::io_rsrc_data_alloc(w, nr)
+    }
+    fn io_free_rsrc_node(&self, w: &mut World, node: AllocId) {
+        rsrc::io_free_rsrc_node(self, w, node)
+    }
+    fn __io_sqe_buffers_update(
         &self,
         w: &mut World,
-        pages: &[Pfn],
-        nr_pages: u64,
-        data: &mut IoImuFolioData,
-    ) -> bool {
-        rsrc::io_check_coalesce_buffer(self, w, pages, nr_pages, data)
+        offset: u32,
+        iovecs: &[Iovec],
+    ) -> Result<u32, Errno> {
+        rsrc::__io_sqe_buffers_update(self, w, offset, iovecs)
     }
-    fn io_coalesce_buffer(
+    fn io_register_rsrc_update(
         &self,
         w: &mut World,
-        pages: &mut PageArray,
-        nr_pages: &mut u64,
-        data: &IoImuFolioData,
-    ) -> bool {
-        rsrc::io_coalesce_buffer(self, w, pages, nr_pages, data)
+        offset: u32,
+        iovecs: &[Iovec],
+    ) -> Result<u32, Errno> {
+        rsrc::io_register_rsrc_update(self, w, offset, iovecs)
+    }
+    fn io_sqe_buffers_unregister(&self, w: &mut World) -> Result<(), Errno> {
+        rsrc::io_sqe_buffers_unregister(self, w)
     }
     fn headpage_already_acct(
         &self,
@@ -119,6 +157,24 @@ pub trait Variant: Sync + Send {
     ) -> Result<(), Errno> {
         rsrc::io_buffer_account_pin(self, w, pages, nr_pages, imu, last_hpage)
     }
+    fn io_coalesce_buffer(
+        &self,
+        w: &mut World,
+        pages: &mut PageArray,
+        nr_pages: &mut u64,
+        data: &IoImuFolioData,
+    ) -> bool {
+        rsrc::io_coalesce_buffer(self, w, pages, nr_pages, data)
+    }
+    fn io_check_coalesce_buffer(
+        &self,
+        w: &mut World,
+        pages: &[Pfn],
+        nr_pages: u64,
+        data: &mut IoImuFolioData,
+    ) -> bool {
+        rsrc::io_check_coalesce_buffer(self, w, pages, nr_pages, data)
+    }
     fn io_sqe_buffer_register(
         &self,
         w: &mut World,
@@ -127,11 +183,22 @@ pub trait Variant: Sync + Send {
     ) -> Result<Option<AllocId>, Errno> {
         rsrc::io_sqe_buffer_register(self, w, iov, last_hpage)
     }
-    fn io_release_ubuf(&self, w: &mut World, imu: AllocId) {
-        rsrc::io_release_ubuf(self, w, imu)
+    fn io_sqe_buffers_register(
+        &self,
+        w: &mut World,
+        arg: Option<&[Iovec]>,
+        nr_args: u32,
+    ) -> Result<(), Errno> {
+        rsrc::io_sqe_buffers_register(self, w, arg, nr_args)
     }
-    fn io_buffer_unmap(&self, w: &mut World, imu: AllocId) {
-        rsrc::io_buffer_unmap(self, w, imu)
+    fn validate_fixed_range(
+        &self,
+        w: &World,
+        buf_addr: u64,
+        len: u64,
+        imu: &IoMappedUbuf,
+    ) -> Result<(), Errno> {
+        rsrc::validate_fixed_range(w, buf_addr, len, imu)
     }
     fn io_import_fixed(
         &self,
@@ -143,6 +210,19 @@ pub trait Variant: Sync + Send {
     ) -> Result<IovIter, Errno> {
         rsrc::io_import_fixed(self, w, ddir, imu, buf_addr, len)
     }
+    fn io_find_buf_node(&self, w: &mut World, req: &mut IoKiocb) -> Option<AllocId> {
+        rsrc::io_find_buf_node(w, req)
+    }
+    fn io_import_reg_buf(
+        &self,
+        w: &mut World,
+        req: &mut IoKiocb,
+        buf_addr: u64,
+        len: u64,
+        ddir: u32,
+    ) -> Result<IovIter, Errno> {
+        rsrc::io_import_reg_buf(self, w, req, buf_addr, len, ddir)
+    }
     fn io_vec_fill_bvec(
         &self,
         w: &mut World,
@@ -153,6 +233,20 @@ pub trait Variant: Sync + Send {
     ) -> Result<IovIter, Errno> {
         rsrc::io_vec_fill_bvec(self, w, ddir, imu, iovec, capacity)
     }
+    /// Also what the `import` invariant sizes its own vectored probes with,
+    /// so a version is judged against the capacity it allocates.
+    fn io_estimate_bvec_size(&self, iov: &[Iovec], folio_shift: u32) -> Result<u64, Errno> {
+        rsrc::io_estimate_bvec_size(iov, folio_shift)
+    }
+    fn io_import_reg_vec(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        req: &mut IoKiocb,
+        iov: &[Iovec],
+    ) -> Result<IovIter, Errno> {
+        rsrc::io_import_reg_vec(self, w, ddir, req, iov)
+    }
     fn io_clone_buffers(&self, w: &mut World, arg: &IoUringCloneBuffers) -> Result<(), Errno> {
         clone::io_clone_buffers(self, w, arg)
     }
@@ -161,6 +255,68 @@ pub trait Variant: Sync + Send {
     /// charges nothing and counts nothing, which the default does.
     fn io_buffer_acct_cloned_hpages(&self, _w: &mut World, _imu: AllocId) -> Result<(), Errno> {
         Ok(())
+    }
+
+    // io_uring/rsrc.h and io_uring/io_uring.c.
+
+    fn io_put_rsrc_node(&self, w: &mut World, node: AllocId) {
+        rsrc::io_put_rsrc_node(self, w, node)
+    }
+    fn io_reset_rsrc_node(&self, w: &mut World, index: usize) -> bool {
+        rsrc::io_reset_rsrc_node(self, w, index)
+    }
+    fn io_req_put_rsrc_nodes(&self, w: &mut World, req: &mut IoKiocb) {
+        rsrc::io_req_put_rsrc_nodes(self, w, req)
+    }
+
+    // io_uring/memmap.c.
+
+    fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
+        memmap::io_pin_pages(self, w, uaddr, len)
+    }
+
+    // lib/iov_iter.c: the iovec copy, and the walk the I/O does over an
+    // imported iterator, which is where the import's bytes are read off.
+
+    fn iovec_from_user(&self, w: &mut World, iov: &Iovec) -> Result<Iovec, Errno> {
+        iov_iter::iovec_from_user(w, iov)
+    }
+    fn iterate_bvec(&self, w: &mut World, iter: &IovIter) -> (Vec<PhysRange>, u64) {
+        iter.physical_ranges(w)
+    }
+
+    // mm/gup.c (FOLL_PIN).
+
+    /// The fault plan's `gup` point is drawn here, as the call is made.
+    fn pin_user_pages_fast(
+        &self,
+        w: &mut World,
+        start: u64,
+        nr_pages: u64,
+        gup_flags: u32,
+        pages: &mut Vec<Pfn>,
+    ) -> Result<u64, Errno> {
+        let fault = w.alloc.gup_call();
+        gup::pin_user_pages_fast(
+            &w.geo,
+            &w.aspace,
+            &mut w.phys,
+            start,
+            nr_pages,
+            gup_flags,
+            pages,
+            fault,
+        )
+    }
+    /// `caller` names the function in a recorded DEBUG_VM violation.
+    fn unpin_user_page(&self, w: &mut World, page: Pfn, caller: &str) {
+        gup::unpin_user_page(&mut w.phys, page, caller)
+    }
+    fn unpin_user_pages(&self, w: &mut World, pages: &[Pfn]) {
+        gup::unpin_user_pages(&mut w.phys, pages)
+    }
+    fn unpin_user_folio(&self, w: &mut World, folio: FolioId, npages: u64) {
+        gup::unpin_user_folio(&mut w.phys, folio, npages)
     }
 
     /// Oracle hook, not a kernel function: `imu->acct_pages` of a buffer, or
@@ -205,23 +361,55 @@ pub enum AccountingRule {
 }
 
 /// The kernel functions a variant can override: every method of
-/// [`Variant`] that models one (the oracle hooks `imu_acct_pages` and
-/// `accounted_pages` are not kernel functions). `regbuf-fuzz list` prints
-/// them; a test keeps the list equal to the trait.
+/// [`Variant`] that models one (the identity and oracle methods are not
+/// kernel functions), in the trait's order. `regbuf-fuzz list` prints them;
+/// a test keeps the list equal to the trait.
+///
+/// Not hooks: the allocators and the io_uring object caches (`kvmalloc`,
+/// `io_cache_alloc`/`io_cache_free` on [`World`]), which carry the fault
+/// plan; `io_vec_realloc`, which the model reduces to a size; and ring
+/// teardown outside this path (`io_rsrc_cache_free`, the ring's regions).
 pub const HOOKS: &[&str] = &[
+    "__io_account_mem",
+    "io_unaccount_mem",
+    "io_account_mem",
     "io_validate_user_buf_range",
-    "io_pin_pages",
-    "io_check_coalesce_buffer",
-    "io_coalesce_buffer",
+    "io_release_ubuf",
+    "io_alloc_imu",
+    "io_free_imu",
+    "io_buffer_unmap",
+    "io_rsrc_node_alloc",
+    "io_rsrc_data_free",
+    "io_rsrc_data_alloc",
+    "io_free_rsrc_node",
+    "__io_sqe_buffers_update",
+    "io_register_rsrc_update",
+    "io_sqe_buffers_unregister",
     "headpage_already_acct",
     "io_buffer_account_pin",
+    "io_coalesce_buffer",
+    "io_check_coalesce_buffer",
     "io_sqe_buffer_register",
-    "io_release_ubuf",
-    "io_buffer_unmap",
+    "io_sqe_buffers_register",
+    "validate_fixed_range",
     "io_import_fixed",
+    "io_find_buf_node",
+    "io_import_reg_buf",
     "io_vec_fill_bvec",
+    "io_estimate_bvec_size",
+    "io_import_reg_vec",
     "io_clone_buffers",
     "io_buffer_acct_cloned_hpages",
+    "io_put_rsrc_node",
+    "io_reset_rsrc_node",
+    "io_req_put_rsrc_nodes",
+    "io_pin_pages",
+    "iovec_from_user",
+    "iterate_bvec",
+    "pin_user_pages_fast",
+    "unpin_user_page",
+    "unpin_user_pages",
+    "unpin_user_folio",
 ];
 
 /// A change on top of another variant that removes its findings.
@@ -274,5 +462,7 @@ pub fn names() -> Vec<&'static str> {
     all().map(|v| v.name()).collect()
 }
 
+#[cfg(test)]
+mod hook_tests;
 #[cfg(test)]
 mod tests;

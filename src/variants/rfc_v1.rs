@@ -8,12 +8,10 @@
 //! else is upstream.
 
 use super::Variant;
-use crate::mm::gup::{
-    pin_user_pages_fast, unpin_user_folio, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE,
-};
+use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::model::memmap::PREALLOC_PAGES;
-use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc, unpin_folio_of_each};
+use crate::model::rsrc::unpin_folio_of_each;
 use crate::model::world::PageArray;
 use crate::model::{
     sizeof, BioVec, Errno, IoImuFolioData, Iovec, World, IO_IMU_DEST, IO_IMU_SOURCE,
@@ -60,17 +58,19 @@ pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageAr
 
 /// Model of `io_pin_pages_fast_path()` — io_uring/memmap.c, RFC v1.
 pub fn io_pin_pages_fast_path(
+    v: &dyn Variant,
     w: &mut World,
     uaddr: u64,
     len: u64,
 ) -> Result<(PageArray, u64), Errno> {
-    fast_path(w, uaddr, len, false)
+    fast_path(v, w, uaddr, len, false)
 }
 
 /// The body of [`io_pin_pages_fast_path`]; with `contiguous`, the shortcut is
 /// also required to hold `pages[nr_pages - 1] == pages[0] + nr_pages - 1`
 /// (the one line `rfc-v1-fixed` adds).
 pub(crate) fn fast_path(
+    v: &dyn Variant,
     w: &mut World,
     uaddr: u64,
     len: u64,
@@ -78,17 +78,12 @@ pub(crate) fn fast_path(
 ) -> Result<(PageArray, u64), Errno> {
     let (mut pages, nr_pages) = io_pin_pages_alloc(w, uaddr, len)?;
 
-    let gup = w.alloc.gup_call();
-
-    let ret = pin_user_pages_fast(
-        &w.geo,
-        &w.aspace,
-        &mut w.phys,
+    let ret = v.pin_user_pages_fast(
+        w,
         uaddr,
         nr_pages,
         FOLL_WRITE | FOLL_LONGTERM,
         &mut pages.pages,
-        gup,
     );
     // success, mapped all pages
     if ret == Ok(nr_pages) {
@@ -104,7 +99,7 @@ pub(crate) fn fast_path(
             else {
                 return Ok((pages, nr_pages));
             };
-            unpin_user_folio(&mut w.phys, folio, nr_pages - 1);
+            v.unpin_user_folio(w, folio, nr_pages - 1);
 
             let huge_pages = PageArray {
                 id: huge_id,
@@ -120,7 +115,7 @@ pub(crate) fn fast_path(
     let ret = match ret {
         Ok(n) => {
             if n > 0 {
-                unpin_user_pages(&mut w.phys, &pages.pages[..n as usize]);
+                v.unpin_user_pages(w, &pages.pages[..n as usize]);
             }
             Errno::EFAULT
         }
@@ -142,16 +137,12 @@ impl Variant for RfcV1 {
     /// `io_pin_pages_alloc()` then the unchanged pin. Same behaviour as 7.1.
     fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
         let (mut pages, nr_pages) = io_pin_pages_alloc(w, uaddr, len)?;
-        let gup = w.alloc.gup_call();
-        let ret = pin_user_pages_fast(
-            &w.geo,
-            &w.aspace,
-            &mut w.phys,
+        let ret = self.pin_user_pages_fast(
+            w,
             uaddr,
             nr_pages,
             FOLL_WRITE | FOLL_LONGTERM,
             &mut pages.pages,
-            gup,
         );
         if ret == Ok(nr_pages) {
             return Ok((pages, nr_pages));
@@ -159,7 +150,7 @@ impl Variant for RfcV1 {
         let ret = match ret {
             Ok(n) => {
                 if n > 0 {
-                    unpin_user_pages(&mut w.phys, &pages.pages[..n as usize]);
+                    self.unpin_user_pages(w, &pages.pages[..n as usize]);
                 }
                 Errno::EFAULT
             }
@@ -181,13 +172,14 @@ impl Variant for RfcV1 {
 }
 
 /// A fast path: `io_pin_pages_fast_path()` as posted, or a corrected one.
-pub type FastPath = fn(&mut World, u64, u64) -> Result<(PageArray, u64), Errno>;
+pub type FastPath = fn(&dyn Variant, &mut World, u64, u64) -> Result<(PageArray, u64), Errno>;
 
 /// The body of RFC v1's `io_sqe_buffer_register()` (doc on the trait method
 /// above), with the fast path it calls as a parameter so that a corrected
-/// fast path reuses it unchanged.
-pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
-    v: &V,
+/// fast path reuses it unchanged. `v` is a trait object so that the fast
+/// path, a plain `fn`, pins and unpins through it.
+pub fn io_sqe_buffer_register(
+    v: &dyn Variant,
     w: &mut World,
     iov: &Iovec,
     last_hpage: &mut Option<Pfn>,
@@ -208,7 +200,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 
     v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
 
-    let Some(node) = io_rsrc_node_alloc(w) else {
+    let Some(node) = v.io_rsrc_node_alloc(w) else {
         return Err(Errno::ENOMEM);
     };
 
@@ -219,7 +211,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         let mut orig_nr_pages =
             iov.iov_base.wrapping_add(iov.iov_len).wrapping_add(ps - 1) >> w.geo.page_shift;
         orig_nr_pages -= iov.iov_base >> w.geo.page_shift;
-        match fast_path(w, iov.iov_base, iov.iov_len) {
+        match fast_path(v, w, iov.iov_base, iov.iov_len) {
             Ok((p, n)) => {
                 pages = Some(p);
                 nr_pages = n;
@@ -237,7 +229,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
             }
         }
 
-        imu = io_alloc_imu(w, nr_pages);
+        imu = v.io_alloc_imu(w, nr_pages);
         let Some(m) = imu else { break 'done };
 
         w.imu_mut(m).nr_bvecs = nr_pages as u32;
@@ -292,10 +284,10 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         Ok(()) => Ok(Some(node)),
         Err(e) => {
             if let Some(m) = imu {
-                io_free_imu(w, m);
+                v.io_free_imu(w, m);
             }
             if let Some(p) = &pages {
-                unpin_folio_of_each(w, &p.pages[..nr_pages as usize]);
+                unpin_folio_of_each(v, w, &p.pages[..nr_pages as usize]);
             }
             w.io_cache_free(false, node);
             Err(e)

@@ -41,11 +41,12 @@ pub struct RfcV1Fixed;
 /// hunk in the module doc: the shortcut also requires
 /// `pages[nr_pages - 1] == pages[0] + nr_pages - 1`.
 pub fn io_pin_pages_fast_path(
+    v: &dyn Variant,
     w: &mut World,
     uaddr: u64,
     len: u64,
 ) -> Result<(PageArray, u64), Errno> {
-    rfc_v1::fast_path(w, uaddr, len, true)
+    rfc_v1::fast_path(v, w, uaddr, len, true)
 }
 
 impl Variant for RfcV1Fixed {

@@ -46,10 +46,9 @@
 //! charged `pinned_vm` for every ring.
 
 use super::Variant;
-use crate::mm::gup::{pin_user_pages_fast, unpin_user_pages, FOLL_LONGTERM, FOLL_WRITE};
+use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::model::memmap::PREALLOC_PAGES;
-use crate::model::rsrc::{io_account_mem, io_free_imu, io_unaccount_mem};
 use crate::model::world::PageArray;
 use crate::model::{sizeof, Errno, HpageAcct, World};
 
@@ -160,7 +159,12 @@ pub fn io_buffer_unaccount_hpages(w: &mut World, pages: &[Pfn], nr_pages: usize)
 /// (df0a52537c0f): one charge per order-0 entry, one per huge page whose
 /// first reference this buffer takes; nothing at all for a ring without a
 /// user.
-pub fn io_buffer_account_pin(w: &mut World, pages: &[Pfn], nr_pages: usize) -> Result<(), Errno> {
+pub fn io_buffer_account_pin<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    pages: &[Pfn],
+    nr_pages: usize,
+) -> Result<(), Errno> {
     let mut acct_pages = 0u64;
     let mut seen: Option<Pfn> = None;
 
@@ -192,7 +196,7 @@ pub fn io_buffer_account_pin(w: &mut World, pages: &[Pfn], nr_pages: usize) -> R
 
     // Try to account the memory
     if acct_pages != 0 {
-        if let Err(e) = io_account_mem(w, acct_pages) {
+        if let Err(e) = v.io_account_mem(w, acct_pages) {
             // Undo the refs we just added
             io_buffer_unaccount_hpages(w, pages, nr_pages);
             return Err(e);
@@ -217,10 +221,10 @@ pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) 
         }
     }
     if acct_pages != 0 {
-        io_unaccount_mem(w, acct_pages);
+        v.io_unaccount_mem(w, acct_pages);
     }
     v.io_release_ubuf(w, imu);
-    io_free_imu(w, imu);
+    v.io_free_imu(w, imu);
 }
 
 /// Model of `io_validate_user_buf_range()` — io_uring/rsrc.c, 7.2
@@ -250,7 +254,12 @@ pub fn io_validate_user_buf_range(w: &World, uaddr: u64, ulen: u64) -> Result<()
 /// Model of `io_pin_pages()` — io_uring/memmap.c, 7.2 (3996771b8f75):
 /// 7.1-rc1's with the page count bounded by the array's byte size.
 /// `INT_MAX` is [`crate::mm::Geometry::int_max`].
-pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
+pub fn io_pin_pages<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    uaddr: u64,
+    len: u64,
+) -> Result<(PageArray, u64), Errno> {
     let ps = w.geo.page_size();
     let Some(end) = uaddr.checked_add(len) else {
         return Err(Errno::EOVERFLOW);
@@ -277,17 +286,12 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
     };
 
-    let gup = w.alloc.gup_call();
-
-    let ret = pin_user_pages_fast(
-        &w.geo,
-        &w.aspace,
-        &mut w.phys,
+    let ret = v.pin_user_pages_fast(
+        w,
         uaddr,
         nr_pages,
         FOLL_WRITE | FOLL_LONGTERM,
         &mut pages.pages,
-        gup,
     );
     // success, mapped all pages
     if ret == Ok(nr_pages) {
@@ -299,7 +303,7 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
         Ok(n) => {
             // if we did partial map, release any pages we did get
             if n > 0 {
-                unpin_user_pages(&mut w.phys, &pages.pages[..n as usize]);
+                v.unpin_user_pages(w, &pages.pages[..n as usize]);
             }
             Errno::EFAULT
         }
@@ -372,7 +376,7 @@ impl Variant for V72 {
     }
 
     fn io_pin_pages(&self, w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u64), Errno> {
-        io_pin_pages(w, uaddr, len)
+        io_pin_pages(self, w, uaddr, len)
     }
     fn io_buffer_acct_cloned_hpages(&self, w: &mut World, imu: AllocId) -> Result<(), Errno> {
         io_buffer_acct_cloned_hpages(w, imu)
@@ -401,7 +405,7 @@ impl Variant for V72 {
         _imu: AllocId,
         _last_hpage: &mut Option<Pfn>,
     ) -> Result<(), Errno> {
-        io_buffer_account_pin(w, pages, nr_pages)
+        io_buffer_account_pin(self, w, pages, nr_pages)
     }
 
     fn io_buffer_unmap(&self, w: &mut World, imu: AllocId) {

@@ -6,7 +6,6 @@
 use super::{buffers, fmt_ranges, Fail, Fails, OpContext};
 use crate::mm::AllocId;
 use crate::model::iov_iter::{push_merged, PhysRange};
-use crate::model::rsrc::io_estimate_bvec_size;
 use crate::model::world::Event;
 use crate::model::{Iovec, World, ITER_DEST, ITER_SOURCE};
 use crate::oracle::truth::{discontinuities, user_range};
@@ -155,7 +154,7 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
             let what = || format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x})");
             let (iter, got, used) = match iter {
                 Ok(iter) => {
-                    let (got, used) = iter.physical_ranges(w);
+                    let (got, used) = v.iterate_bvec(w, &iter);
                     (Some(iter), got, used)
                 }
                 Err(e) => {
@@ -203,8 +202,10 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
                     iov_len: l,
                 })
                 .collect();
+            // The version's own estimate: a patch that changes it is held
+            // to the room it allocates, not to upstream's.
             let shift = w.imu(imu).folio_shift;
-            let cap = match io_estimate_bvec_size(&iovs, shift) {
+            let cap = match v.io_estimate_bvec_size(&iovs, shift) {
                 Ok(cap) => cap,
                 Err(e) => {
                     fail!(out, "failed", "io_estimate_bvec_size: {e}");
@@ -214,7 +215,7 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
             let mark = w.events.len();
             let iter = v.io_vec_fill_bvec(w, ITER_DEST, imu, &iovs, cap);
             let got = match iter {
-                Ok(iter) => Some(iter.physical_ranges(w).0),
+                Ok(iter) => Some(v.iterate_bvec(w, &iter).0),
                 Err(e) => {
                     fail!(
                         out,

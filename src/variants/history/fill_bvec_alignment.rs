@@ -9,7 +9,6 @@
 use super::Variant;
 use crate::mm::AllocId;
 use crate::model::iov_iter::IovIter;
-use crate::model::rsrc::validate_fixed_range;
 use crate::model::types::BioVec;
 use crate::model::{Errno, Event, Iovec, World};
 
@@ -32,13 +31,14 @@ impl Variant for PreE1d7727b73a1 {
         iovec: &[Iovec],
         capacity: u64,
     ) -> Result<IovIter, Errno> {
-        io_vec_fill_bvec(w, ddir, imu, iovec, capacity)
+        io_vec_fill_bvec(self, w, ddir, imu, iovec, capacity)
     }
 }
 
 /// Model of `io_vec_fill_bvec()` — io_uring/rsrc.c, 7.1-rc1, with
 /// e1d7727b73a1's hunks reverted.
 fn io_vec_fill_bvec(
+    v: &dyn Variant,
     w: &mut World,
     ddir: u32,
     imu: AllocId,
@@ -56,7 +56,7 @@ fn io_vec_fill_bvec(
         let mut iov_len = iov.iov_len;
         let buf_addr = iov.iov_base;
 
-        validate_fixed_range(w, buf_addr, iov_len, w.imu(imu))?;
+        v.validate_fixed_range(w, buf_addr, iov_len, w.imu(imu))?;
 
         if iov_len == 0 {
             return Err(Errno::EFAULT);

@@ -11,7 +11,6 @@
 
 use super::register::{io_sqe_buffer_register, Reverted};
 use super::Variant;
-use crate::mm::gup::unpin_user_page;
 use crate::mm::{AllocId, Pfn};
 use crate::model::{Errno, Iovec, World};
 
@@ -35,16 +34,16 @@ impl Variant for Pre5afb4bf9fc62 {
         io_sqe_buffer_register(self, w, iov, last_hpage, Reverted::FolioUnpinning)
     }
     fn io_release_ubuf(&self, w: &mut World, imu: AllocId) {
-        io_release_ubuf(w, imu)
+        io_release_ubuf(self, w, imu)
     }
 }
 
 /// Model of `io_release_ubuf()` — io_uring/rsrc.c, 7.1-rc1, with
 /// 5afb4bf9fc62's hunk reverted.
-fn io_release_ubuf(w: &mut World, imu: AllocId) {
+fn io_release_ubuf(v: &dyn Variant, w: &mut World, imu: AllocId) {
     let nr_bvecs = w.imu(imu).nr_bvecs as u64;
     for i in 0..nr_bvecs {
         let bv = w.read_bvec(imu, i, "io_release_ubuf");
-        unpin_user_page(&mut w.phys, bv.bv_page, "io_release_ubuf");
+        v.unpin_user_page(w, bv.bv_page, "io_release_ubuf");
     }
 }

@@ -10,7 +10,6 @@
 use super::Variant;
 use crate::mm::AllocId;
 use crate::model::iov_iter::IovIter;
-use crate::model::rsrc::validate_fixed_range;
 use crate::model::{Errno, World};
 
 /// 7.1-rc1 with `nr_segs = bvec->bv_len` for an offset in the first bvec.
@@ -32,13 +31,14 @@ impl Variant for PreA23800f08a60 {
         buf_addr: u64,
         len: u64,
     ) -> Result<IovIter, Errno> {
-        io_import_fixed(w, ddir, imu, buf_addr, len)
+        io_import_fixed(self, w, ddir, imu, buf_addr, len)
     }
 }
 
 /// Model of `io_import_fixed()` — io_uring/rsrc.c, 7.1-rc1, with
 /// a23800f08a60's hunk reverted into the branch that keeps the first bvec.
 fn io_import_fixed(
+    v: &dyn Variant,
     w: &mut World,
     ddir: u32,
     imu: AllocId,
@@ -46,7 +46,7 @@ fn io_import_fixed(
     len: u64,
 ) -> Result<IovIter, Errno> {
     let m = w.imu(imu);
-    validate_fixed_range(w, buf_addr, len, m)?;
+    v.validate_fixed_range(w, buf_addr, len, m)?;
     if m.dir & (1 << ddir) == 0 {
         return Err(Errno::EFAULT);
     }

@@ -43,10 +43,10 @@ impl Variant for Pre3996771b8f75 {
         w: &mut World,
         pages: &[Pfn],
         nr_pages: usize,
-        imu: AllocId,
-        last_hpage: &mut Option<Pfn>,
+        _imu: AllocId,
+        _last_hpage: &mut Option<Pfn>,
     ) -> Result<(), Errno> {
-        V72.io_buffer_account_pin(w, pages, nr_pages, imu, last_hpage)
+        crate::variants::v7_2::io_buffer_account_pin(self, w, pages, nr_pages)
     }
     fn io_buffer_unmap(&self, w: &mut World, imu: AllocId) {
         crate::variants::v7_2::io_buffer_unmap(self, w, imu)

@@ -2,10 +2,9 @@
 //! three fixes that touched it reverted. Kept in one place so the three
 //! variants differ from upstream, and from each other, only at their hunk.
 
-use crate::mm::gup::unpin_user_pages;
 use crate::mm::AllocId;
 use crate::mm::Pfn;
-use crate::model::rsrc::{io_alloc_imu, io_free_imu, io_rsrc_node_alloc, unpin_folio_of_each};
+use crate::model::rsrc::unpin_folio_of_each;
 use crate::model::types::{BioVec, IO_IMU_DEST, IO_IMU_SOURCE};
 use crate::model::world::PageArray;
 use crate::model::{Errno, IoImuFolioData, Iovec, World};
@@ -50,7 +49,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 
     v.io_validate_user_buf_range(w, iov.iov_base, iov.iov_len)?;
 
-    let Some(node) = io_rsrc_node_alloc(w) else {
+    let Some(node) = v.io_rsrc_node_alloc(w) else {
         return Err(Errno::ENOMEM);
     };
 
@@ -74,7 +73,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
             }
         }
 
-        imu = io_alloc_imu(w, nr_pages);
+        imu = v.io_alloc_imu(w, nr_pages);
         let Some(m) = imu else { break 'done };
 
         w.imu_mut(m).nr_bvecs = nr_pages as u32;
@@ -87,7 +86,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
             //  		goto done;
             // -	}
             if reverted == Reverted::PageLeak {
-                unpin_folio_of_each(w, &p.pages[..nr_pages as usize]);
+                unpin_folio_of_each(v, w, &p.pages[..nr_pages as usize]);
             }
             break 'done;
         }
@@ -141,7 +140,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         Ok(()) => Ok(Some(node)),
         Err(e) => {
             if let Some(m) = imu {
-                io_free_imu(w, m);
+                v.io_free_imu(w, m);
             }
             if let Some(p) = &pages {
                 let pinned = &p.pages[..nr_pages as usize];
@@ -157,8 +156,8 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
                     // +			for (i = 0; i < nr_pages; i++)
                     // +				unpin_user_folio(page_folio(pages[i]), 1);
                     // +		}
-                    Reverted::FolioUnpinning => unpin_user_pages(&mut w.phys, pinned),
-                    Reverted::VaddrAlignment => unpin_folio_of_each(w, pinned),
+                    Reverted::FolioUnpinning => v.unpin_user_pages(w, pinned),
+                    Reverted::VaddrAlignment => unpin_folio_of_each(v, w, pinned),
                 }
             }
             w.io_cache_free(false, node);
