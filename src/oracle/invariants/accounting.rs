@@ -25,12 +25,14 @@ pub(super) const RULE: &str = "user->locked_vm equals what the version's bookkee
 
 // The books first, then uncharged-pins whatever they show: a version whose
 // books are off can leave pins uncharged as well.
-// With a clone, 7.2's books do not say what the user is charged: a clone
-// takes references and charges nothing, and which ring uncharges depends
-// on which drops the buffer last. The rule's bounds still apply.
+// While a clone shares a buffer, 7.2's books do not say what the user is
+// charged: a clone takes references and charges nothing, and which ring
+// uncharges depends on which drops the buffer last. The rule's bounds
+// still apply.
 pub(super) fn check(v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fails) {
+    let shared = live_buffers(w).iter().any(|&(_, imu)| w.imu(imu).refs > 1);
     let books = match v.accounted_pages(w) {
-        Ok(_) if w.nr_rings() > 1 && v.accounting_rule() == AccountingRule::PerRing => Ok(None),
+        Ok(_) if shared && v.accounting_rule() == AccountingRule::PerRing => Ok(None),
         r => r.map(Some),
     };
     match books {
