@@ -11,6 +11,7 @@
 //! that `regbuf-fuzz repro` writes C that builds exactly what
 //! [`LiveLayout::build`] builds here.
 
+use super::fork;
 use super::sys::{self, kpf};
 use crate::mm::{FolioId, USER_VA_BASE};
 use crate::scenario::{Built, FolioKindSpec, Scenario};
@@ -31,6 +32,22 @@ pub enum Skip {
 pub const MFD_HUGE_2MB: u32 = libc::MFD_HUGETLB | (21 << 26);
 /// `MFD_HUGETLB` with a 1 GiB page size.
 pub const MFD_HUGE_1GB: u32 = libc::MFD_HUGETLB | (30 << 26);
+
+/// `MAP_HUGETLB` with a 2 MiB page size (`21 << MAP_HUGE_SHIFT`).
+pub const MAP_HUGE_2MB: i32 = libc::MAP_HUGETLB | (21 << 26);
+/// `MAP_HUGETLB` with a 1 GiB page size.
+pub const MAP_HUGE_1GB: i32 = libc::MAP_HUGETLB | (30 << 26);
+
+/// What a fork() leaves a private hugetlb page as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// Never shared.
+    No,
+    /// Shared with a child that has exited: mapped once, not exclusive.
+    Exited,
+    /// Shared with a child that maps it until the layout is dropped.
+    ChildMaps,
+}
 
 /// What backs one folio of the scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +72,17 @@ pub enum Backing {
     Anon {
         /// Folio size.
         size: usize,
+    },
+    /// A `MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB` mapping of one huge
+    /// page, made in place and faulted by the fill's writes, then shared
+    /// by a fork() as `fork` says.
+    PrivateHuge {
+        /// `MAP_HUGETLB` with the page size.
+        flags: i32,
+        /// The huge page's size.
+        size: usize,
+        /// What fork() does to it.
+        fork: Fork,
     },
 }
 
@@ -138,9 +166,11 @@ impl LayoutPlan {
         // reuses it, so VmPin came out 20 kB where reuse gives 16. The model
         // assumes reuse, which is what matters for the DEBUG_VM check the
         // forked state exists for; the live check cannot judge it.
-        if s.folios.iter().any(|f| f.forked) {
+        // hugetlb decides by the page's mapcount alone (hugetlb_wp()), so
+        // a forked private hugetlb page is judged.
+        if s.folios.iter().any(|f| f.forked && f.kind.is_anon_thp()) {
             return Err(Skip::Unsupported(
-                "a forked folio: whether the kernel reuses or copies a COW-shared page on unshare depends on transient references"
+                "a forked THP or mTHP: whether the kernel reuses or copies a COW-shared page on unshare depends on transient references"
                     .into(),
             ));
         }
@@ -197,6 +227,19 @@ impl LayoutPlan {
                         size: nr_pages * PAGE,
                         populate: true,
                     },
+                    k @ (FolioKindSpec::HugetlbPmdPrivate | FolioKindSpec::HugetlbPudPrivate) => {
+                        let (flags, size) = if k == FolioKindSpec::HugetlbPmdPrivate {
+                            (MAP_HUGE_2MB, 2 << 20)
+                        } else {
+                            (MAP_HUGE_1GB, GIB)
+                        };
+                        let fork = match (f.forked, f.child_maps) {
+                            (false, _) => Fork::No,
+                            (true, false) => Fork::Exited,
+                            (true, true) => Fork::ChildMaps,
+                        };
+                        Backing::PrivateHuge { flags, size, fork }
+                    }
                     FolioKindSpec::Thp => Backing::Anon { size: 2 << 20 },
                     FolioKindSpec::Mthp => Backing::Anon { size: 16 << 10 },
                     // Refused above: arm64 only.
@@ -272,10 +315,17 @@ pub struct LiveLayout {
     pub segments: Vec<(usize, usize)>,
     /// Whether each segment is mapped (not a hole).
     pub mapped: Vec<bool>,
+    /// Each private hugetlb page a child still maps: its folio, the
+    /// parent's address of it, and the page frame it had after the fork.
+    pub shared_with_child: Vec<(u32, usize, u64)>,
+    children: Vec<fork::Child>,
 }
 
 impl Drop for LiveLayout {
     fn drop(&mut self) {
+        // The children first: they hold the pages (and every descriptor)
+        // the teardown check expects to be given back.
+        self.children.clear();
         for &(a, l) in &self.scratch {
             sys::munmap(a, l);
         }
@@ -322,6 +372,8 @@ impl LiveLayout {
             scratch: vec![],
             segments: vec![],
             mapped: vec![],
+            shared_with_child: vec![],
+            children: vec![],
         };
 
         // Backing objects: a memfd per shared folio, a faulted-in THP per anonymous one.
@@ -335,6 +387,7 @@ impl LiveLayout {
                     populate,
                 } => Object::Fd(me.memfd(name, *flags, *size, *populate)?),
                 Backing::Anon { size } => Object::Thp(me.anon_large(*size)?),
+                Backing::PrivateHuge { flags, .. } => Object::Private(*flags),
             });
         }
 
@@ -362,6 +415,23 @@ impl LiveLayout {
                     .map_err(|e| {
                     Skip::NotBacked(format!("mremap of THP pages into segment {i} failed: {e}"))
                 })?,
+                // In place, as liburing's fixed-hugepage.c maps its buffers;
+                // the fill's writes fault the page in, exclusive.
+                Object::Private(flags) => {
+                    sys::mmap(
+                        at,
+                        seg.bytes,
+                        rw,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | flags,
+                        -1,
+                        0,
+                    )
+                    .map_err(|e| {
+                        Skip::NotBacked(format!(
+                            "MAP_PRIVATE hugetlb mmap of segment {i} (folio {fi}) failed: {e}"
+                        ))
+                    })?;
+                }
             }
         }
         me.fill(plan);
@@ -372,8 +442,65 @@ impl LiveLayout {
                     .map_err(|e| Skip::Unsupported(format!("mprotect: {e}")))?;
             }
         }
+        me.fork_children(plan)?;
         me.verify(plan)?;
+        let frames = me.frames_shared_with_child().map_err(Skip::Unsupported)?;
+        for (entry, pfn) in me.shared_with_child.iter_mut().zip(frames) {
+            entry.2 = pfn.ok_or_else(|| {
+                Skip::NotBacked(format!(
+                    "folio {}'s page is not present after fork()",
+                    entry.0
+                ))
+            })?;
+        }
         Ok(me)
+    }
+
+    /// The page frame each page in [`LiveLayout::shared_with_child`] has in
+    /// this process now (`None`: not present).
+    pub fn frames_shared_with_child(&self) -> Result<Vec<Option<u64>>, String> {
+        let pagemap = std::fs::File::open("/proc/self/pagemap")
+            .map_err(|e| format!("/proc/self/pagemap: {e}"))?;
+        self.shared_with_child
+            .iter()
+            .map(|&(_, at, _)| sys::pfn_of(&pagemap, at).map_err(|e| format!("pagemap: {e}")))
+            .collect()
+    }
+
+    /// The fork()s the scenario asks for, one per forked private hugetlb
+    /// page, each child sharing that page and no other of the layout.
+    fn fork_children(&mut self, plan: &LayoutPlan) -> Result<(), Skip> {
+        let forked = |f: &FolioPlan| {
+            matches!(
+                f.backing,
+                Backing::PrivateHuge {
+                    fork: Fork::Exited | Fork::ChildMaps,
+                    ..
+                }
+            )
+        };
+        if !plan.folios.iter().any(forked) {
+            return Ok(());
+        }
+        let (area, len) = self.reserve;
+        fork::inherit(area, len, false).map_err(Skip::Unsupported)?;
+        for (i, seg) in plan.segments.iter().enumerate() {
+            let Some(fi) = seg.folio else { continue };
+            let Backing::PrivateHuge { fork: how, .. } = plan.folios[fi as usize].backing else {
+                continue;
+            };
+            if how == Fork::No {
+                continue;
+            }
+            let (at, l) = self.segments[i];
+            if let Some(c) =
+                fork::share(at, l, how == Fork::ChildMaps).map_err(Skip::Unsupported)?
+            {
+                self.children.push(c);
+                self.shared_with_child.push((fi, at, 0));
+            }
+        }
+        Ok(())
     }
 
     fn memfd(&mut self, name: &str, flags: u32, size: usize, populate: bool) -> Result<i32, Skip> {
@@ -426,7 +553,7 @@ impl LiveLayout {
     /// Checks through pagemap and kpageflags that each segment is backed by
     /// the kind of folio the scenario names, and that all mappings of one
     /// folio see the same physical pages in the same order.
-    fn verify(&self, plan: &LayoutPlan) -> Result<(), Skip> {
+    fn verify(&mut self, plan: &LayoutPlan) -> Result<(), Skip> {
         let open = |p| std::fs::File::open(p).map_err(|e| Skip::Unsupported(format!("{p}: {e}")));
         let (pagemap, flags) = (open("/proc/self/pagemap")?, open("/proc/kpageflags")?);
         let mut base: Vec<Option<u64>> = vec![None; plan.folios.len()];
@@ -459,10 +586,15 @@ impl LiveLayout {
                     | FolioKindSpec::Mthp
                     | FolioKindSpec::ShmemThp
                     | FolioKindSpec::ShmemMthp => f & kpf::THP != 0,
+                    // A memfd's hugetlb page is a file page; a private
+                    // one, once written, an anonymous folio.
                     FolioKindSpec::HugetlbPmd
                     | FolioKindSpec::HugetlbPud
                     | FolioKindSpec::HugetlbContPte
-                    | FolioKindSpec::HugetlbContPmd => f & kpf::HUGE != 0,
+                    | FolioKindSpec::HugetlbContPmd => f & kpf::HUGE != 0 && f & kpf::ANON == 0,
+                    FolioKindSpec::HugetlbPmdPrivate | FolioKindSpec::HugetlbPudPrivate => {
+                        f & (kpf::HUGE | kpf::ANON) == kpf::HUGE | kpf::ANON
+                    }
                 };
                 // The folio's order, exactly: a head at its first pfn and no
                 // tail right after its last (kpageflags is indexed by pfn).
@@ -501,6 +633,7 @@ impl LiveLayout {
 enum Object {
     Fd(i32),
     Thp(usize),
+    Private(i32),
 }
 
 /// The initial value of byte `off` of folio `folio`.

@@ -898,6 +898,12 @@ pub struct LiveTally {
     pub dropped_while_held: u64,
     /// Judged with a large shmem folio (`shmem-thp`, `shmem-mthp`).
     pub shmem_large: u64,
+    /// Judged with a `MAP_PRIVATE` hugetlb page (`hugetlb-pmd-private`,
+    /// `hugetlb-pud-private`).
+    pub private_hugetlb: u64,
+    /// Judged with a private hugetlb page a fork()ed child still maps
+    /// (`child_maps`), so that a pin copies it.
+    pub child_maps: u64,
     /// Skipped, by reason.
     pub skipped: BTreeMap<String, u64>,
 }

@@ -49,6 +49,8 @@ fn kind_c(k: FolioKindSpec) -> &'static str {
         FolioKindSpec::HugetlbPud => "HUGETLB_PUD",
         FolioKindSpec::ShmemThp => "SHMEM_THP",
         FolioKindSpec::ShmemMthp => "SHMEM_MTHP",
+        FolioKindSpec::HugetlbPmdPrivate => "HUGETLB_PMD_PRIVATE",
+        FolioKindSpec::HugetlbPudPrivate => "HUGETLB_PUD_PRIVATE",
         // Refused before any C is written: x86-64 has none.
         FolioKindSpec::HugetlbContPte => "HUGETLB_CONT_PTE",
         FolioKindSpec::HugetlbContPmd => "HUGETLB_CONT_PMD",
@@ -142,6 +144,7 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
                 populate,
             } => (c_str(name), *flags, *size, *populate),
             Backing::Anon { size } => ("NULL".to_string(), 0, *size, false),
+            Backing::PrivateHuge { size, .. } => ("NULL".to_string(), 0, *size, false),
         };
         let _ = writeln!(
             o,

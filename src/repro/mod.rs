@@ -120,6 +120,13 @@ pub fn emit(file: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<Progra
              `regbuf-fuzz live FILE` runs it on this kernel"
         ));
     }
+    if let Some(i) = s.folios.iter().position(|f| f.kind.is_private_hugetlb()) {
+        return Err(format!(
+            "field `folio[{i}].kind`: `{}` (a MAP_PRIVATE hugetlb page) is not written as C yet; \
+             `regbuf-fuzz live FILE` builds it on this kernel",
+            s.folios[i].kind.as_str()
+        ));
+    }
     let form = program_form(s, v)?;
     let source = c::render(file, &form);
     Ok(Program {

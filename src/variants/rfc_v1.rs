@@ -123,7 +123,7 @@ pub(crate) fn fast_path(
 
     let ret = pin_user_pages_fast(
         &w.geo,
-        &w.aspace,
+        &mut w.aspace,
         &mut w.phys,
         uaddr,
         nr_pages,
@@ -186,7 +186,7 @@ impl Variant for RfcV1 {
         let gup = w.alloc.gup_call();
         let ret = pin_user_pages_fast(
             &w.geo,
-            &w.aspace,
+            &mut w.aspace,
             &mut w.phys,
             uaddr,
             nr_pages,

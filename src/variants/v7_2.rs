@@ -508,7 +508,7 @@ pub fn io_pin_pages(w: &mut World, uaddr: u64, len: u64) -> Result<(PageArray, u
 
     let ret = pin_user_pages_fast(
         &w.geo,
-        &w.aspace,
+        &mut w.aspace,
         &mut w.phys,
         uaddr,
         nr_pages,
