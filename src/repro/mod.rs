@@ -71,6 +71,9 @@ pub(crate) struct Expect {
     pub(crate) pin_kb: u64,
     /// For fixed I/O that succeeds: the bytes it moves, in order.
     pub(crate) pieces: Option<Vec<Piece>>,
+    /// Private hugetlb pages a live child maps that pins have copied by
+    /// the end of it (the parent's page frame has changed).
+    pub(crate) copies: usize,
 }
 
 /// A scenario in the form the program runs, with everything the emitter needs.
@@ -118,13 +121,6 @@ pub fn emit(file: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<Progra
         return Err(format!(
             "field `op[{i}]`: a request held in flight (`hold`, `complete`) is not written as C yet; \
              `regbuf-fuzz live FILE` runs it on this kernel"
-        ));
-    }
-    if let Some(i) = s.folios.iter().position(|f| f.kind.is_private_hugetlb()) {
-        return Err(format!(
-            "field `folio[{i}].kind`: `{}` (a MAP_PRIVATE hugetlb page) is not written as C yet; \
-             `regbuf-fuzz live FILE` builds it on this kernel",
-            s.folios[i].kind.as_str()
         ));
     }
     let form = program_form(s, v)?;
@@ -236,6 +232,10 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
                 rec.import.as_deref(),
                 rec.snapshot.pinned_vm,
             )
+            .map(|e| Expect {
+                copies: rec.cow_copied.len(),
+                ..e
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok(ProgramForm {
@@ -372,6 +372,7 @@ fn expect(
         ret,
         pin_kb: pinned_vm * (PAGE / 1024),
         pieces,
+        copies: 0,
     })
 }
 
@@ -392,8 +393,14 @@ fn pieces(b: &Built, ranges: &[PhysRange]) -> Result<Vec<Piece>, String> {
                 })?;
             let head = phys.folio(f).head * PAGE;
             let n = (head + phys.folio_nr_pages(f) * PAGE - a).min(start + len - a);
+            // A COW copy shows at its original's addresses, with the
+            // original's bytes: the program knows it by the original.
+            let shown = (0..b.world.phys.folios().len() as u32)
+                .map(crate::mm::FolioId)
+                .find(|&o| phys.cow_target(o) == Some(f))
+                .unwrap_or(f);
             out.push(Piece {
-                folio: f.0,
+                folio: shown.0,
                 off: a - head,
                 len: n,
                 k,
@@ -412,7 +419,7 @@ pub(crate) fn guards(form: &ProgramForm) -> usize {
         .scenario
         .folios
         .iter()
-        .any(|f| f.kind == crate::scenario::FolioKindSpec::HugetlbPmd)
+        .any(|f| f.kind.sized() == crate::scenario::FolioKindSpec::HugetlbPmd)
     {
         SPARE_2M
     } else {
