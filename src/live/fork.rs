@@ -87,27 +87,30 @@ pub fn share(at: usize, len: usize, stay: bool) -> Result<Option<Child>, String>
     Ok(None)
 }
 
-/// After operation `op`: each page a child still maps has moved to a new
-/// page frame in this process exactly when the model says a pin copied it
-/// (`copied`, the model's `(original, copy)` pairs so far).
+/// After operation `op`, when the layout forked: the page frame behind each
+/// mapped segment has changed exactly where the model says a pin copied the
+/// folio (`copied`, its `(original, copy)` pairs so far).
 pub fn check_copies(
     op: usize,
     lay: &LiveLayout,
     copied: &[(FolioId, FolioId)],
     out: &mut Vec<Disagreement>,
 ) -> Result<(), String> {
-    if lay.shared_with_child.is_empty() {
+    if lay.frames.is_empty() {
         return Ok(());
     }
-    let now = lay.frames_shared_with_child()?;
-    for (&(folio, _, before), now) in lay.shared_with_child.iter().zip(now) {
+    let now = lay.frames_now()?;
+    for (&(folio, at, before), now) in lay.frames.iter().zip(now) {
         let model = copied.iter().any(|&(o, _)| o == FolioId(folio));
         let kernel = now != Some(before);
         if model != kernel {
             let said = |c: bool| if c { "copied" } else { "not copied" };
             out.push(Disagreement {
                 op,
-                what: format!("folio {folio}'s page, shared with a live child"),
+                what: format!(
+                    "the page of folio {folio} at base + {:#x} in a layout that forked",
+                    at - lay.base
+                ),
                 model: said(model).into(),
                 kernel: format!("{} (frame {before:#x} -> {now:x?})", said(kernel)),
             });

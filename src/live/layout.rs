@@ -315,10 +315,13 @@ pub struct LiveLayout {
     pub segments: Vec<(usize, usize)>,
     /// Whether each segment is mapped (not a hole).
     pub mapped: Vec<bool>,
-    /// Each private hugetlb page a child still maps: its folio, the
-    /// parent's address of it, and the page frame it had after the fork.
-    pub shared_with_child: Vec<(u32, usize, u64)>,
+    /// When the layout forked: each mapped segment's folio, its first
+    /// address, and the page frame there after the fork. A pin may move
+    /// only a page a live child maps (hugetlb's COW); that every other page
+    /// stays shows that no other page of the layout was shared with a child.
+    pub frames: Vec<(u32, usize, u64)>,
     children: Vec<fork::Child>,
+    forked: bool,
 }
 
 impl Drop for LiveLayout {
@@ -372,8 +375,9 @@ impl LiveLayout {
             scratch: vec![],
             segments: vec![],
             mapped: vec![],
-            shared_with_child: vec![],
+            frames: vec![],
             children: vec![],
+            forked: false,
         };
 
         // Backing objects: a memfd per shared folio, a faulted-in THP per anonymous one.
@@ -444,24 +448,32 @@ impl LiveLayout {
         }
         me.fork_children(plan)?;
         me.verify(plan)?;
-        let frames = me.frames_shared_with_child().map_err(Skip::Unsupported)?;
-        for (entry, pfn) in me.shared_with_child.iter_mut().zip(frames) {
-            entry.2 = pfn.ok_or_else(|| {
-                Skip::NotBacked(format!(
-                    "folio {}'s page is not present after fork()",
-                    entry.0
-                ))
-            })?;
+        if me.forked {
+            me.frames = plan
+                .segments
+                .iter()
+                .zip(&me.segments)
+                .filter_map(|(p, &(at, _))| Some((p.folio?, at, 0)))
+                .collect();
+            let now = me.frames_now().map_err(Skip::Unsupported)?;
+            for (entry, pfn) in me.frames.iter_mut().zip(now) {
+                entry.2 = pfn.ok_or_else(|| {
+                    Skip::NotBacked(format!(
+                        "folio {}'s page is not present after fork()",
+                        entry.0
+                    ))
+                })?;
+            }
         }
         Ok(me)
     }
 
-    /// The page frame each page in [`LiveLayout::shared_with_child`] has in
-    /// this process now (`None`: not present).
-    pub fn frames_shared_with_child(&self) -> Result<Vec<Option<u64>>, String> {
+    /// The page frame at each address in [`LiveLayout::frames`] in this
+    /// process now (`None`: not present).
+    pub fn frames_now(&self) -> Result<Vec<Option<u64>>, String> {
         let pagemap = std::fs::File::open("/proc/self/pagemap")
             .map_err(|e| format!("/proc/self/pagemap: {e}"))?;
-        self.shared_with_child
+        self.frames
             .iter()
             .map(|&(_, at, _)| sys::pfn_of(&pagemap, at).map_err(|e| format!("pagemap: {e}")))
             .collect()
@@ -493,11 +505,11 @@ impl LiveLayout {
                 continue;
             }
             let (at, l) = self.segments[i];
+            self.forked = true;
             if let Some(c) =
                 fork::share(at, l, how == Fork::ChildMaps).map_err(Skip::Unsupported)?
             {
                 self.children.push(c);
-                self.shared_with_child.push((fi, at, 0));
             }
         }
         Ok(())
