@@ -10,7 +10,7 @@
 //! shared as fork() shares it; no pin reaches it.
 
 use super::exec::Disagreement;
-use super::layout::LiveLayout;
+use super::layout::{Backing, FolioPlan, Fork, LayoutPlan, LiveLayout, Skip};
 use super::sys;
 use crate::mm::FolioId;
 
@@ -85,6 +85,77 @@ pub fn share(at: usize, len: usize, stay: bool) -> Result<Option<Child>, String>
     // alone (mapped once, not PageAnonExclusive).
     drop(child);
     Ok(None)
+}
+
+impl LiveLayout {
+    /// When the layout forked: the page frame behind each mapped segment
+    /// now, before any pin, for [`check_copies`].
+    pub(super) fn record_frames(&mut self, plan: &LayoutPlan) -> Result<(), Skip> {
+        if !self.forked {
+            return Ok(());
+        }
+        self.frames = plan
+            .segments
+            .iter()
+            .zip(&self.segments)
+            .filter_map(|(p, &(at, _))| Some((p.folio?, at, 0)))
+            .collect();
+        let now = self.frames_now().map_err(Skip::Unsupported)?;
+        for (entry, pfn) in self.frames.iter_mut().zip(now) {
+            entry.2 = pfn.ok_or_else(|| {
+                Skip::NotBacked(format!(
+                    "folio {}'s page is not present after fork()",
+                    entry.0
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The page frame at each address in [`LiveLayout::frames`] in this
+    /// process now (`None`: not present).
+    pub fn frames_now(&self) -> Result<Vec<Option<u64>>, String> {
+        let pagemap = std::fs::File::open("/proc/self/pagemap")
+            .map_err(|e| format!("/proc/self/pagemap: {e}"))?;
+        self.frames
+            .iter()
+            .map(|&(_, at, _)| sys::pfn_of(&pagemap, at).map_err(|e| format!("pagemap: {e}")))
+            .collect()
+    }
+
+    /// The fork()s the scenario asks for, one per forked private hugetlb
+    /// page, each child sharing that page and no other of the layout.
+    pub(super) fn fork_children(&mut self, plan: &LayoutPlan) -> Result<(), Skip> {
+        let forked = |f: &FolioPlan| {
+            matches!(
+                f.backing,
+                Backing::PrivateHuge {
+                    fork: Fork::Exited | Fork::ChildMaps,
+                    ..
+                }
+            )
+        };
+        if !plan.folios.iter().any(forked) {
+            return Ok(());
+        }
+        let (area, len) = self.reserve;
+        inherit(area, len, false).map_err(Skip::Unsupported)?;
+        for (i, seg) in plan.segments.iter().enumerate() {
+            let Some(fi) = seg.folio else { continue };
+            let Backing::PrivateHuge { fork: how, .. } = plan.folios[fi as usize].backing else {
+                continue;
+            };
+            if how == Fork::No {
+                continue;
+            }
+            let (at, l) = self.segments[i];
+            self.forked = true;
+            if let Some(c) = share(at, l, how == Fork::ChildMaps).map_err(Skip::Unsupported)? {
+                self.children.push(c);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// After operation `op`, when the layout forked: the page frame behind each

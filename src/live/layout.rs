@@ -308,7 +308,7 @@ impl LayoutPlan {
 pub struct LiveLayout {
     /// Real address of the model's `USER_VA_BASE`.
     pub base: usize,
-    reserve: (usize, usize),
+    pub(super) reserve: (usize, usize),
     fds: Vec<i32>,
     scratch: Vec<(usize, usize)>,
     /// Real start and length of each segment.
@@ -320,8 +320,8 @@ pub struct LiveLayout {
     /// only a page a live child maps (hugetlb's COW); that every other page
     /// stays shows that no other page of the layout was shared with a child.
     pub frames: Vec<(u32, usize, u64)>,
-    children: Vec<fork::Child>,
-    forked: bool,
+    pub(super) children: Vec<fork::Child>,
+    pub(super) forked: bool,
 }
 
 impl Drop for LiveLayout {
@@ -448,71 +448,8 @@ impl LiveLayout {
         }
         me.fork_children(plan)?;
         me.verify(plan)?;
-        if me.forked {
-            me.frames = plan
-                .segments
-                .iter()
-                .zip(&me.segments)
-                .filter_map(|(p, &(at, _))| Some((p.folio?, at, 0)))
-                .collect();
-            let now = me.frames_now().map_err(Skip::Unsupported)?;
-            for (entry, pfn) in me.frames.iter_mut().zip(now) {
-                entry.2 = pfn.ok_or_else(|| {
-                    Skip::NotBacked(format!(
-                        "folio {}'s page is not present after fork()",
-                        entry.0
-                    ))
-                })?;
-            }
-        }
+        me.record_frames(plan)?;
         Ok(me)
-    }
-
-    /// The page frame at each address in [`LiveLayout::frames`] in this
-    /// process now (`None`: not present).
-    pub fn frames_now(&self) -> Result<Vec<Option<u64>>, String> {
-        let pagemap = std::fs::File::open("/proc/self/pagemap")
-            .map_err(|e| format!("/proc/self/pagemap: {e}"))?;
-        self.frames
-            .iter()
-            .map(|&(_, at, _)| sys::pfn_of(&pagemap, at).map_err(|e| format!("pagemap: {e}")))
-            .collect()
-    }
-
-    /// The fork()s the scenario asks for, one per forked private hugetlb
-    /// page, each child sharing that page and no other of the layout.
-    fn fork_children(&mut self, plan: &LayoutPlan) -> Result<(), Skip> {
-        let forked = |f: &FolioPlan| {
-            matches!(
-                f.backing,
-                Backing::PrivateHuge {
-                    fork: Fork::Exited | Fork::ChildMaps,
-                    ..
-                }
-            )
-        };
-        if !plan.folios.iter().any(forked) {
-            return Ok(());
-        }
-        let (area, len) = self.reserve;
-        fork::inherit(area, len, false).map_err(Skip::Unsupported)?;
-        for (i, seg) in plan.segments.iter().enumerate() {
-            let Some(fi) = seg.folio else { continue };
-            let Backing::PrivateHuge { fork: how, .. } = plan.folios[fi as usize].backing else {
-                continue;
-            };
-            if how == Fork::No {
-                continue;
-            }
-            let (at, l) = self.segments[i];
-            self.forked = true;
-            if let Some(c) =
-                fork::share(at, l, how == Fork::ChildMaps).map_err(Skip::Unsupported)?
-            {
-                self.children.push(c);
-            }
-        }
-        Ok(())
     }
 
     fn memfd(&mut self, name: &str, flags: u32, size: usize, populate: bool) -> Result<i32, Skip> {
