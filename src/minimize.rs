@@ -173,9 +173,17 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
             c.folios[f].gap = 0;
             out.push(c);
         }
+        // A live child first goes, then the fork itself (which a live
+        // child needs, so both go together).
+        if folio.child_maps {
+            let mut c = s.clone();
+            c.folios[f].child_maps = false;
+            out.push(c);
+        }
         if folio.forked {
             let mut c = s.clone();
             c.folios[f].forked = false;
+            c.folios[f].child_maps = false;
             out.push(c);
         }
     }

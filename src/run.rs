@@ -112,6 +112,11 @@ pub struct OpRecord {
     /// Iovec reads from user memory made before it, in the run: where a
     /// `copy_from_user` fault point (counted over the run) lands.
     pub iovec_reads_before: u32,
+    /// The private hugetlb folios a pin has copied (hugetlb's COW) by the
+    /// end of it, as `(original, copy)`: what the live check holds the
+    /// kernel's page frames against.
+    #[serde(skip)]
+    pub cow_copied: Vec<(crate::mm::FolioId, crate::mm::FolioId)>,
     /// Invariants that did not hold after it: every aspect each one saw
     /// broken, its primary first, in the order of `INVARIANTS`.
     pub violations: Vec<Violation>,
@@ -347,6 +352,7 @@ pub fn run(v: &dyn Variant, built: &Built) -> Run {
             faults_fired,
             fault_calls,
             iovec_reads_before,
+            cow_copied: w.phys.copied.clone(),
             violations,
         });
         if dead {

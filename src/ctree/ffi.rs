@@ -228,7 +228,7 @@ extern "C" fn cb_pin_user_pages_fast(
         let nr = nr.max(0) as u64;
         match gup::pin_user_pages_fast(
             &w.geo,
-            &w.aspace,
+            &mut w.aspace,
             &mut w.phys,
             start,
             nr,

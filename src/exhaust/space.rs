@@ -95,6 +95,7 @@ impl Kind {
             // through a page no pin came through, so it is the state in
             // which more can go wrong, and one kind covers both.
             forked: self.anonymous(),
+            child_maps: false,
             count: 1,
         }
     }

@@ -122,6 +122,10 @@ impl Segs<'_> {
             aligned,
             count: 1,
         };
+        // A private hugetlb page is anonymous: mapped once, whole.
+        if kind.is_private_hugetlb() {
+            return self.claim(f, 0, np).then(|| map(0, np, true));
+        }
         if is_hugetlb(kind) || kind == FolioKindSpec::Small {
             let mut seg = map(0, np, is_hugetlb(kind));
             seg.count = self.copies(rs, np);
@@ -161,7 +165,8 @@ impl Segs<'_> {
     fn filler(&mut self, gap: u64, from: u32) -> Option<Segment> {
         let nf = self.folios.len() as u32;
         for f in (0..nf).map(|k| (from + k) % nf) {
-            if !self.folios[f as usize].kind.is_anon() {
+            // Only a THP's or mTHP's pages map in part; a hugetlb page is whole.
+            if !self.folios[f as usize].kind.is_anon_thp() {
                 continue;
             }
             let np = self.pages(f);

@@ -108,7 +108,7 @@ pub fn lower(raw: &RawScenario, cfg: &GenConfig) -> Scenario {
 
 /// Pages in a folio of this spec.
 pub(crate) fn folio_pages(f: &FolioSpec, geo: &Geometry) -> u64 {
-    1 << match f.kind {
+    1 << match f.kind.sized() {
         FolioKindSpec::Small => 0,
         FolioKindSpec::Mthp | FolioKindSpec::ShmemMthp => f.order.unwrap_or(2),
         FolioKindSpec::Thp | FolioKindSpec::HugetlbPmd | FolioKindSpec::ShmemThp => geo.pmd_order,
@@ -116,6 +116,9 @@ pub(crate) fn folio_pages(f: &FolioSpec, geo: &Geometry) -> u64 {
         FolioKindSpec::HugetlbPud => geo.pud_order.unwrap_or(geo.pmd_order),
         FolioKindSpec::HugetlbContPte => geo.cont_pte_order.unwrap_or(geo.pmd_order),
         FolioKindSpec::HugetlbContPmd => geo.cont_pmd_order.unwrap_or(geo.pmd_order),
+        FolioKindSpec::HugetlbPmdPrivate | FolioKindSpec::HugetlbPudPrivate => {
+            unreachable!("sized() maps the private kinds to their shared sizes")
+        }
     }
 }
 
@@ -173,15 +176,30 @@ fn lower_folios(raw: &[RawFolio], geo: &Geometry) -> Vec<FolioSpec> {
         // One large folio in four is shmem's (a memfd's THP or mTHP), mapped
         // as freely as a small shmem page; the rest are anonymous, one in
         // eight of those forked.
-        let forked = kind.is_anon() && rf.share % 8 == 0;
+        let mut forked = kind.is_anon() && rf.share % 8 == 0;
         if kind.is_anon() && rf.share % 4 == 2 {
             kind = if kind == Thp { ShmemThp } else { ShmemMthp };
+        }
+        // One x86-style hugetlb page in four is a MAP_PRIVATE one (anonymous,
+        // what liburing's fixed-hugepage.c maps); a quarter of those were
+        // shared by a fork(), and most of those have a child that still maps
+        // the page, so that the first pin copies it.
+        let mut child_maps = false;
+        if matches!(kind, HugetlbPmd | HugetlbPud) && rf.share % 4 == 1 {
+            kind = if kind == HugetlbPmd {
+                HugetlbPmdPrivate
+            } else {
+                HugetlbPudPrivate
+            };
+            forked = (rf.share / 4) % 4 == 0;
+            child_maps = forked && (rf.share / 16) % 4 != 0;
         }
         out.push(FolioSpec {
             kind,
             order,
             gap: pick(rf.gap, &GAPS),
             forked,
+            child_maps,
             count: 1,
         });
     }
@@ -206,7 +224,7 @@ fn lower_memlock(c: u8, folios: &[FolioSpec], segs: &[Segment], geo: &Geometry) 
         if std::mem::replace(&mut seen[f as usize], true) {
             continue;
         }
-        match spec.kind {
+        match spec.kind.sized() {
             // `pud` counts SZ_1G, the PUD folio on x86-64 only.
             FolioKindSpec::HugetlbPud if geo.is_x86() => acc.pud += 1,
             FolioKindSpec::HugetlbPmd | FolioKindSpec::Thp | FolioKindSpec::ShmemThp => {

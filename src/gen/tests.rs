@@ -78,6 +78,9 @@ struct Counts {
     thp_split: usize,
     mixed_sizes: usize,
     raw_or_sized: usize,
+    private_hugetlb: usize,
+    private_forked: usize,
+    child_maps: usize,
 }
 
 impl Counts {
@@ -95,6 +98,12 @@ impl Counts {
         self.thp_split += (0..n).any(|f| kind(f) == FolioKindSpec::Thp && at(f) >= 2) as usize;
         self.hole += s.segments.iter().any(|g| g.folio.is_none()) as usize;
         self.readonly += s.segments.iter().any(|g| g.readonly) as usize;
+        let private = |f: u32| kind(f).is_private_hugetlb() && at(f) == 1;
+        let spec = |f: u32| &s.folios[f as usize];
+        self.private_hugetlb += (0..n).any(private) as usize;
+        self.private_forked +=
+            (0..n).any(|f| private(f) && spec(f).forked && !spec(f).child_maps) as usize;
+        self.child_maps += (0..n).any(|f| private(f) && spec(f).child_maps) as usize;
         self.fault += !s.faults.points.is_empty() as usize;
         let mut kinds: Vec<_> = s
             .segments
@@ -129,6 +138,9 @@ impl Counts {
             ("thp split", c.thp_split),
             ("mixed sizes", c.mixed_sizes),
             ("raw or sized", c.raw_or_sized),
+            ("a MAP_PRIVATE hugetlb page", c.private_hugetlb),
+            ("one forked, the child exited", c.private_forked),
+            ("one a live child maps", c.child_maps),
         ] {
             assert!(n > 0, "no scenario with {name}: {c:?}");
         }

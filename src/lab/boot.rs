@@ -24,8 +24,10 @@ pub fn machine_for(scenarios: &[&Scenario], memory_mb: u32) -> Machine {
         .map(|s| {
             s.folios
                 .iter()
-                .filter(|f| f.kind == crate::scenario::FolioKindSpec::HugetlbPud)
-                .count() as u32
+                .filter(|f| f.kind.sized() == crate::scenario::FolioKindSpec::HugetlbPud)
+                // A page a live child maps takes a second one when copied.
+                .map(|f| 1 + u32::from(f.child_maps))
+                .sum::<u32>()
         })
         .max()
         .unwrap_or(0);

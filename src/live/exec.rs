@@ -73,12 +73,13 @@ fn placements(b: &Built) -> Vec<(usize, FolioId, u64, u64)> {
             if at >= va + bytes {
                 break;
             }
-            out.push((
-                live,
-                m.folio,
-                m.pfn - b.world.phys.folio(m.folio).head,
-                m.npages,
-            ));
+            let first = m.pfn - b.world.phys.folio(m.folio).head;
+            out.push((live, m.folio, first, m.npages));
+            // Once a pin has copied a page a child still maps, the same
+            // addresses show the copy.
+            if let Some(copy) = b.world.phys.cow_target(m.folio) {
+                out.push((live, copy, first, m.npages));
+            }
             live += 1;
             at += m.npages << 12;
         }
@@ -421,6 +422,7 @@ pub fn run(
                 check_data(i, b, &places, lay, files, ddir, ranges, &before, &mut out)?;
             }
         }
+        super::fork::check_copies(i, lay, &want.cow_copied, &mut out)?;
         let pin = sys::status_kb("VmPin").map_err(|e| e.to_string())?;
         let want_pin = want.snapshot.pinned_vm * 4;
         if pin.wrapping_sub(pin0) != want_pin {

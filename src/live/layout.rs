@@ -11,6 +11,7 @@
 //! that `regbuf-fuzz repro` writes C that builds exactly what
 //! [`LiveLayout::build`] builds here.
 
+use super::fork;
 use super::sys::{self, kpf};
 use crate::mm::{FolioId, USER_VA_BASE};
 use crate::scenario::{Built, FolioKindSpec, Scenario};
@@ -31,6 +32,22 @@ pub enum Skip {
 pub const MFD_HUGE_2MB: u32 = libc::MFD_HUGETLB | (21 << 26);
 /// `MFD_HUGETLB` with a 1 GiB page size.
 pub const MFD_HUGE_1GB: u32 = libc::MFD_HUGETLB | (30 << 26);
+
+/// `MAP_HUGETLB` with a 2 MiB page size (`21 << MAP_HUGE_SHIFT`).
+pub const MAP_HUGE_2MB: i32 = libc::MAP_HUGETLB | (21 << 26);
+/// `MAP_HUGETLB` with a 1 GiB page size.
+pub const MAP_HUGE_1GB: i32 = libc::MAP_HUGETLB | (30 << 26);
+
+/// What a fork() leaves a private hugetlb page as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// Never shared.
+    No,
+    /// Shared with a child that has exited: mapped once, not exclusive.
+    Exited,
+    /// Shared with a child that maps it until the layout is dropped.
+    ChildMaps,
+}
 
 /// What backs one folio of the scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +72,17 @@ pub enum Backing {
     Anon {
         /// Folio size.
         size: usize,
+    },
+    /// A `MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB` mapping of one huge
+    /// page, made in place and faulted by the fill's writes, then shared
+    /// by a fork() as `fork` says.
+    PrivateHuge {
+        /// `MAP_HUGETLB` with the page size.
+        flags: i32,
+        /// The huge page's size.
+        size: usize,
+        /// What fork() does to it.
+        fork: Fork,
     },
 }
 
@@ -138,9 +166,11 @@ impl LayoutPlan {
         // reuses it, so VmPin came out 20 kB where reuse gives 16. The model
         // assumes reuse, which is what matters for the DEBUG_VM check the
         // forked state exists for; the live check cannot judge it.
-        if s.folios.iter().any(|f| f.forked) {
+        // hugetlb decides by the page's mapcount alone (hugetlb_wp()), so
+        // a forked private hugetlb page is judged.
+        if s.folios.iter().any(|f| f.forked && f.kind.is_anon_thp()) {
             return Err(Skip::Unsupported(
-                "a forked folio: whether the kernel reuses or copies a COW-shared page on unshare depends on transient references"
+                "a forked THP or mTHP: whether the kernel reuses or copies a COW-shared page on unshare depends on transient references"
                     .into(),
             ));
         }
@@ -197,6 +227,19 @@ impl LayoutPlan {
                         size: nr_pages * PAGE,
                         populate: true,
                     },
+                    k @ (FolioKindSpec::HugetlbPmdPrivate | FolioKindSpec::HugetlbPudPrivate) => {
+                        let (flags, size) = if k == FolioKindSpec::HugetlbPmdPrivate {
+                            (MAP_HUGE_2MB, 2 << 20)
+                        } else {
+                            (MAP_HUGE_1GB, GIB)
+                        };
+                        let fork = match (f.forked, f.child_maps) {
+                            (false, _) => Fork::No,
+                            (true, false) => Fork::Exited,
+                            (true, true) => Fork::ChildMaps,
+                        };
+                        Backing::PrivateHuge { flags, size, fork }
+                    }
                     FolioKindSpec::Thp => Backing::Anon { size: 2 << 20 },
                     FolioKindSpec::Mthp => Backing::Anon { size: 16 << 10 },
                     // Refused above: arm64 only.
@@ -265,17 +308,27 @@ impl LayoutPlan {
 pub struct LiveLayout {
     /// Real address of the model's `USER_VA_BASE`.
     pub base: usize,
-    reserve: (usize, usize),
+    pub(super) reserve: (usize, usize),
     fds: Vec<i32>,
     scratch: Vec<(usize, usize)>,
     /// Real start and length of each segment.
     pub segments: Vec<(usize, usize)>,
     /// Whether each segment is mapped (not a hole).
     pub mapped: Vec<bool>,
+    /// When the layout forked: each mapped segment's folio, its first
+    /// address, and the page frame there after the fork. A pin may move
+    /// only a page a live child maps (hugetlb's COW); that every other page
+    /// stays shows that no other page of the layout was shared with a child.
+    pub frames: Vec<(u32, usize, u64)>,
+    pub(super) children: Vec<fork::Child>,
+    pub(super) forked: bool,
 }
 
 impl Drop for LiveLayout {
     fn drop(&mut self) {
+        // The children first: they hold the pages (and every descriptor)
+        // the teardown check expects to be given back.
+        self.children.clear();
         for &(a, l) in &self.scratch {
             sys::munmap(a, l);
         }
@@ -322,6 +375,9 @@ impl LiveLayout {
             scratch: vec![],
             segments: vec![],
             mapped: vec![],
+            frames: vec![],
+            children: vec![],
+            forked: false,
         };
 
         // Backing objects: a memfd per shared folio, a faulted-in THP per anonymous one.
@@ -335,6 +391,7 @@ impl LiveLayout {
                     populate,
                 } => Object::Fd(me.memfd(name, *flags, *size, *populate)?),
                 Backing::Anon { size } => Object::Thp(me.anon_large(*size)?),
+                Backing::PrivateHuge { flags, .. } => Object::Private(*flags),
             });
         }
 
@@ -362,6 +419,23 @@ impl LiveLayout {
                     .map_err(|e| {
                     Skip::NotBacked(format!("mremap of THP pages into segment {i} failed: {e}"))
                 })?,
+                // In place, as liburing's fixed-hugepage.c maps its buffers;
+                // the fill's writes fault the page in, exclusive.
+                Object::Private(flags) => {
+                    sys::mmap(
+                        at,
+                        seg.bytes,
+                        rw,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | flags,
+                        -1,
+                        0,
+                    )
+                    .map_err(|e| {
+                        Skip::NotBacked(format!(
+                            "MAP_PRIVATE hugetlb mmap of segment {i} (folio {fi}) failed: {e}"
+                        ))
+                    })?;
+                }
             }
         }
         me.fill(plan);
@@ -372,7 +446,9 @@ impl LiveLayout {
                     .map_err(|e| Skip::Unsupported(format!("mprotect: {e}")))?;
             }
         }
+        me.fork_children(plan)?;
         me.verify(plan)?;
+        me.record_frames(plan)?;
         Ok(me)
     }
 
@@ -426,7 +502,7 @@ impl LiveLayout {
     /// Checks through pagemap and kpageflags that each segment is backed by
     /// the kind of folio the scenario names, and that all mappings of one
     /// folio see the same physical pages in the same order.
-    fn verify(&self, plan: &LayoutPlan) -> Result<(), Skip> {
+    fn verify(&mut self, plan: &LayoutPlan) -> Result<(), Skip> {
         let open = |p| std::fs::File::open(p).map_err(|e| Skip::Unsupported(format!("{p}: {e}")));
         let (pagemap, flags) = (open("/proc/self/pagemap")?, open("/proc/kpageflags")?);
         let mut base: Vec<Option<u64>> = vec![None; plan.folios.len()];
@@ -459,10 +535,15 @@ impl LiveLayout {
                     | FolioKindSpec::Mthp
                     | FolioKindSpec::ShmemThp
                     | FolioKindSpec::ShmemMthp => f & kpf::THP != 0,
+                    // A memfd's hugetlb page is a file page; a private
+                    // one, once written, an anonymous folio.
                     FolioKindSpec::HugetlbPmd
                     | FolioKindSpec::HugetlbPud
                     | FolioKindSpec::HugetlbContPte
-                    | FolioKindSpec::HugetlbContPmd => f & kpf::HUGE != 0,
+                    | FolioKindSpec::HugetlbContPmd => f & kpf::HUGE != 0 && f & kpf::ANON == 0,
+                    FolioKindSpec::HugetlbPmdPrivate | FolioKindSpec::HugetlbPudPrivate => {
+                        f & (kpf::HUGE | kpf::ANON) == kpf::HUGE | kpf::ANON
+                    }
                 };
                 // The folio's order, exactly: a head at its first pfn and no
                 // tail right after its last (kpageflags is indexed by pfn).
@@ -501,6 +582,7 @@ impl LiveLayout {
 enum Object {
     Fd(i32),
     Thp(usize),
+    Private(i32),
 }
 
 /// The initial value of byte `off` of folio `folio`.

@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod exec;
+pub mod fork;
 pub mod layout;
 pub mod sys;
 pub mod wait;
@@ -302,16 +303,19 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             Some((_, s)) => s.clone(),
             None => live_scenario(&draw(a.seed, i, &GenConfig::default())),
         };
-        let pmds = s
-            .folios
-            .iter()
-            .filter(|f| f.kind == FolioKindSpec::HugetlbPmd)
-            .count() as u64;
-        let puds = s
-            .folios
-            .iter()
-            .filter(|f| f.kind == FolioKindSpec::HugetlbPud)
-            .count() as u64;
+        // A page a live child maps takes a second pool page when a pin
+        // copies it.
+        let pool = |k: FolioKindSpec| {
+            s.folios
+                .iter()
+                .filter(|f| f.kind.sized() == k)
+                .map(|f| 1 + u64::from(f.child_maps))
+                .sum::<u64>()
+        };
+        let (pmds, puds) = (
+            pool(FolioKindSpec::HugetlbPmd),
+            pool(FolioKindSpec::HugetlbPud),
+        );
         let skip = |tally: &mut LiveTally, why: &str| {
             *tally.skipped.entry(why.to_string()).or_default() += 1;
             if a.json {
@@ -424,6 +428,8 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             u64::from(b.ops.iter().zip(&model.ops).any(|(o, r)| {
                 matches!(o, crate::scenario::ConcreteOp::Clone { .. }) && r.ret == 0
             }));
+        tally.private_hugetlb += u64::from(s.folios.iter().any(|f| f.kind.is_private_hugetlb()));
+        tally.child_maps += u64::from(s.folios.iter().any(|f| f.child_maps));
         if diffs.is_empty() {
             tally.agreed += 1;
             if a.json {
@@ -470,7 +476,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         });
     } else {
         println!(
-            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {} with an iovec array running into an unmapped page, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile), {} with a large shmem folio, {} with a second ring ({} with a clone that succeeded); skipped: {:?}",
+            "live on {release}: {} drawn, {} judged, {} agree ({:.1}%), {:.1}% with a page mapped at more than one address ({} with a counted segment), {} with an iovec array running into an unmapped page, {:.1}% with an error the model predicts, {} with a read held in flight ({} with its buffer updated or unregistered meanwhile), {} with a large shmem folio, {} with a MAP_PRIVATE hugetlb page ({} with a fork()ed child still mapping it), {} with a second ring ({} with a clone that succeeded); skipped: {:?}",
             tally.drawn,
             tally.judged,
             tally.agreed,
@@ -482,6 +488,8 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
             tally.held,
             tally.dropped_while_held,
             tally.shmem_large,
+            tally.private_hugetlb,
+            tally.child_maps,
             tally.rings,
             tally.clones,
             tally.skipped

@@ -227,6 +227,8 @@ pub fn kpageflags(f: &std::fs::File, pfn: u64) -> io::Result<u64> {
 
 /// kpageflags bits.
 pub mod kpf {
+    /// `KPF_ANON`.
+    pub const ANON: u64 = 1 << 12;
     /// `KPF_COMPOUND_HEAD`.
     pub const COMPOUND_HEAD: u64 = 1 << 15;
     /// `KPF_COMPOUND_TAIL`.

@@ -39,6 +39,16 @@ impl AddressSpace {
         }
     }
 
+    /// Points every mapping of folio `from` (head `from_head`) at the same
+    /// pages of folio `to` (head `to_head`): a COW that gives this address
+    /// space a copy of the folio in place of the one it shared.
+    pub fn remap_folio(&mut self, from: FolioId, from_head: Pfn, to: FolioId, to_head: Pfn) {
+        for m in self.maps.iter_mut().filter(|m| m.folio == from) {
+            m.pfn = to_head + (m.pfn - from_head);
+            m.folio = to;
+        }
+    }
+
     /// All mappings in address order.
     pub fn mappings(&self) -> &[Mapping] {
         &self.maps

@@ -4,8 +4,12 @@
 //! FOLL_LONGTERM's migration out of ZONE_MOVABLE/CMA is not simulated; what
 //! the caller can see of it, a walk that stops at some page with -ENOMEM,
 //! -EBUSY or -EAGAIN, comes from the fault plan (`FaultPoint::Gup`).
-//! Divergences, none of which the registration path can observe: COW
-//! unsharing always reuses the page (the only non-exclusive anonymous pages
+//! COW: a private hugetlb page a fork()ed child still maps is copied into
+//! a new pool page by the first write pin that reaches it (hugetlb_wp(), the
+//! page being mapped twice); the pool always has that page (the kernel, when
+//! it has none, takes the page from the child instead and reuses it).
+//! Divergences, none of which the registration path can observe: any other
+//! COW unsharing reuses the page (the other non-exclusive anonymous pages
 //! are those a fork()ed child shared and left on exit, so the parent is
 //! their only mapper), a THP is never split by the pin, and the fast/slow
 //! GUP split is one walk. A hole or a read-only page ends the walk: the
@@ -30,7 +34,7 @@ pub const FOLL_LONGTERM: u32 = 0x100;
 #[allow(clippy::too_many_arguments)]
 pub fn pin_user_pages_fast(
     geo: &Geometry,
-    aspace: &AddressSpace,
+    aspace: &mut AddressSpace,
     phys: &mut PhysMem,
     start: u64,
     nr_pages: u64,
@@ -38,29 +42,49 @@ pub fn pin_user_pages_fast(
     pages: &mut Vec<Pfn>,
     fault: Option<(u64, Errno)>,
 ) -> Result<u64, Errno> {
-    let vpn = start >> geo.page_shift;
+    let mut vpn = start >> geo.page_shift;
     let mut pinned = 0u64;
     let limit = fault.map_or(nr_pages, |(k, _)| k.min(nr_pages));
-    for (run_vpn, backing, n) in aspace.runs(vpn, limit) {
-        let Some((pfn, writable, folio)) = backing else {
+    while pinned < limit {
+        let Some((run_vpn, backing, n)) = aspace.runs(vpn, limit - pinned).next() else {
+            break;
+        };
+        let Some((mut pfn, writable, mut folio)) = backing else {
             break;
         };
         if gup_flags & FOLL_WRITE != 0 && !writable {
             break;
         }
+        // A write pin of a private hugetlb page a live child still maps:
+        // hugetlb_wp() finds it mapped twice and copies it into a new pool
+        // page, which the pin then takes (and every later pin reuses).
+        if gup_flags & FOLL_WRITE != 0 && phys.cow_target(folio).is_some() {
+            let from_head = phys.folio(folio).head;
+            let copy = phys.cow_copy(folio).expect("a pending copy");
+            let to_head = phys.folio(copy).head;
+            aspace.remap_folio(folio, from_head, copy, to_head);
+            pfn = to_head + (pfn - from_head);
+            folio = copy;
+        }
         if phys.any_not_exclusive() && phys.folio_test_anon(folio) {
-            let f = phys.folio(folio);
-            let pmd_mapped = f.order == geo.pmd_order
-                && aspace.find(run_vpn).is_some_and(|m| {
-                    m.pfn == f.head && m.npages == 1 << f.order && m.vpn % (1 << f.order) == 0
-                });
-            for p in pfn..pfn + n {
-                phys.unshare(p, pmd_mapped);
+            if phys.folio_test_hugetlb(folio) {
+                // Its only mapper now: hugetlb_wp() reuses the whole page.
+                phys.unshare(pfn, true);
+            } else {
+                let f = phys.folio(folio);
+                let pmd_mapped = f.order == geo.pmd_order
+                    && aspace.find(run_vpn).is_some_and(|m| {
+                        m.pfn == f.head && m.npages == 1 << f.order && m.vpn % (1 << f.order) == 0
+                    });
+                for p in pfn..pfn + n {
+                    phys.unshare(p, pmd_mapped);
+                }
             }
         }
         pages.extend(pfn..pfn + n);
         phys.grab_pin(folio, n as i64);
         pinned += n;
+        vpn = run_vpn + n;
     }
     if pinned == 0 {
         return Err(match fault {

@@ -29,6 +29,9 @@ pub enum FolioKind {
     Thp,
     /// A hugetlbfs (memfd `MFD_HUGETLB`) file page, PMD or PUD sized.
     Hugetlb,
+    /// A hugetlb page of a `MAP_PRIVATE` mapping, faulted by a write: an
+    /// anonymous folio (`folio_test_anon()`) that is also hugetlb.
+    HugetlbAnon,
     /// A large shmem (memfd) folio, PMD-sized or mTHP: a file folio, so
     /// neither anonymous nor hugetlb.
     Shmem,
@@ -79,6 +82,12 @@ pub struct PhysMem {
     /// faulted anonymous memory is exclusive, so this is empty unless a
     /// scenario shares a folio through fork().
     not_exclusive: std::collections::BTreeSet<Pfn>,
+    /// Private hugetlb folios a fork()ed child still maps, each with the
+    /// free pool page its copy will take: the first pin that reaches one
+    /// copies it (hugetlb's COW) and takes the entry out.
+    cow_pending: std::collections::BTreeMap<FolioId, FolioId>,
+    /// Copies made, `(original, copy)`, in the order the pins made them.
+    pub copied: Vec<(FolioId, FolioId)>,
     /// Violations in the order they happened.
     pub violations: Vec<MmViolation>,
 }
@@ -113,11 +122,36 @@ impl PhysMem {
         self.not_exclusive.extend(head..head + n);
     }
 
-    /// `folio_test_anon()`: THP and mTHP are anonymous; small pages and
-    /// large shmem folios are shmem, and hugetlb pages are memfd file pages
-    /// in every scenario.
+    /// The state while a fork()ed child still maps the private hugetlb
+    /// folio `id`: shared as after fork(), and mapped twice, so the first
+    /// pin copies it into `copy` (a free pool page, placed by the caller).
+    pub fn share_with_child(&mut self, id: FolioId, copy: FolioId) {
+        debug_assert_eq!(self.folio(id).kind, FolioKind::HugetlbAnon);
+        self.share_after_fork(id);
+        self.cow_pending.insert(id, copy);
+    }
+
+    /// The pool page a pin of `id` copies into, while a child maps `id`.
+    pub fn cow_target(&self, id: FolioId) -> Option<FolioId> {
+        self.cow_pending.get(&id).copied()
+    }
+
+    /// hugetlb's COW of `id` into its pool page: the copy is freshly
+    /// faulted, so exclusive; the original stays the child's, unpinned.
+    pub fn cow_copy(&mut self, id: FolioId) -> Option<FolioId> {
+        let copy = self.cow_pending.remove(&id)?;
+        self.copied.push((id, copy));
+        Some(copy)
+    }
+
+    /// `folio_test_anon()`: THP, mTHP and private hugetlb pages are
+    /// anonymous; small pages and large shmem folios are shmem, and the
+    /// other hugetlb pages memfd file pages.
     pub fn folio_test_anon(&self, id: FolioId) -> bool {
-        matches!(self.folio(id).kind, FolioKind::Thp | FolioKind::Mthp)
+        matches!(
+            self.folio(id).kind,
+            FolioKind::Thp | FolioKind::Mthp | FolioKind::HugetlbAnon
+        )
     }
 
     /// `PageAnonExclusive()`.
@@ -130,6 +164,19 @@ impl PhysMem {
     /// the only remaining mapper reuses the page and marks it exclusive. A
     /// PMD-mapped THP is reused whole, and its flag lives on the head page.
     pub fn unshare(&mut self, page: Pfn, pmd_mapped: bool) {
+        // hugetlb_wp() reuses the whole huge page and flags its head; the
+        // model clears every page so none is left looking shared.
+        if let Some(f) = self
+            .page_folio(page)
+            .filter(|&f| self.folio_test_hugetlb(f))
+        {
+            let (head, n) = (self.folio(f).head, self.folio_nr_pages(f));
+            let shared: Vec<Pfn> = self.not_exclusive.range(head..head + n).copied().collect();
+            for p in shared {
+                self.not_exclusive.remove(&p);
+            }
+            return;
+        }
         let target = if pmd_mapped {
             self.compound_head(page)
         } else {
@@ -194,7 +241,10 @@ impl PhysMem {
 
     /// `folio_test_hugetlb()`.
     pub fn folio_test_hugetlb(&self, folio: FolioId) -> bool {
-        self.folio(folio).kind == FolioKind::Hugetlb
+        matches!(
+            self.folio(folio).kind,
+            FolioKind::Hugetlb | FolioKind::HugetlbAnon
+        )
     }
 
     /// `page_size()`: `PAGE_SIZE << compound_order(page)`, the folio's size

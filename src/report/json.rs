@@ -902,6 +902,12 @@ pub struct LiveTally {
     pub rings: u64,
     /// Judged with a clone that succeeded.
     pub clones: u64,
+    /// Judged with a `MAP_PRIVATE` hugetlb page (`hugetlb-pmd-private`,
+    /// `hugetlb-pud-private`).
+    pub private_hugetlb: u64,
+    /// Judged with a private hugetlb page a fork()ed child still maps
+    /// (`child_maps`), so that a pin copies it.
+    pub child_maps: u64,
     /// Skipped, by reason.
     pub skipped: BTreeMap<String, u64>,
 }

@@ -3,7 +3,7 @@
 //! between them the scenario as tables the runtime walks.
 
 use super::{guards, header, Origin, ProgramForm};
-use crate::live::layout::{Backing, LayoutPlan, Place};
+use crate::live::layout::{Backing, Fork, LayoutPlan, Place};
 use crate::model::{ITER_DEST, RING_REGION_PAGES};
 use crate::scenario::{ConcreteOp, FolioKindSpec, IovSpec, Op, Pos};
 use std::fmt::Write;
@@ -49,6 +49,8 @@ fn kind_c(k: FolioKindSpec) -> &'static str {
         FolioKindSpec::HugetlbPud => "HUGETLB_PUD",
         FolioKindSpec::ShmemThp => "SHMEM_THP",
         FolioKindSpec::ShmemMthp => "SHMEM_MTHP",
+        FolioKindSpec::HugetlbPmdPrivate => "HUGETLB_PMD_PRIVATE",
+        FolioKindSpec::HugetlbPudPrivate => "HUGETLB_PUD_PRIVATE",
         // Refused before any C is written: x86-64 has none.
         FolioKindSpec::HugetlbContPte => "HUGETLB_CONT_PTE",
         FolioKindSpec::HugetlbContPmd => "HUGETLB_CONT_PMD",
@@ -81,6 +83,21 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
         }
     );
     let count = |k: FolioKindSpec| plan_folios.iter().filter(|f| f.kind == k).count();
+    // The pool pages a hugetlb size takes: a page a live child maps takes a
+    // second one when a pin copies it.
+    let pool = |k: FolioKindSpec| {
+        plan_folios
+            .iter()
+            .filter(|f| f.kind.sized() == k)
+            .map(|f| match f.backing {
+                Backing::PrivateHuge {
+                    fork: Fork::ChildMaps,
+                    ..
+                } => 2,
+                _ => 1,
+            })
+            .sum::<usize>()
+    };
     let memlock = form
         .scenario
         .memlock
@@ -105,8 +122,8 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
     let _ = writeln!(
         o,
         "static const int need_2m = {}, need_1g = {}, need_mthp = {}, need_shmem = {};",
-        count(FolioKindSpec::HugetlbPmd),
-        count(FolioKindSpec::HugetlbPud),
+        pool(FolioKindSpec::HugetlbPmd),
+        pool(FolioKindSpec::HugetlbPud),
         u8::from(count(FolioKindSpec::Mthp) > 0),
         u8::from(count(FolioKindSpec::ShmemThp) + count(FolioKindSpec::ShmemMthp) > 0)
     );
@@ -134,6 +151,7 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
     let _ = writeln!(o, "#define N_FOLIOS {}", plan_folios.len());
     let _ = writeln!(o, "static const struct folio folios[] = {{");
     for (i, f) in plan_folios.iter().enumerate() {
+        let (mut private, mut fork) = (0, "NO_FORK");
         let (name, flags, size, populate) = match &f.backing {
             Backing::Memfd {
                 name,
@@ -142,16 +160,32 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
                 populate,
             } => (c_str(name), *flags, *size, *populate),
             Backing::Anon { size } => ("NULL".to_string(), 0, *size, false),
+            Backing::PrivateHuge {
+                flags,
+                size,
+                fork: how,
+            } => {
+                private = *flags;
+                fork = match how {
+                    Fork::No => "NO_FORK",
+                    Fork::Exited => "FORK_EXITED",
+                    Fork::ChildMaps => "FORK_CHILD_MAPS",
+                };
+                ("NULL".to_string(), 0, *size, false)
+            }
         };
         let _ = writeln!(
             o,
-            "\t{{ {}, {}, {name}, {flags:#x}U, {size:#x}UL, {} }}, /* folio {i} */",
+            "\t{{ {}, {}, {name}, {flags:#x}U, {size:#x}UL, {}, {private:#x}, {fork} }}, /* folio {i} */",
             kind_c(f.kind),
             f.nr_pages,
             u8::from(populate)
         );
     }
-    let _ = writeln!(o, "\t{{ SMALL, 0, NULL, 0, 0, 0 }} /* end */\n}};\n");
+    let _ = writeln!(
+        o,
+        "\t{{ SMALL, 0, NULL, 0, 0, 0, 0, NO_FORK }} /* end */\n}};\n"
+    );
 
     let _ = writeln!(o, "#define N_SEGMENTS {}", plan_segments.len());
     let _ = writeln!(o, "static const struct segment segments[] = {{");
@@ -232,11 +266,12 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
         }
         let _ = writeln!(
             ops,
-            "\t{{ {kind}, {slot}, {nr}, {iov0}, {}, {}, {}, {p0}, {}, /* op {i} */\n\t  {} }},",
+            "\t{{ {kind}, {slot}, {nr}, {iov0}, {}, {}, {}, {p0}, {}, {}, /* op {i} */\n\t  {} }},",
             e.ret,
             e.pin_kb,
             u8::from(e.pieces.is_some()),
             npieces - p0,
+            e.copies,
             c_str(&label(form, i))
         );
     }
@@ -251,7 +286,7 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
     let _ = writeln!(o, "#define N_OPS {}", form.built.ops.len());
     let _ = writeln!(
         o,
-        "/* kind, slot, nr, iov, want_ret, want_pin_kb, check, piece, npieces, what */"
+        "/* kind, slot, nr, iov, want_ret, want_pin_kb, check, piece, npieces, want_copies, what */"
     );
     let _ = writeln!(o, "static const struct op ops[] = {{\n{ops}}};");
 }

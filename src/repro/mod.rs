@@ -71,6 +71,9 @@ pub(crate) struct Expect {
     pub(crate) pin_kb: u64,
     /// For fixed I/O that succeeds: the bytes it moves, in order.
     pub(crate) pieces: Option<Vec<Piece>>,
+    /// Private hugetlb pages a live child maps that pins have copied by
+    /// the end of it (the parent's page frame has changed).
+    pub(crate) copies: usize,
 }
 
 /// A scenario in the form the program runs, with everything the emitter needs.
@@ -239,6 +242,10 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
                 rec.import.as_deref(),
                 rec.snapshot.pinned_vm,
             )
+            .map(|e| Expect {
+                copies: rec.cow_copied.len(),
+                ..e
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok(ProgramForm {
@@ -375,6 +382,7 @@ fn expect(
         ret,
         pin_kb: pinned_vm * (PAGE / 1024),
         pieces,
+        copies: 0,
     })
 }
 
@@ -395,8 +403,14 @@ fn pieces(b: &Built, ranges: &[PhysRange]) -> Result<Vec<Piece>, String> {
                 })?;
             let head = phys.folio(f).head * PAGE;
             let n = (head + phys.folio_nr_pages(f) * PAGE - a).min(start + len - a);
+            // A COW copy shows at its original's addresses, with the
+            // original's bytes: the program knows it by the original.
+            let shown = (0..b.world.phys.folios().len() as u32)
+                .map(crate::mm::FolioId)
+                .find(|&o| phys.cow_target(o) == Some(f))
+                .unwrap_or(f);
             out.push(Piece {
-                folio: f.0,
+                folio: shown.0,
                 off: a - head,
                 len: n,
                 k,
@@ -415,7 +429,7 @@ pub(crate) fn guards(form: &ProgramForm) -> usize {
         .scenario
         .folios
         .iter()
-        .any(|f| f.kind == crate::scenario::FolioKindSpec::HugetlbPmd)
+        .any(|f| f.kind.sized() == crate::scenario::FolioKindSpec::HugetlbPmd)
     {
         SPARE_2M
     } else {

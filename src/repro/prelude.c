@@ -10,9 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 /* Raw system calls only: no liburing, no <linux/io_uring.h> (old headers
  * lack READV_FIXED), so this builds with gcc and any libc headers. */
@@ -107,10 +109,17 @@ struct rsrc_update2 {
 	uint32_t nr, resv2;
 };
 
-enum folio_kind { SMALL, MTHP, THP, HUGETLB_PMD, HUGETLB_PUD, SHMEM_THP, SHMEM_MTHP };
+enum folio_kind { SMALL, MTHP, THP, HUGETLB_PMD, HUGETLB_PUD, SHMEM_THP, SHMEM_MTHP,
+		  HUGETLB_PMD_PRIVATE, HUGETLB_PUD_PRIVATE };
 static const char *const kind_name[] = {
-	"small", "mthp", "thp", "hugetlb-pmd", "hugetlb-pud", "shmem-thp", "shmem-mthp"
+	"small", "mthp", "thp", "hugetlb-pmd", "hugetlb-pud", "shmem-thp", "shmem-mthp",
+	"hugetlb-pmd-private", "hugetlb-pud-private"
 };
+
+/* What fork() does to a private hugetlb page: nothing; shares it with a
+ * child that exits at once; or with one that maps it until the end, so that
+ * the first pin copies it. */
+enum folio_fork { NO_FORK, FORK_EXITED, FORK_CHILD_MAPS };
 
 /* One folio of the layout and what backs it: a memfd (shmem or hugetlb,
  * mapped MAP_SHARED wherever the folio appears) or anonymous memory under
@@ -122,6 +131,8 @@ struct folio {
 	unsigned int memfd_flags;
 	unsigned long size;
 	int populate; /* fallocate it whole, as one large shmem folio */
+	int map_hugetlb; /* MAP_HUGETLB and its size: a MAP_PRIVATE hugetlb page */
+	enum folio_fork fork;
 };
 
 /* One stretch of the address space, at base + offset. */
@@ -162,5 +173,6 @@ struct op {
 	unsigned long long want_pin_kb;
 	int check;
 	unsigned int piece, npieces;
+	unsigned int want_copies; /* pages a live child maps, copied by now */
 	const char *what;
 };

@@ -8,6 +8,11 @@ static void *reserve_area;
 static int folio_fd[N_FOLIOS + 1];
 static unsigned char *folio_src[N_FOLIOS + 1]; /* anonymous folios */
 static unsigned char *folio_scratch[N_FOLIOS + 1]; /* and their areas */
+/* fork()ed children that still map a private hugetlb page, and the page
+ * frame each page had after the fork. */
+static pid_t child_pid[N_FOLIOS + 1];
+static int child_folio[N_FOLIOS + 1], nchildren;
+static unsigned long long child_pfn[N_FOLIOS + 1];
 static unsigned long long folio_pfn[N_FOLIOS + 1];
 static unsigned char *shadow[N_FOLIOS + 1];
 
@@ -511,6 +516,7 @@ static uint64_t kpageflags(int fd, unsigned long long pfn)
 #define KPF_COMPOUND_TAIL (1ULL << 16)
 #define KPF_HUGE (1ULL << 17)
 #define KPF_THP (1ULL << 22)
+#define KPF_ANON (1ULL << 12)
 
 static int kind_ok(enum folio_kind kind, uint64_t f)
 {
@@ -522,9 +528,81 @@ static int kind_ok(enum folio_kind kind, uint64_t f)
 	case SHMEM_THP: /* KPF_THP: any large rmappable folio */
 	case SHMEM_MTHP:
 		return !!(f & KPF_THP);
-	default:
-		return !!(f & KPF_HUGE);
+	case HUGETLB_PMD_PRIVATE: /* written: an anonymous hugetlb folio */
+	case HUGETLB_PUD_PRIVATE:
+		return (f & (KPF_HUGE | KPF_ANON)) == (KPF_HUGE | KPF_ANON);
+	default: /* a memfd's hugetlb page: a file page */
+		return (f & (KPF_HUGE | KPF_ANON)) == KPF_HUGE;
 	}
+}
+
+/* The fork()s the layout asks for, one per forked private hugetlb page:
+ * every other mapping of the reservation is MADV_DONTFORK, so the child
+ * shares that page alone. A FORK_EXITED child exits at once; a
+ * FORK_CHILD_MAPS one waits until it is killed at the end. */
+static void fork_children(void)
+{
+	int i;
+
+	for (i = 0; i < N_SEGMENTS; i++) {
+		const struct segment *s = &segments[i];
+		pid_t pid;
+
+		if (s->folio < 0 || folios[s->folio].fork == NO_FORK)
+			continue;
+		if (madvise(reserve_area, reserve_bytes, MADV_DONTFORK) ||
+		    madvise(base + s->offset, s->bytes, MADV_DOFORK))
+			skip("madvise(MADV_DONTFORK/MADV_DOFORK): %s", strerror(errno));
+		pid = fork();
+		if (pid < 0)
+			trouble("fork: %s", strerror(errno));
+		if (!pid) {
+			if (folios[s->folio].fork == FORK_EXITED)
+				_exit(0);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				pause();
+		}
+		if (folios[s->folio].fork == FORK_EXITED) {
+			waitpid(pid, NULL, 0);
+			continue;
+		}
+		child_folio[nchildren] = s->folio;
+		child_pid[nchildren++] = pid;
+	}
+	if (madvise(reserve_area, reserve_bytes, MADV_DOFORK))
+		skip("madvise(MADV_DOFORK): %s", strerror(errno));
+}
+
+/* How many pages a live child maps have moved to a new page frame here:
+ * those a pin has copied (hugetlb's COW). */
+static unsigned int copies_made(void)
+{
+	int pagemap = open("/proc/self/pagemap", O_RDONLY);
+	unsigned int n = 0;
+	int c, i;
+
+	if (pagemap < 0)
+		trouble("cannot open /proc/self/pagemap: %s", strerror(errno));
+	for (c = 0; c < nchildren; c++)
+		for (i = 0; i < N_SEGMENTS; i++)
+			if (segments[i].folio == child_folio[c]) {
+				n += pfn_of(pagemap, base + segments[i].offset) != child_pfn[c];
+				break;
+			}
+	close(pagemap);
+	return n;
+}
+
+static void kill_children(void)
+{
+	int c;
+
+	for (c = 0; c < nchildren; c++) {
+		kill(child_pid[c], SIGKILL);
+		waitpid(child_pid[c], NULL, 0);
+	}
+	nchildren = 0;
 }
 
 /* Checks through pagemap and kpageflags that each segment is backed by the
@@ -594,6 +672,8 @@ static void build_layout(void)
 				 ~(gib - 1));
 	for (i = 0; i < N_FOLIOS; i++) {
 		folio_fd[i] = -1;
+		if (folios[i].map_hugetlb)
+			continue; /* mapped in place below */
 		if (!folios[i].memfd_name) {
 			folio_src[i] = anon_large(folios[i].size,
 						  &folio_scratch[i]);
@@ -612,7 +692,15 @@ static void build_layout(void)
 
 		if (s->folio < 0)
 			continue;
-		if (folio_fd[s->folio] >= 0) {
+		if (folios[s->folio].map_hugetlb) {
+			/* As liburing's fixed-hugepage.c maps its buffers; the
+			 * fill's writes fault the page in. */
+			if (mmap(at, s->bytes, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+				 folios[s->folio].map_hugetlb, -1, 0) == MAP_FAILED)
+				skip("layout not backed as asked: MAP_PRIVATE hugetlb mmap of segment %d (folio %d): %s",
+				     i, s->folio, strerror(errno));
+		} else if (folio_fd[s->folio] >= 0) {
 			if (mmap(at, s->bytes, PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_FIXED, folio_fd[s->folio],
 				 s->first_page * PAGE) == MAP_FAILED)
@@ -641,7 +729,17 @@ static void build_layout(void)
 		    mprotect(base + segments[i].offset, segments[i].bytes,
 			     PROT_READ))
 			skip("mprotect: %s", strerror(errno));
+	fork_children();
 	verify();
+	for (i = 0; i < nchildren; i++) {
+		int pagemap = open("/proc/self/pagemap", O_RDONLY);
+		int k;
+
+		for (k = 0; k < N_SEGMENTS; k++)
+			if (segments[k].folio == child_folio[i])
+				child_pfn[i] = pfn_of(pagemap, base + segments[k].offset);
+		close(pagemap);
+	}
 	for (i = 0; i < N_FOLIOS; i++) {
 		unsigned long bytes = folios[i].nr_pages * PAGE, j;
 
@@ -693,7 +791,8 @@ static void map_guards(int count)
 			m[j] = fill_value(1000 + nguards, j);
 		pfn = pfn_of(pagemap, m);
 		for (i = 0; i < N_FOLIOS && !where && pfn; i++) {
-			if (folios[i].kind != HUGETLB_PMD)
+			if (folios[i].kind != HUGETLB_PMD &&
+			    folios[i].kind != HUGETLB_PMD_PRIVATE)
 				continue;
 			if (pfn == folio_pfn[i] + folios[i].nr_pages)
 				where = "right after";
@@ -763,7 +862,8 @@ static int arrange_pool(void)
 	for (i = 0, k = 0; i < N_SEGMENTS; i++) {
 		int f = segments[i].folio, seen = 0;
 
-		if (f < 0 || folios[f].kind != HUGETLB_PMD)
+		if (f < 0 || (folios[f].kind != HUGETLB_PMD &&
+			      folios[f].kind != HUGETLB_PMD_PRIVATE))
 			continue;
 		for (j = 0; j < k; j++)
 			seen |= first[j] == f;
@@ -1121,6 +1221,9 @@ int main(int argc, char **argv)
 			check_read(i, o);
 		else if (o->check)
 			check_write(i, o);
+		if (nchildren && copies_made() != o->want_copies)
+			fail("op %d: %u of the pages a fork()ed child still maps have been copied, expected %u",
+			     i, copies_made(), o->want_copies);
 		pin = vm_pin_kb() - pin0;
 		if (pin != (long long)o->want_pin_kb)
 			fail("op %d: VmPin is %+lld kB from its value after ring setup, expected %+lld kB",
@@ -1141,10 +1244,11 @@ int main(int argc, char **argv)
 		     pin, pin0);
 	if (memlock_set)
 		setrlimit(RLIMIT_MEMLOCK, &old_memlock);
+	kill_children();
 	for (i = 0; i < N_FOLIOS; i++) {
 		if (folio_fd[i] >= 0)
 			close(folio_fd[i]);
-		else
+		else if (folio_scratch[i])
 			munmap(folio_scratch[i], 2 * folios[i].size);
 		free(shadow[i]);
 	}

@@ -206,7 +206,7 @@ fn place_folios(s: &Scenario, world: &mut World) -> Result<Vec<u32>, ScenarioErr
         let (order, kind) = folio_order(&geo, f, i)?;
         // A PUD folio, or one as large (arm64's 1 and 16 GiB contiguous-PMD
         // pages, ppc64's 16 GiB): each costs a quarter million page structs.
-        if f.kind == FolioKindSpec::HugetlbPud || order >= 14 {
+        if f.kind.sized() == FolioKindSpec::HugetlbPud || order >= 14 {
             puds += 1;
             if puds > MAX_PUD_FOLIOS {
                 return err(
@@ -222,13 +222,53 @@ fn place_folios(s: &Scenario, world: &mut World) -> Result<Vec<u32>, ScenarioErr
             if !world.phys.folio_test_anon(id) {
                 return err(
                     format!("folio[{i}].forked"),
-                    "only anonymous folios (thp, mthp) are shared by fork()",
+                    "only anonymous folios (thp, mthp, hugetlb-pmd-private, hugetlb-pud-private) are shared by fork()",
                 );
             }
-            world.phys.share_after_fork(id);
+            if !f.child_maps {
+                world.phys.share_after_fork(id);
+            }
+        }
+        if f.child_maps {
+            if !f.kind.is_private_hugetlb() {
+                return err(
+                    format!("folio[{i}].child_maps"),
+                    "only a private hugetlb page (hugetlb-pmd-private, hugetlb-pud-private) is modelled mapped by a live child: a THP's COW would split it",
+                );
+            }
+            if !f.forked {
+                return err(
+                    format!("folio[{i}].child_maps"),
+                    "needs `forked = true`: only a fork()ed child maps the page too",
+                );
+            }
         }
         pfn += 1 << order;
         orders.push(order);
+    }
+    // The pool pages hugetlb's COW copies into, one per page a live child
+    // maps, after every scenario folio and one folio apart from anything,
+    // so that no copy is physically adjacent to another folio.
+    for (i, f) in s.folios.iter().enumerate() {
+        if !f.child_maps {
+            continue;
+        }
+        let order = orders[i];
+        if order >= 14 {
+            puds += 1;
+            if puds > MAX_PUD_FOLIOS {
+                return err(
+                    format!("folio[{i}].child_maps"),
+                    format!("its copy makes more than {MAX_PUD_FOLIOS} folios of PUD size or 2^14 pages and more"),
+                );
+            }
+        }
+        pfn = pfn.next_multiple_of(1 << order) + (1 << order);
+        let copy = world.phys.add_folio(pfn, order, FolioKind::HugetlbAnon);
+        world
+            .phys
+            .share_with_child(crate::mm::FolioId(i as u32), copy);
+        pfn += 1 << order;
     }
 
     Ok(orders)
@@ -282,7 +322,7 @@ fn map_segments(
             {
                 return err(
                     field("folio"),
-                    format!("pages {}..{} of anonymous folio {fi} are already mapped; only shmem and hugetlb pages can be mapped twice", r.0, r.1),
+                    format!("pages {}..{} of anonymous folio {fi} are already mapped; only shmem and shared (memfd) hugetlb pages can be mapped twice", r.0, r.1),
                 );
             }
             anon_mapped[fi as usize].push(r);
@@ -397,7 +437,7 @@ fn folio_segment_pages<'s>(
     if count > 1 && spec.kind.is_anon() {
         return err(
             field("count"),
-            "an anonymous folio's pages are mapped at most once; only shmem and hugetlb pages can be mapped at several addresses",
+            "an anonymous folio's pages (thp, mthp, a private hugetlb page) are mapped at most once; only shmem and shared (memfd) hugetlb pages can be mapped at several addresses",
         );
     }
     Ok((spec, pages))
@@ -448,6 +488,19 @@ pub(crate) fn folio_order(
         FolioKindSpec::ShmemThp => (geo.pmd_order, FolioKind::Shmem),
         FolioKindSpec::Thp => (geo.pmd_order, FolioKind::Thp),
         FolioKindSpec::HugetlbPmd => (geo.pmd_order, FolioKind::Hugetlb),
+        FolioKindSpec::HugetlbPmdPrivate => (geo.pmd_order, FolioKind::HugetlbAnon),
+        FolioKindSpec::HugetlbPudPrivate => match geo.pud_order {
+            Some(o) => (o, FolioKind::HugetlbAnon),
+            None => {
+                return err(
+                    format!("folio[{i}].kind"),
+                    format!(
+                        "`hugetlb-pud-private`: geometry {} has no PUD-level huge page",
+                        geo.name()
+                    ),
+                )
+            }
+        },
         k @ (FolioKindSpec::HugetlbPud
         | FolioKindSpec::HugetlbContPte
         | FolioKindSpec::HugetlbContPmd) => {
@@ -539,7 +592,7 @@ mod tests {
         assert_eq!(e.field, "segment[1].folio");
         assert!(
             e.reason
-                .contains("only shmem and hugetlb pages can be mapped twice"),
+                .contains("only shmem and shared (memfd) hugetlb pages can be mapped twice"),
             "{e}"
         );
         let e = reject("[[folio]]\nkind = \"small\"\n[[segment]]\nfolio = 0\naligned = true\n");

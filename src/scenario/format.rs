@@ -177,6 +177,13 @@ pub enum FolioKindSpec {
     /// A shmem (memfd) mTHP of `order` (2 to PMD order - 1), mapped as
     /// freely as `shmem-thp`.
     ShmemMthp,
+    /// A PMD-sized hugetlb page mapped `MAP_PRIVATE` (what
+    /// `MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB` gives once written): an
+    /// anonymous folio that is also hugetlb, mapped once, whole, aligned.
+    HugetlbPmdPrivate,
+    /// The PUD-sized `MAP_PRIVATE` hugetlb page; refused where the geometry
+    /// has no PUD-level huge page.
+    HugetlbPudPrivate,
 }
 
 impl FolioKindSpec {
@@ -192,13 +199,39 @@ impl FolioKindSpec {
             FolioKindSpec::HugetlbContPmd => "hugetlb-cont-pmd",
             FolioKindSpec::ShmemThp => "shmem-thp",
             FolioKindSpec::ShmemMthp => "shmem-mthp",
+            FolioKindSpec::HugetlbPmdPrivate => "hugetlb-pmd-private",
+            FolioKindSpec::HugetlbPudPrivate => "hugetlb-pud-private",
         }
     }
 
     /// Whether it is anonymous memory (`folio_test_anon()`): its pages are
-    /// mapped at most once in one address space.
+    /// mapped at most once in one address space, and fork() shares them.
     pub fn is_anon(self) -> bool {
+        matches!(self, FolioKindSpec::Thp | FolioKindSpec::Mthp) || self.is_private_hugetlb()
+    }
+
+    /// Whether it is an anonymous THP or mTHP (anonymous, not hugetlb).
+    pub fn is_anon_thp(self) -> bool {
         matches!(self, FolioKindSpec::Thp | FolioKindSpec::Mthp)
+    }
+
+    /// Whether it is a `MAP_PRIVATE` hugetlb page.
+    pub fn is_private_hugetlb(self) -> bool {
+        matches!(
+            self,
+            FolioKindSpec::HugetlbPmdPrivate | FolioKindSpec::HugetlbPudPrivate
+        )
+    }
+
+    /// The hugetlb kind of the same size mapped `MAP_SHARED` (a memfd's
+    /// page) for a private one; any other kind as it is. What asks only for
+    /// a folio's size or pool (`hugetlb-pmd` or `hugetlb-pud`) asks this.
+    pub fn sized(self) -> FolioKindSpec {
+        match self {
+            FolioKindSpec::HugetlbPmdPrivate => FolioKindSpec::HugetlbPmd,
+            FolioKindSpec::HugetlbPudPrivate => FolioKindSpec::HugetlbPud,
+            k => k,
+        }
     }
 
     /// Whether it is a large shmem folio.
@@ -219,7 +252,7 @@ impl FolioKindSpec {
                 | FolioKindSpec::HugetlbPud
                 | FolioKindSpec::HugetlbContPte
                 | FolioKindSpec::HugetlbContPmd
-        )
+        ) || self.is_private_hugetlb()
     }
 }
 
@@ -237,10 +270,16 @@ pub struct FolioSpec {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub gap: u32,
     /// The process fork()ed after faulting it in and the child has exited:
-    /// no page is `PageAnonExclusive` until a pin unshares it. THP and mTHP
-    /// only (the anonymous kinds).
+    /// no page is `PageAnonExclusive` until a pin unshares it. The anonymous
+    /// kinds only (thp, mthp, hugetlb-pmd-private, hugetlb-pud-private).
     #[serde(default, skip_serializing_if = "is_false")]
     pub forked: bool,
+    /// With `forked`, for a private hugetlb page: the child has not exited
+    /// but keeps the page mapped until the ring is gone, so the page is
+    /// mapped twice and the first pin copies it into a new huge page from
+    /// the pool (hugetlb's COW); the pin holds the copy.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub child_maps: bool,
     /// This many identical folios in a row (default 1), each after the
     /// previous one as any folio is; a segment over the entry maps them all
     /// in order. Files only: reading expands it ([`super::runs`]).

@@ -16,6 +16,8 @@
 mod arch_tests;
 mod build;
 mod format;
+#[cfg(test)]
+mod private_tests;
 mod resolve;
 mod runs;
 mod scale;

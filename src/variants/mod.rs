@@ -299,7 +299,7 @@ pub trait Variant: Sync + Send {
         let fault = w.alloc.gup_call();
         gup::pin_user_pages_fast(
             &w.geo,
-            &w.aspace,
+            &mut w.aspace,
             &mut w.phys,
             start,
             nr_pages,

@@ -31,6 +31,22 @@ pub(super) fn layout(o: &mut String, s: &Scenario, b: &Built) {
                     .join(", ")
             )),
         }
+        if let Some(f) = s.folios.get(i).filter(|f| f.forked) {
+            notes.push(if f.child_maps {
+                let copy = w.phys.cow_target(crate::mm::FolioId(i as u32));
+                format!(
+                    "forked, the child still maps it: the first pin copies it{}",
+                    copy.map_or(String::new(), |c| format!(" into folio {}", c.0))
+                )
+            } else {
+                "forked, the child has exited: not PageAnonExclusive until pinned".into()
+            });
+        }
+        if let Some(o) = pool_origin(s, i) {
+            notes.push(format!(
+                "a free pool page, mapped in folio {o}'s place once a pin copies it"
+            ));
+        }
         if aliased(s, w, i as u32) {
             notes.push("ALIASED: the same pages at more than one address".into());
         }

@@ -24,7 +24,7 @@ mod trace;
 
 use findings::{bufdesc, findings};
 use layout::{describe_op, layout};
-pub(crate) use text::{folio_kind, held, hsize, ranges, ret_text, wrap};
+pub(crate) use text::{folio_kind, held, hsize, pool_origin, ranges, ret_text, wrap};
 pub(crate) use trace::{acct_text, sides, Buf, Sides, Step};
 
 /// Most bvecs listed per buffer; longer arrays show their first and last ones.

@@ -14,8 +14,23 @@ pub(crate) fn folio_kind(s: &Scenario, i: usize) -> String {
             FolioKindSpec::Thp => "thp".into(),
             k => k.as_str().into(),
         },
-        None => "?".into(),
+        None => match pool_origin(s, i) {
+            Some(o) => format!("{} copy of folio {o}", s.folios[o].kind.as_str()),
+            None => "?".into(),
+        },
     }
+}
+
+/// For a folio past the scenario's own: the folio whose COW copy it is (the
+/// build adds one pool page per `child_maps` folio, in order).
+pub(crate) fn pool_origin(s: &Scenario, i: usize) -> Option<usize> {
+    let k = i.checked_sub(s.folios.len())?;
+    s.folios
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.child_maps)
+        .nth(k)
+        .map(|(o, _)| o)
 }
 
 pub(crate) fn ret_text(r: i64) -> String {
