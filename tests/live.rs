@@ -1,5 +1,5 @@
 //! The live-kernel check as a test: scenarios from the generator, then the
-//! files of `corpus/seeds/live/` and `corpus/seeds/shapes/`, built in this process, run on a real
+//! files of `corpus/seeds/live/`, `shapes/` and `clone/`, built in this process, run on a real
 //! io_uring ring and compared with the model. Skipped, with the reason,
 //! where the machine cannot run it (not root, no io_uring, no huge pages).
 //! Its own test binary, and one test, because it changes process-wide
@@ -11,7 +11,14 @@ use regbuf_fuzz::live::{run_cli, LiveArgs, EXIT_SKIPPED};
 fn the_upstream_model_agrees_with_the_running_kernel() {
     let out = std::env::temp_dir().join(format!("regbuf-live-test-{}", std::process::id()));
     let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/seeds");
-    for files in [vec![], vec![seeds.join("live"), seeds.join("shapes")]] {
+    for files in [
+        vec![],
+        vec![
+            seeds.join("live"),
+            seeds.join("shapes"),
+            seeds.join("clone"),
+        ],
+    ] {
         let code = run_cli(&LiveArgs {
             count: 120,
             seed: 5,
