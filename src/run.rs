@@ -3,7 +3,7 @@
 //! gets its own copy of the machine.
 
 use crate::mm::AllocSite;
-use crate::model::clone::{io_register_clone_buffers, IoUringCloneBuffers};
+use crate::model::clone::io_register_clone_buffers;
 use crate::model::iov_iter::IovIter;
 use crate::model::iov_iter::PhysRange;
 use crate::model::{Errno, InflightReq, IoKiocb, World};
@@ -207,22 +207,7 @@ fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<V
         },
         // The ring the operations after it run on: [`apply`] enters it.
         ConcreteOp::Ring { .. } => (0, None),
-        &ConcreteOp::Clone {
-            src,
-            src_off,
-            dst_off,
-            nr,
-            replace,
-        } => {
-            let arg = IoUringCloneBuffers {
-                src,
-                src_off,
-                dst_off,
-                nr,
-                replace,
-            };
-            (ret_of(io_register_clone_buffers(v, w, &arg), |_| 0), None)
-        }
+        ConcreteOp::Clone(arg) => (ret_of(io_register_clone_buffers(v, w, arg), |_| 0), None),
     }
 }
 
@@ -389,6 +374,6 @@ pub fn op_kind(op: &ConcreteOp) -> &'static str {
         ConcreteOp::Readv { .. } => "readv",
         ConcreteOp::Complete => "complete",
         ConcreteOp::Ring { .. } => "ring",
-        ConcreteOp::Clone { .. } => "clone",
+        ConcreteOp::Clone(_) => "clone",
     }
 }

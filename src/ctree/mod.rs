@@ -491,7 +491,7 @@ impl CVariant {
             return (DEAD, None);
         }
         let ret = match op {
-            ConcreteOp::Ring { .. } | ConcreteOp::Clone { .. } => {
+            ConcreteOp::Ring { .. } | ConcreteOp::Clone(_) => {
                 panic!(
                     "{}: a second ring reached the C harness, which oracle::check refuses",
                     self.name

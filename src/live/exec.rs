@@ -211,23 +211,17 @@ pub fn run(
         let (ring, fd, held) = (&mut rings[cur], fds[cur], &mut helds[cur]);
         let got = match op {
             ConcreteOp::Ring { .. } => 0,
-            &ConcreteOp::Clone {
-                src,
-                src_off,
-                dst_off,
-                nr,
-                replace,
-            } => {
+            ConcreteOp::Clone(c) => {
                 let arg = sys::CloneBuffers {
-                    src_fd: fds[src as usize] as u32,
-                    flags: if replace {
+                    src_fd: fds[c.src as usize] as u32,
+                    flags: if c.replace {
                         sys::IORING_REGISTER_DST_REPLACE
                     } else {
                         0
                     },
-                    src_off,
-                    dst_off,
-                    nr,
+                    src_off: c.src_off,
+                    dst_off: c.dst_off,
+                    nr: c.nr,
                     pad: [0; 3],
                 };
                 // SAFETY: the argument is a live local of the size the

@@ -424,10 +424,12 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         tally.dropped_while_held += u64::from(dropped);
         tally.shmem_large += u64::from(s.folios.iter().any(|f| f.kind.is_shmem_large()));
         tally.rings += u64::from(b.world.nr_rings() > 1);
-        tally.clones +=
-            u64::from(b.ops.iter().zip(&model.ops).any(|(o, r)| {
-                matches!(o, crate::scenario::ConcreteOp::Clone { .. }) && r.ret == 0
-            }));
+        tally.clones += u64::from(
+            b.ops
+                .iter()
+                .zip(&model.ops)
+                .any(|(o, r)| matches!(o, crate::scenario::ConcreteOp::Clone(_)) && r.ret == 0),
+        );
         tally.private_hugetlb += u64::from(s.folios.iter().any(|f| f.kind.is_private_hugetlb()));
         tally.child_maps += u64::from(s.folios.iter().any(|f| f.child_maps));
         if diffs.is_empty() {

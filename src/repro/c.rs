@@ -224,7 +224,7 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
                 ("UPDATE", *offset, iovecs.len())
             }
             ConcreteOp::Unregister => ("UNREGISTER", 0, 0),
-            ConcreteOp::Ring { .. } | ConcreteOp::Clone { .. } => {
+            ConcreteOp::Ring { .. } | ConcreteOp::Clone(_) => {
                 unreachable!("emit() refuses rings and clones")
             }
             ConcreteOp::Import {

@@ -111,13 +111,7 @@ pub enum ConcreteOp {
     Ring {
         ring: u32,
     },
-    Clone {
-        src: u32,
-        src_off: u32,
-        dst_off: u32,
-        nr: u32,
-        replace: bool,
-    },
+    Clone(crate::model::clone::IoUringCloneBuffers),
 }
 
 /// A built scenario.

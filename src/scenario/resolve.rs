@@ -120,13 +120,13 @@ impl Resolver<'_> {
                 dst_off,
                 nr,
                 replace,
-            } => ConcreteOp::Clone {
+            } => ConcreteOp::Clone(crate::model::clone::IoUringCloneBuffers {
                 src,
                 src_off,
                 dst_off,
                 nr,
                 replace,
-            },
+            }),
             Op::Readv {
                 slot,
                 ddir,
