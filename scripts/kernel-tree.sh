@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Unpacks the io_uring/ files of a Debian linux-source-* package into a
 # directory usable as `regbuf-fuzz --tree`, and prints that directory.
-# The package comes from Debian unstable when this release lacks it (the
-# only change to apt's configuration is a private source list under DEST).
+# The package comes from Debian unstable, trixie or trixie-security (its
+# newest version among them; 6.12 has left unstable) when this release lacks
+# it; the only change to apt's configuration is a private source list under DEST.
 #   scripts/kernel-tree.sh [VERSION [DEST]]      default: 7.2 /var/cache/regbuf-tree
 # Exit 77 when the package cannot be had (no network, no apt).
 set -euo pipefail
@@ -17,7 +18,11 @@ command -v apt-get >/dev/null || { echo "kernel-tree: no apt-get on this machine
 mkdir -p "$dest/apt/lists/partial" "$dest/deb"
 tarball=/usr/src/linux-source-$ver.tar.xz
 if [ ! -f "$tarball" ]; then
-  echo "deb http://deb.debian.org/debian sid main" > "$dest/apt/sources.list"
+  {
+    echo "deb http://deb.debian.org/debian sid main"
+    echo "deb http://deb.debian.org/debian trixie main"
+    echo "deb http://deb.debian.org/debian-security trixie-security main"
+  } > "$dest/apt/sources.list"
   opts=(-o Dir::Etc::SourceList="$dest/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
         -o Dir::State::Lists="$dest/apt/lists" -o APT::Sandbox::User=root)
   if ! apt-get "${opts[@]}" -qq update >&2 ||
