@@ -224,7 +224,7 @@ extern "C" fn cb_pin_user_pages_fast(
 ) -> c_long {
     with(|w, _| {
         let fault = w.alloc.gup_call();
-        let mut pages: Vec<Pfn> = Vec::new();
+        let mut pages = crate::model::runs::Pages::new();
         let nr = nr.max(0) as u64;
         match gup::pin_user_pages_fast(
             &w.geo,
@@ -238,7 +238,7 @@ extern "C" fn cb_pin_user_pages_fast(
         ) {
             Ok(n) => {
                 let dst = unsafe { std::slice::from_raw_parts_mut(out, n as usize) };
-                for (d, &p) in dst.iter_mut().zip(&pages) {
+                for (d, p) in dst.iter_mut().zip(pages.iter()) {
                     *d = p as c_ulong;
                 }
                 n as c_long
@@ -260,7 +260,7 @@ extern "C" fn cb_unpin_pfns(pfns: *const c_ulong, n: c_ulong, caller: *const c_c
                 gup::unpin_user_page(&mut w.phys, p, &caller);
             }
         } else {
-            gup::unpin_user_pages(&mut w.phys, &pfns);
+            gup::unpin_user_pages(&mut w.phys, &pfns.iter().copied().collect());
         }
     })
 }

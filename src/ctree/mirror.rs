@@ -137,16 +137,19 @@ impl<'a> Reader<'a> {
             let size = self.w_sizes.get(&id).copied().unwrap_or(0);
             let slots = size.saturating_sub(self.run.lib.imu_bvec_offset) as usize
                 / std::mem::size_of::<RfBioVec>();
-            let bvec = unsafe { slice(v.bvec, slots) }
-                .iter()
-                .map(|b| {
-                    (b.bv_page != 0).then(|| BioVec {
-                        bv_page: page_to_pfn(b.bv_page),
-                        bv_len: b.bv_len as u64,
-                        bv_offset: b.bv_offset as u64,
-                    })
-                })
-                .collect();
+            let mut bvec = crate::model::runs::BvecTable::uninit(slots as u64);
+            for (i, b) in unsafe { slice(v.bvec, slots) }.iter().enumerate() {
+                if b.bv_page != 0 {
+                    bvec.set(
+                        i as u64,
+                        BioVec {
+                            bv_page: page_to_pfn(b.bv_page),
+                            bv_len: b.bv_len as u64,
+                            bv_offset: b.bv_offset as u64,
+                        },
+                    );
+                }
+            }
             self.imus.insert(
                 id,
                 IoMappedUbuf {

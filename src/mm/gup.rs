@@ -20,6 +20,7 @@
 //! defaults are these functions, so a variant can model a change to GUP.
 
 use super::{AddressSpace, Geometry, Pfn, PhysMem};
+use crate::model::runs::Pages;
 use crate::model::Errno;
 
 /// `FOLL_WRITE`.
@@ -39,7 +40,7 @@ pub fn pin_user_pages_fast(
     start: u64,
     nr_pages: u64,
     gup_flags: u32,
-    pages: &mut Vec<Pfn>,
+    pages: &mut Pages,
     fault: Option<(u64, Errno)>,
 ) -> Result<u64, Errno> {
     let mut vpn = start >> geo.page_shift;
@@ -81,7 +82,7 @@ pub fn pin_user_pages_fast(
                 }
             }
         }
-        pages.extend(pfn..pfn + n);
+        pages.push_run(pfn, n);
         phys.grab_pin(folio, n as i64);
         pinned += n;
         vpn = run_vpn + n;
@@ -100,9 +101,10 @@ pub fn pin_user_pages_fast(
 /// CONFIG_DEBUG_VM: a pinned anonymous page is exclusive, and for a large
 /// non-hugetlb folio either the page or its head carries the flag. The
 /// `VM_BUG_ON_PAGE` is recorded instead of stopping the kernel.
-pub fn sanity_check_pinned_pages(phys: &mut PhysMem, pages: &[Pfn], caller: &str) {
-    for &page in pages {
-        let Some(folio) = phys.page_folio(page) else {
+pub fn sanity_check_pinned_pages(phys: &mut PhysMem, pages: &Pages, caller: &str) {
+    let pieces: Vec<_> = pages.folio_pieces(phys, 0, pages.len()).collect();
+    for (_, first, n, folio) in pieces {
+        let Some(folio) = folio else {
             continue;
         };
         if !phys.folio_test_anon(folio) {
@@ -110,19 +112,38 @@ pub fn sanity_check_pinned_pages(phys: &mut PhysMem, pages: &[Pfn], caller: &str
         }
         let f = phys.folio(folio);
         let head = f.head;
-        let bad = if f.order == 0 || phys.folio_test_hugetlb(folio) {
-            !phys.page_anon_exclusive(head)
-        } else {
-            // Either a PTE-mapped or a PMD-mapped THP.
-            !phys.page_anon_exclusive(head) && !phys.page_anon_exclusive(page)
-        };
-        if bad {
-            phys.violations
-                .push(super::phys::MmViolation::UnpinNotExclusive {
-                    pfn: page,
-                    head,
-                    caller: caller.into(),
-                });
+        let by_head = f.order == 0 || phys.folio_test_hugetlb(folio);
+        for page in first..first + n {
+            let bad = if by_head {
+                !phys.page_anon_exclusive(head)
+            } else {
+                // Either a PTE-mapped or a PMD-mapped THP.
+                !phys.page_anon_exclusive(head) && !phys.page_anon_exclusive(page)
+            };
+            if bad {
+                phys.violations
+                    .push(super::phys::MmViolation::UnpinNotExclusive {
+                        pfn: page,
+                        head,
+                        caller: caller.into(),
+                    });
+            } else if by_head {
+                // The same head decides for the rest of the piece.
+                break;
+            }
+        }
+    }
+}
+
+/// `n` single-pin drops on `folio`, as `n` calls would make them: one step
+/// when no call would go below the baseline, else call by call, so an
+/// underflow is recorded as often, and with the same counters, as in C.
+pub fn put_pins_one_by_one(phys: &mut PhysMem, folio: super::FolioId, n: u64) {
+    if phys.put_pin_keeps_baseline(folio, n as i64) {
+        phys.put_pin(folio, n as i64);
+    } else {
+        for _ in 0..n {
+            phys.put_pin(folio, 1);
         }
     }
 }
@@ -130,7 +151,7 @@ pub fn sanity_check_pinned_pages(phys: &mut PhysMem, pages: &[Pfn], caller: &str
 /// Model of `unpin_user_page(page)`: the sanity check, then one pin off the
 /// page's folio.
 pub fn unpin_user_page(phys: &mut PhysMem, page: Pfn, caller: &str) {
-    sanity_check_pinned_pages(phys, &[page], caller);
+    sanity_check_pinned_pages(phys, &Pages::from_iter([page]), caller);
     put_page_pin(phys, page, caller);
 }
 
@@ -156,9 +177,13 @@ pub fn unpin_user_folio(phys: &mut PhysMem, folio: super::FolioId, npages: u64) 
 /// Model of `unpin_user_pages(pages, npages)`: the sanity check, then one pin
 /// per entry, on the folio of each page. A page outside every folio is
 /// recorded, not unpinned.
-pub fn unpin_user_pages(phys: &mut PhysMem, pages: &[Pfn]) {
+pub fn unpin_user_pages(phys: &mut PhysMem, pages: &Pages) {
     sanity_check_pinned_pages(phys, pages, "unpin_user_pages");
-    for &p in pages {
-        put_page_pin(phys, p, "unpin_user_pages");
+    let pieces: Vec<_> = pages.folio_pieces(phys, 0, pages.len()).collect();
+    for (_, p, n, folio) in pieces {
+        match folio {
+            Some(f) => put_pins_one_by_one(phys, f, n),
+            None => put_page_pin(phys, p, "unpin_user_pages"),
+        }
     }
 }

@@ -288,6 +288,18 @@ impl PhysMem {
         self.check_underflow(folio);
     }
 
+    /// Whether [`PhysMem::put_pin`] of `refs` would leave both counters at
+    /// or above their baseline (so one step records nothing).
+    pub fn put_pin_keeps_baseline(&self, folio: FolioId, refs: i64) -> bool {
+        let (base_ref, base_pin) = self.baseline[folio.0 as usize];
+        let f = &self.folios[folio.0 as usize];
+        if f.order > 0 {
+            f.pincount - refs >= base_pin && f.refcount - refs >= base_ref
+        } else {
+            f.pincount >= base_pin && f.refcount - refs * GUP_PIN_COUNTING_BIAS >= base_ref
+        }
+    }
+
     /// Model of `folio_put_refs(folio, refs)`: drops plain references only,
     /// leaving `_pincount` as it was. Going below the pre-pin baseline is
     /// recorded as a violation.

@@ -6,10 +6,6 @@ use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::AllocSite;
 use crate::variants::Variant;
 
-/// Entries reserved up front for a page array. Only a harness matter: a 7.2
-/// buffer may name 2^28 pages, of which GUP returns what is mapped.
-pub const PREALLOC_PAGES: u64 = 1 << 16;
-
 /// Model of `io_pin_pages()` — io_uring/memmap.c, Linux 7.1-rc1 (blob 4f9b439319c4).
 ///
 /// Returns the page array and `*npages`.
@@ -49,7 +45,7 @@ pub fn io_pin_pages<V: Variant + ?Sized>(
     };
     let mut pages = PageArray {
         id,
-        pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
+        pages: super::runs::Pages::new(),
     };
 
     let ret = v.pin_user_pages_fast(
@@ -69,7 +65,7 @@ pub fn io_pin_pages<V: Variant + ?Sized>(
         Ok(n) => {
             // if we did partial map, release any pages we did get
             if n > 0 {
-                v.unpin_user_pages(w, &pages.pages[..n as usize]);
+                v.unpin_user_pages(w, &pages.pages.prefix(n));
             }
             Errno::EFAULT
         }

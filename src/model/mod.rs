@@ -17,6 +17,7 @@ pub mod clone;
 pub mod iov_iter;
 pub mod memmap;
 pub mod rsrc;
+pub mod runs;
 pub mod sizeof;
 pub mod types;
 pub mod world;

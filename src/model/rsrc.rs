@@ -7,6 +7,7 @@
 //! site; a function that calls none need not take `v`.
 
 use super::iov_iter::IovIter;
+use super::runs::Pages;
 use super::types::*;
 use super::world::PageArray;
 use super::{Errno, World};
@@ -278,19 +279,18 @@ pub fn io_sqe_buffers_unregister<V: Variant + ?Sized>(v: &V, w: &mut World) -> R
 pub fn headpage_already_acct<V: Variant + ?Sized>(
     _v: &V,
     w: &mut World,
-    pages: &[Pfn],
+    pages: &Pages,
     nr_pages: usize,
     hpage: Pfn,
 ) -> bool {
     // check current page array
-    for &p in &pages[..nr_pages] {
-        w.work.headpage_scan += 1;
-        if !w.phys.page_compound(p) {
-            continue;
-        }
-        if w.phys.compound_head(p) == hpage {
+    // A piece is consecutive pages of one folio: its first page decides.
+    for (_, p, n, _) in pages.folio_pieces(&w.phys, 0, nr_pages as u64) {
+        if w.phys.page_compound(p) && w.phys.compound_head(p) == hpage {
+            w.work.headpage_scan += 1;
             return true;
         }
+        w.work.headpage_scan += n;
     }
 
     // check previously registered pages
@@ -302,14 +302,18 @@ pub fn headpage_already_acct<V: Variant + ?Sized>(
             w.oops("headpage_already_acct: imu->nr_bvecs with node->buf NULL");
             continue;
         };
-        for j in 0..w.imu(imu).nr_bvecs as u64 {
-            w.work.headpage_scan += 1;
-            let bv = w.read_bvec(imu, j, "headpage_already_acct");
-            if !w.phys.page_compound(bv.bv_page) {
+        // Entries within nr_bvecs: a never written one reads as poison,
+        // which is in no folio.
+        for (_, _, run) in w.imu(imu).bvec_runs() {
+            let Some(run) = run else {
                 continue;
-            }
-            if w.phys.compound_head(bv.bv_page) == hpage {
-                return true;
+            };
+            for (_, p, n, _) in super::runs::folio_pieces(&w.phys, run.bv.bv_page, run.n) {
+                if w.phys.page_compound(p) && w.phys.compound_head(p) == hpage {
+                    w.work.headpage_scan += 1;
+                    return true;
+                }
+                w.work.headpage_scan += n;
             }
         }
     }
@@ -321,23 +325,26 @@ pub fn headpage_already_acct<V: Variant + ?Sized>(
 pub fn io_buffer_account_pin<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
-    pages: &[Pfn],
+    pages: &Pages,
     nr_pages: usize,
     imu: AllocId,
     last_hpage: &mut Option<Pfn>,
 ) -> Result<(), Errno> {
     let mut acct_pages = 0u64;
-    for i in 0..nr_pages {
-        w.work.account_pin += 1;
-        if !w.phys.page_compound(pages[i]) {
-            acct_pages += 1;
+    let pieces: Vec<_> = pages.folio_pieces(&w.phys, 0, nr_pages as u64).collect();
+    for (i, p, n, _) in pieces {
+        // Every page of a piece has the same head: after its first, each
+        // is `hpage == last_hpage`.
+        w.work.account_pin += n;
+        if !w.phys.page_compound(p) {
+            acct_pages += n;
         } else {
-            let hpage = w.phys.compound_head(pages[i]);
+            let hpage = w.phys.compound_head(p);
             if Some(hpage) == *last_hpage {
                 continue;
             }
             *last_hpage = Some(hpage);
-            if v.headpage_already_acct(w, pages, i, hpage) {
+            if v.headpage_already_acct(w, pages, i as usize, hpage) {
                 continue;
             }
             acct_pages += w.phys.page_size(&w.geo, hpage) >> w.geo.page_shift;
@@ -376,7 +383,7 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
     ) else {
         return false;
     };
-    let mut new_array = Vec::with_capacity(nr_folios as usize);
+    let mut new_array = Pages::new();
 
     let mut j = 0u64;
     for i in 0..nr_folios {
@@ -384,16 +391,16 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
         // Only a variant whose folio data disagrees with its page array gets
         // here with j past the end; C would read beyond the array.
         if w.warn_on_once(
-            j >= page_array.len() as u64,
+            j >= page_array.len(),
             "io_coalesce_buffer: page_array[j] past nr_pages",
         ) {
             break;
         }
-        let p = w.phys.compound_head(page_array[j as usize]);
+        let p = w.phys.compound_head(page_array.at(j));
         let folio = w.phys.page_folio(p);
 
         w.warn_on_once(
-            i > 0 && p != page_array[j as usize],
+            i > 0 && p != page_array.at(j),
             "io_coalesce_buffer: i > 0 && p != page_array[j]",
         );
 
@@ -429,51 +436,59 @@ pub fn io_coalesce_buffer<V: Variant + ?Sized>(
 pub fn io_check_coalesce_buffer<V: Variant + ?Sized>(
     _v: &V,
     w: &mut World,
-    page_array: &[Pfn],
+    page_array: &Pages,
     nr_pages: u64,
     data: &mut IoImuFolioData,
 ) -> bool {
     let phys = &w.phys;
     let work = &mut w.work;
-    let Some(mut folio) = phys.page_folio(page_array[0]) else {
+    let first = page_array.at(0);
+    let Some(mut folio) = phys.page_folio(first) else {
         return false;
     };
     let (mut count, mut nr_folios) = (1u64, 1u64);
 
     data.nr_pages_mid = phys.folio_nr_pages(folio);
     data.folio_shift = phys.folio_shift(&w.geo, folio);
-    data.first_folio_page_idx = phys.folio_page_idx(folio, page_array[0]);
+    data.first_folio_page_idx = phys.folio_page_idx(folio, first);
 
     // Check if pages are contiguous inside a folio, and all folios have
     // the same page count except for the head and tail.
-    for i in 1..nr_pages as usize {
-        work.check_coalesce += 1;
-        if phys.page_folio(page_array[i]) == Some(folio) && page_array[i] == page_array[i - 1] + 1 {
-            count += 1;
-            continue;
-        }
+    // The loop runs piece by piece: after a piece's first page, every page
+    // of it is the next page of the same folio, the `count++` case.
+    let mut prev = first;
+    for (_, page, n, page_folio) in page_array.folio_pieces(phys, 1, nr_pages) {
+        work.check_coalesce += n;
+        prev = {
+            let last = page + n - 1;
+            if page_folio == Some(folio) && page == prev + 1 {
+                count += n;
+                last
+            } else {
+                if nr_folios == 1 {
+                    if phys.folio_page_idx(folio, prev) != data.nr_pages_mid - 1 {
+                        return false;
+                    }
+                    data.nr_pages_head = count;
+                } else if count != data.nr_pages_mid {
+                    return false;
+                }
 
-        if nr_folios == 1 {
-            if phys.folio_page_idx(folio, page_array[i - 1]) != data.nr_pages_mid - 1 {
-                return false;
+                let Some(next) = page_folio else {
+                    return false;
+                };
+                folio = next;
+                if phys.folio_size(&w.geo, folio) != (1u64 << data.folio_shift)
+                    || phys.folio_page_idx(folio, page) != 0
+                {
+                    return false;
+                }
+
+                count = n;
+                nr_folios += 1;
+                last
             }
-            data.nr_pages_head = count;
-        } else if count != data.nr_pages_mid {
-            return false;
-        }
-
-        let Some(next) = phys.page_folio(page_array[i]) else {
-            return false;
         };
-        folio = next;
-        if phys.folio_size(&w.geo, folio) != (1u64 << data.folio_shift)
-            || phys.folio_page_idx(folio, page_array[i]) != 0
-        {
-            return false;
-        }
-
-        count = 1;
-        nr_folios += 1;
     }
     if nr_folios == 1 {
         data.nr_pages_head = count;
@@ -543,7 +558,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
             break 'done;
         }
 
-        let mut size = iov.iov_len;
+        let size = iov.iov_len;
         let page_shift = w.geo.page_shift;
         let page_mask = w.geo.page_mask();
         let u = w.imu_mut(m);
@@ -567,16 +582,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         ret = Ok(());
 
         let u = w.imu_mut(m);
-        for i in 0..nr_pages as usize {
-            let vec_len = size.min((1u64 << u.folio_shift) - off);
-            u.bvec[i] = Some(BioVec {
-                bv_page: p.pages[i],
-                bv_len: vec_len,
-                bv_offset: off,
-            });
-            off = 0;
-            size -= vec_len;
-        }
+        fill_bvecs(u, &p.pages, nr_pages, size, off);
     }
     // done:
     let node = match ret {
@@ -586,7 +592,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
                 v.io_free_imu(w, m);
             }
             if let Some(p) = &pages {
-                unpin_folio_of_each(v, w, &p.pages[..nr_pages as usize]);
+                unpin_folio_of_each(v, w, &p.pages.prefix(nr_pages));
             }
             w.io_cache_free(false, node);
             Err(e)
@@ -601,16 +607,81 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 /// The loop of `io_sqe_buffer_register()`'s error path since 5afb4bf9fc62:
 /// `for (i = 0; i < nr_pages; i++) unpin_user_folio(page_folio(pages[i]), 1);`
 /// A page outside every folio is a warning, not an unpin.
-pub fn unpin_folio_of_each<V: Variant + ?Sized>(v: &V, w: &mut World, pages: &[Pfn]) {
-    for &page in pages {
-        match w.phys.page_folio(page) {
-            Some(folio) => v.unpin_user_folio(w, folio, 1),
+///
+/// Divergence: entries that are consecutive pages of one folio are unpinned
+/// by one `unpin_user_folio(folio, n)` call, whose effect is that of the
+/// `n` calls of C, except where one of them would go below the folio's
+/// baseline: then they are made one by one, as C makes them.
+pub fn unpin_folio_of_each<V: Variant + ?Sized>(v: &V, w: &mut World, pages: &Pages) {
+    let pieces: Vec<_> = pages.folio_pieces(&w.phys, 0, pages.len()).collect();
+    for (_, _, n, folio) in pieces {
+        match folio {
+            Some(folio) if n > 1 && w.phys.put_pin_keeps_baseline(folio, n as i64) => {
+                v.unpin_user_folio(w, folio, n)
+            }
+            Some(folio) => {
+                for _ in 0..n {
+                    v.unpin_user_folio(w, folio, 1);
+                }
+            }
             None => {
                 w.warn_on_once(
                     true,
                     "io_sqe_buffer_register: unpin of a page outside any folio",
                 );
             }
+        }
+    }
+}
+
+/// The bvec loop of `io_sqe_buffer_register()`: entry `i` is `pages[i]`
+/// with `min(size, (1 << folio_shift) - off)` bytes at `off`, `off` being 0
+/// after the first. It is written run by run: within a run of consecutive
+/// pages, the entries after the first are whole folios (`off == 0`) until
+/// `size` runs short, then empty.
+pub fn fill_bvecs(
+    u: &mut super::IoMappedUbuf,
+    pages: &Pages,
+    nr_pages: u64,
+    mut size: u64,
+    mut off: u64,
+) {
+    let fsz = 1u64 << u.folio_shift;
+    for (i, p, n) in pages.runs_in(0, nr_pages) {
+        let mut k = 0;
+        while k < n {
+            if off == 0 && (size >= fsz || size == 0) {
+                let m = if size == 0 {
+                    n - k
+                } else {
+                    (size / fsz).min(n - k)
+                };
+                let len = size.min(fsz);
+                u.bvec.set_run(
+                    i + k,
+                    m,
+                    BioVec {
+                        bv_page: p + k,
+                        bv_len: len,
+                        bv_offset: 0,
+                    },
+                );
+                size -= len * m;
+                k += m;
+                continue;
+            }
+            let vec_len = size.min(fsz - off);
+            u.bvec.set(
+                i + k,
+                BioVec {
+                    bv_page: p + k,
+                    bv_len: vec_len,
+                    bv_offset: off,
+                },
+            );
+            off = 0;
+            size -= vec_len;
+            k += 1;
         }
     }
 }

@@ -63,7 +63,7 @@ fn unaligned_start_inside_a_huge_page_keeps_the_head_page_and_offset() {
     crate::model::rsrc::io_sqe_buffers_register(&Upstream, &mut w, Some(iovecs), 1).unwrap();
     let node = w.ctx.buf_table.nodes[0].unwrap();
     let imu = w.imu(w.nodes[&node].buf.unwrap());
-    let bv = imu.bvec[0].unwrap();
+    let bv = imu.bvec.get(0).unwrap();
     assert_eq!(imu.nr_bvecs, 1);
     assert_eq!(imu.folio_shift, 21);
     assert_eq!(

@@ -66,7 +66,7 @@ pub struct IoMappedUbuf {
     /// `dir`.
     pub dir: u8,
     /// `bvec[]`, the allocated slots.
-    pub bvec: Vec<Option<BioVec>>,
+    pub bvec: super::runs::BvecTable,
 }
 
 impl IoMappedUbuf {
@@ -81,13 +81,19 @@ impl IoMappedUbuf {
             acct_pages: 0,
             flags: 0,
             dir: 0,
-            bvec: vec![None; slots],
+            bvec: super::runs::BvecTable::uninit(slots as u64),
         }
     }
 
-    /// The first `nr_bvecs` entries, as registration wrote them.
+    /// The first `nr_bvecs` entries, as registration wrote them, one by one.
     pub fn bvecs(&self) -> impl Iterator<Item = Option<BioVec>> + '_ {
-        self.bvec.iter().take(self.nr_bvecs as usize).copied()
+        self.bvec.iter_upto(self.nr_bvecs as u64)
+    }
+
+    /// The first `nr_bvecs` entries as runs: `(start, n, run)`, `None` for
+    /// slots never written.
+    pub fn bvec_runs(&self) -> Vec<(u64, u64, Option<super::runs::BvecRun>)> {
+        self.bvec.entries(self.nr_bvecs as u64)
     }
 }
 

@@ -274,8 +274,8 @@ impl World {
     /// the cache object, or poison past the allocation).
     pub fn read_bvec(&mut self, imu: AllocId, idx: u64, reader: &str) -> BioVec {
         let m = &self.imus[&imu];
-        let (nr_bvecs, slots) = (m.nr_bvecs, m.bvec.len() as u64);
-        let slot = m.bvec.get(idx as usize).copied().flatten();
+        let (nr_bvecs, slots) = (m.nr_bvecs, m.bvec.slots());
+        let slot = m.bvec.get(idx);
         if idx >= nr_bvecs as u64 {
             self.events.push(Event::BvecOutOfBounds {
                 reader: reader.into(),
@@ -383,5 +383,5 @@ pub struct PageArray {
     /// Ledger id, freed by `kvfree`.
     pub id: AllocId,
     /// The entries.
-    pub pages: Vec<Pfn>,
+    pub pages: super::runs::Pages,
 }

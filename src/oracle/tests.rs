@@ -163,12 +163,11 @@ fn each_invariant_fires_on_a_broken_state() {
     let broken: &[(&str, fn(&mut World))] = &[
         ("coverage", |w| {
             let imu = imu_of(w);
-            w.imu_mut(imu).bvec[1].as_mut().unwrap().bv_offset += 4096;
+            w.imu_mut(imu).bvec.update(1, |b| b.bv_offset += 4096);
         }),
         ("layout", |w| {
             let imu = imu_of(w);
-            let b = w.imu_mut(imu).bvec[0].as_mut().unwrap();
-            b.bv_len -= 4096;
+            w.imu_mut(imu).bvec.update(0, |b| b.bv_len -= 4096);
         }),
         ("import", |w| {
             let imu = imu_of(w);
@@ -193,7 +192,7 @@ fn each_invariant_fires_on_a_broken_state() {
     // only the pin rule can tell).
     let mut w = w0.clone();
     let imu = imu_of(&w);
-    w.imu_mut(imu).bvec[1].as_mut().unwrap().bv_len += 2 << 20;
+    w.imu_mut(imu).bvec.update(1, |b| b.bv_len += 2 << 20);
     w.imu_mut(imu).len += 2 << 20;
     let e = primary(check("coverage", &mut w, &after, 0, false, &[]));
     assert_eq!(e.aspect, "outside-pins", "{e}");
@@ -273,7 +272,7 @@ fn coverage_reports_a_short_buffer_that_also_escapes_its_pins() {
     let mut w = w0.clone();
     // The last bvec runs 2 MiB past its folio while imu->len stays.
     let imu = imu_of(&w);
-    w.imu_mut(imu).bvec[1].as_mut().unwrap().bv_len += 2 << 20;
+    w.imu_mut(imu).bvec.update(1, |b| b.bv_len += 2 << 20);
     let f = check("coverage", &mut w, &after, 0, false, &[]);
     assert_eq!(
         aspects(&f),
@@ -292,8 +291,8 @@ fn layout_reports_every_bvec_that_is_off() {
     let mut w = w0.clone();
     let imu = imu_of(&w);
     // bvec 0 ends a page short; bvec 1 starts a page into its folio.
-    w.imu_mut(imu).bvec[0].as_mut().unwrap().bv_len -= 4096;
-    w.imu_mut(imu).bvec[1].as_mut().unwrap().bv_offset += 4096;
+    w.imu_mut(imu).bvec.update(0, |b| b.bv_len -= 4096);
+    w.imu_mut(imu).bvec.update(1, |b| b.bv_offset += 4096);
     let f = check("layout", &mut w, &after, 0, false, &[]);
     assert_eq!(aspects(&f), ["not-full", "offset"], "{f:?}");
     assert!(f[0].detail.starts_with("slot 0: bvec 0 of 2"), "{}", f[0]);
@@ -350,7 +349,7 @@ fn import_reports_the_bytes_and_segments_behind_an_out_of_bounds_read() {
     // imports past the first read a bvec[1] that holds nothing.
     let imu = imu_of(&w);
     w.imu_mut(imu).nr_bvecs = 1;
-    w.imu_mut(imu).bvec[1] = None;
+    w.imu_mut(imu).bvec.clear(1);
     let f = check("import", &mut w, &after, 0, false, &[]);
     assert_eq!(
         aspects(&f),

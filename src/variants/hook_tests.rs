@@ -4,7 +4,8 @@
 
 use super::upstream::Upstream;
 use super::Variant;
-use crate::mm::{AllocId, FolioId, Pfn};
+use crate::mm::{AllocId, FolioId};
+use crate::model::runs::Pages;
 use crate::model::{Errno, Iovec, World};
 use crate::oracle::Violation;
 use crate::run::{run, Run};
@@ -85,7 +86,7 @@ impl Variant for ShortGup {
         start: u64,
         nr_pages: u64,
         gup_flags: u32,
-        pages: &mut Vec<Pfn>,
+        pages: &mut Pages,
     ) -> Result<u64, Errno> {
         Upstream.pin_user_pages_fast(w, start, nr_pages - 1, gup_flags, pages)
     }

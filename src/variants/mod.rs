@@ -8,6 +8,7 @@
 use crate::mm::{gup, AllocId, FolioId, Pfn};
 use crate::model::clone::{self, IoUringCloneBuffers};
 use crate::model::iov_iter::{self, IovIter, PhysRange};
+use crate::model::runs::Pages;
 use crate::model::world::PageArray;
 use crate::model::{
     memmap, rsrc, Errno, IoImuFolioData, IoKiocb, IoMappedUbuf, IoRsrcData, Iovec, World,
@@ -141,7 +142,7 @@ pub trait Variant: Sync + Send {
     fn headpage_already_acct(
         &self,
         w: &mut World,
-        pages: &[Pfn],
+        pages: &Pages,
         nr_pages: usize,
         hpage: Pfn,
     ) -> bool {
@@ -150,7 +151,7 @@ pub trait Variant: Sync + Send {
     fn io_buffer_account_pin(
         &self,
         w: &mut World,
-        pages: &[Pfn],
+        pages: &Pages,
         nr_pages: usize,
         imu: AllocId,
         last_hpage: &mut Option<Pfn>,
@@ -169,7 +170,7 @@ pub trait Variant: Sync + Send {
     fn io_check_coalesce_buffer(
         &self,
         w: &mut World,
-        pages: &[Pfn],
+        pages: &Pages,
         nr_pages: u64,
         data: &mut IoImuFolioData,
     ) -> bool {
@@ -294,7 +295,7 @@ pub trait Variant: Sync + Send {
         start: u64,
         nr_pages: u64,
         gup_flags: u32,
-        pages: &mut Vec<Pfn>,
+        pages: &mut Pages,
     ) -> Result<u64, Errno> {
         let fault = w.alloc.gup_call();
         gup::pin_user_pages_fast(
@@ -312,7 +313,7 @@ pub trait Variant: Sync + Send {
     fn unpin_user_page(&self, w: &mut World, page: Pfn, caller: &str) {
         gup::unpin_user_page(&mut w.phys, page, caller)
     }
-    fn unpin_user_pages(&self, w: &mut World, pages: &[Pfn]) {
+    fn unpin_user_pages(&self, w: &mut World, pages: &Pages) {
         gup::unpin_user_pages(&mut w.phys, pages)
     }
     fn unpin_user_folio(&self, w: &mut World, folio: FolioId, npages: u64) {

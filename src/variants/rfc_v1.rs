@@ -10,8 +10,8 @@
 use super::Variant;
 use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::{AllocId, AllocSite, Pfn};
-use crate::model::memmap::PREALLOC_PAGES;
 use crate::model::rsrc::unpin_folio_of_each;
+use crate::model::runs::Pages;
 use crate::model::world::PageArray;
 use crate::model::{
     sizeof, BioVec, Errno, IoImuFolioData, Iovec, World, IO_IMU_DEST, IO_IMU_SOURCE,
@@ -50,7 +50,7 @@ pub fn io_pin_pages_alloc(w: &mut World, uaddr: u64, len: u64) -> Result<(PageAr
     Ok((
         PageArray {
             id,
-            pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
+            pages: Pages::new(),
         },
         nr_pages,
     ))
@@ -87,10 +87,10 @@ pub(crate) fn fast_path(
     );
     // success, mapped all pages
     if ret == Ok(nr_pages) {
-        let folio = w.phys.page_folio(pages.pages[0]);
-        let last = w.phys.page_folio(pages.pages[nr_pages as usize - 1]);
-        let in_order =
-            !contiguous || pages.pages[nr_pages as usize - 1] == pages.pages[0] + (nr_pages - 1);
+        let folio = w.phys.page_folio(pages.pages.at(0 as u64));
+        let last = w.phys.page_folio(pages.pages.at(nr_pages - 1));
+        let in_order = !contiguous
+            || pages.pages.at(nr_pages - 1) == pages.pages.at(0 as u64) + (nr_pages - 1);
 
         if let Some(folio) = folio.filter(|&f| {
             nr_pages > 1 && w.phys.folio_test_hugetlb(f) && last == Some(f) && in_order
@@ -103,7 +103,7 @@ pub(crate) fn fast_path(
 
             let huge_pages = PageArray {
                 id: huge_id,
-                pages: vec![pages.pages[0]],
+                pages: Pages::from_iter([pages.pages.at(0)]),
             };
             w.alloc.kvfree(pages.id);
             return Ok((huge_pages, 1));
@@ -115,7 +115,7 @@ pub(crate) fn fast_path(
     let ret = match ret {
         Ok(n) => {
             if n > 0 {
-                v.unpin_user_pages(w, &pages.pages[..n as usize]);
+                v.unpin_user_pages(w, &pages.pages.prefix(n));
             }
             Errno::EFAULT
         }
@@ -150,7 +150,7 @@ impl Variant for RfcV1 {
         let ret = match ret {
             Ok(n) => {
                 if n > 0 {
-                    self.unpin_user_pages(w, &pages.pages[..n as usize]);
+                    self.unpin_user_pages(w, &pages.pages.prefix(n));
                 }
                 Errno::EFAULT
             }
@@ -244,7 +244,7 @@ pub fn io_sqe_buffer_register(
         // Hunk 2: a fast-pathed buffer gets its folio's shift.
         let fast_shift = w
             .phys
-            .page_folio(p.pages[0])
+            .page_folio(p.pages.at(0 as u64))
             .map(|f| w.phys.folio_shift(&w.geo, f));
         let u = w.imu_mut(m);
         u.ubuf = iov.iov_base;
@@ -270,11 +270,14 @@ pub fn io_sqe_buffer_register(
         let u = w.imu_mut(m);
         for i in 0..nr_pages as usize {
             let vec_len = size.min((1u64 << u.folio_shift) - off);
-            u.bvec[i] = Some(BioVec {
-                bv_page: p.pages[i],
-                bv_len: vec_len,
-                bv_offset: off,
-            });
+            u.bvec.set(
+                i as u64,
+                BioVec {
+                    bv_page: p.pages.at(i as u64),
+                    bv_len: vec_len,
+                    bv_offset: off,
+                },
+            );
             off = 0;
             size -= vec_len;
         }
@@ -287,7 +290,7 @@ pub fn io_sqe_buffer_register(
                 v.io_free_imu(w, m);
             }
             if let Some(p) = &pages {
-                unpin_folio_of_each(v, w, &p.pages[..nr_pages as usize]);
+                unpin_folio_of_each(v, w, &p.pages.prefix(nr_pages));
             }
             w.io_cache_free(false, node);
             Err(e)

@@ -48,7 +48,7 @@
 use super::Variant;
 use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::{AllocId, AllocSite, Pfn};
-use crate::model::memmap::PREALLOC_PAGES;
+use crate::model::runs::{folio_pieces, Pages};
 use crate::model::world::PageArray;
 use crate::model::{sizeof, Errno, HpageAcct, World};
 
@@ -115,10 +115,21 @@ pub fn io_buffer_unaccount_pages(w: &mut World, imu: AllocId) -> u64 {
     if w.ctx.user.is_none() {
         return 0;
     }
-    for i in 0..w.imu(imu).nr_bvecs as u64 {
-        let page = w.read_bvec(imu, i, "io_buffer_unaccount_pages").bv_page;
+    // Piece by piece: the pages of a piece share one head, so after its
+    // first each is `hpage == seen`. A never written entry reads as
+    // poison, which is not compound.
+    let mut pieces = Vec::new();
+    for (_, n, run) in w.imu(imu).bvec_runs() {
+        match run {
+            Some(r) => {
+                pieces.extend(folio_pieces(&w.phys, r.bv.bv_page, r.n).map(|(_, p, k, _)| (p, k)))
+            }
+            None => pieces.push((crate::model::world::POISON_PFN, n)),
+        }
+    }
+    for (page, n) in pieces {
         if !w.phys.page_compound(page) {
-            acct += 1;
+            acct += n;
             continue;
         }
         let hpage = w.phys.compound_head(page);
@@ -137,12 +148,13 @@ pub fn io_buffer_unaccount_pages(w: &mut World, imu: AllocId) -> u64 {
 /// Model of `io_buffer_unaccount_hpages()` — io_uring/rsrc.c, 7.2
 /// (df0a52537c0f): undoes the `hpage_acct_ref()` calls
 /// `io_buffer_account_pin()` made for `pages[0..nr_pages)` when it fails.
-pub fn io_buffer_unaccount_hpages(w: &mut World, pages: &[Pfn], nr_pages: usize) {
+pub fn io_buffer_unaccount_hpages(w: &mut World, pages: &Pages, nr_pages: usize) {
     let mut seen: Option<Pfn> = None;
     if w.ctx.user.is_none() {
         return;
     }
-    for &page in &pages[..nr_pages] {
+    let pieces: Vec<_> = pages.folio_pieces(&w.phys, 0, nr_pages as u64).collect();
+    for (_, page, _, _) in pieces {
         if !w.phys.page_compound(page) {
             continue;
         }
@@ -162,7 +174,7 @@ pub fn io_buffer_unaccount_hpages(w: &mut World, pages: &[Pfn], nr_pages: usize)
 pub fn io_buffer_account_pin<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
-    pages: &[Pfn],
+    pages: &Pages,
     nr_pages: usize,
 ) -> Result<(), Errno> {
     let mut acct_pages = 0u64;
@@ -171,12 +183,14 @@ pub fn io_buffer_account_pin<V: Variant + ?Sized>(
     if w.ctx.user.is_none() {
         return Ok(());
     }
-    for i in 0..nr_pages {
-        if !w.phys.page_compound(pages[i]) {
-            acct_pages += 1;
+    let pieces: Vec<_> = pages.folio_pieces(&w.phys, 0, nr_pages as u64).collect();
+    for (i, page, n, _) in pieces {
+        let i = i as usize;
+        if !w.phys.page_compound(page) {
+            acct_pages += n;
             continue;
         }
-        let hpage = w.phys.compound_head(pages[i]);
+        let hpage = w.phys.compound_head(page);
         if Some(hpage) == seen {
             continue;
         }
@@ -283,7 +297,7 @@ pub fn io_pin_pages<V: Variant + ?Sized>(
     };
     let mut pages = PageArray {
         id,
-        pages: Vec::with_capacity(nr_pages.min(PREALLOC_PAGES) as usize),
+        pages: Pages::new(),
     };
 
     let ret = v.pin_user_pages_fast(
@@ -303,7 +317,7 @@ pub fn io_pin_pages<V: Variant + ?Sized>(
         Ok(n) => {
             // if we did partial map, release any pages we did get
             if n > 0 {
-                v.unpin_user_pages(w, &pages.pages[..n as usize]);
+                v.unpin_user_pages(w, &pages.pages.prefix(n));
             }
             Errno::EFAULT
         }
@@ -400,7 +414,7 @@ impl Variant for V72 {
     fn io_buffer_account_pin(
         &self,
         w: &mut World,
-        pages: &[Pfn],
+        pages: &Pages,
         nr_pages: usize,
         _imu: AllocId,
         _last_hpage: &mut Option<Pfn>,

@@ -11,6 +11,7 @@
 
 use super::Variant;
 use crate::mm::AllocSite;
+use crate::model::runs::Pages;
 use crate::model::world::PageArray;
 use crate::model::{IoImuFolioData, World};
 
@@ -55,17 +56,17 @@ fn io_coalesce_buffer(
     ) else {
         return false;
     };
-    let mut new_array = Vec::with_capacity(nr_folios as usize);
+    let mut new_array = Pages::new();
 
     let mut j = 0u64;
     for i in 0..nr_folios {
         w.work.coalesce += 1;
-        let p = w.phys.compound_head(page_array[j as usize]);
+        let p = w.phys.compound_head(page_array.at(j));
         let folio = w.phys.page_folio(p);
 
         w.warn_on_once(
-            i > 0 && p != page_array[j as usize],
-            "io_coalesce_buffer: i > 0 && p != page_array[j]",
+            i > 0 && p != page_array.at(j),
+            "io_coalesce_buffer: i > 0 && p != page_array.at(j as u64)",
         );
 
         let nr = if i > 0 {

@@ -9,7 +9,7 @@
 //! is reverted here.
 
 use super::Variant;
-use crate::mm::Pfn;
+use crate::model::runs::Pages;
 use crate::model::{IoImuFolioData, World};
 
 /// 7.1-rc1 without the contiguity check of 776617db78c6.
@@ -26,7 +26,7 @@ impl Variant for Pre776617db78c6 {
     fn io_check_coalesce_buffer(
         &self,
         w: &mut World,
-        page_array: &[Pfn],
+        page_array: &Pages,
         nr_pages: u64,
         data: &mut IoImuFolioData,
     ) -> bool {
@@ -36,34 +36,34 @@ impl Variant for Pre776617db78c6 {
 
 /// Model of `io_check_coalesce_buffer()` — io_uring/rsrc.c, 7.1-rc1, with
 /// 776617db78c6's condition reverted.
-/// (in 7.1's form: `page_folio(page_array[i]) == folio &&
-/// page_array[i] == page_array[i-1] + 1` loses its second term).
+/// (in 7.1's form: `page_folio(page_array.at(i as u64)) == folio &&
+/// page_array.at(i as u64) == page_array[i-1] + 1` loses its second term).
 fn io_check_coalesce_buffer(
     w: &mut World,
-    page_array: &[Pfn],
+    page_array: &Pages,
     nr_pages: u64,
     data: &mut IoImuFolioData,
 ) -> bool {
     let phys = &w.phys;
     let work = &mut w.work;
-    let Some(mut folio) = phys.page_folio(page_array[0]) else {
+    let Some(mut folio) = phys.page_folio(page_array.at(0 as u64)) else {
         return false;
     };
     let (mut count, mut nr_folios) = (1u64, 1u64);
 
     data.nr_pages_mid = phys.folio_nr_pages(folio);
     data.folio_shift = phys.folio_shift(&w.geo, folio);
-    data.first_folio_page_idx = phys.folio_page_idx(folio, page_array[0]);
+    data.first_folio_page_idx = phys.folio_page_idx(folio, page_array.at(0 as u64));
 
     for i in 1..nr_pages as usize {
         work.check_coalesce += 1;
-        if phys.page_folio(page_array[i]) == Some(folio) {
+        if phys.page_folio(page_array.at(i as u64)) == Some(folio) {
             count += 1;
             continue;
         }
 
         if nr_folios == 1 {
-            if phys.folio_page_idx(folio, page_array[i - 1]) != data.nr_pages_mid - 1 {
+            if phys.folio_page_idx(folio, page_array.at((i - 1) as u64)) != data.nr_pages_mid - 1 {
                 return false;
             }
             data.nr_pages_head = count;
@@ -71,12 +71,12 @@ fn io_check_coalesce_buffer(
             return false;
         }
 
-        let Some(next) = phys.page_folio(page_array[i]) else {
+        let Some(next) = phys.page_folio(page_array.at(i as u64)) else {
             return false;
         };
         folio = next;
         if phys.folio_size(&w.geo, folio) != (1u64 << data.folio_shift)
-            || phys.folio_page_idx(folio, page_array[i]) != 0
+            || phys.folio_page_idx(folio, page_array.at(i as u64)) != 0
         {
             return false;
         }

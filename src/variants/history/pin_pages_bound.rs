@@ -12,6 +12,7 @@
 
 use super::Variant;
 use crate::mm::{AllocId, Pfn};
+use crate::model::runs::Pages;
 use crate::model::{Errno, World};
 use crate::variants::v7_2::V72;
 
@@ -41,7 +42,7 @@ impl Variant for Pre3996771b8f75 {
     fn io_buffer_account_pin(
         &self,
         w: &mut World,
-        pages: &[Pfn],
+        pages: &Pages,
         nr_pages: usize,
         _imu: AllocId,
         _last_hpage: &mut Option<Pfn>,

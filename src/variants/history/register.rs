@@ -86,7 +86,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
             //  		goto done;
             // -	}
             if reverted == Reverted::PageLeak {
-                unpin_folio_of_each(v, w, &p.pages[..nr_pages as usize]);
+                unpin_folio_of_each(v, w, &p.pages.prefix(nr_pages));
             }
             break 'done;
         }
@@ -126,11 +126,14 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         let u = w.imu_mut(m);
         for i in 0..nr_pages as usize {
             let vec_len = size.min((1u64 << u.folio_shift) - off);
-            u.bvec[i] = Some(BioVec {
-                bv_page: p.pages[i],
-                bv_len: vec_len,
-                bv_offset: off,
-            });
+            u.bvec.set(
+                i as u64,
+                BioVec {
+                    bv_page: p.pages.at(i as u64),
+                    bv_len: vec_len,
+                    bv_offset: off,
+                },
+            );
             off = 0;
             size -= vec_len;
         }
@@ -143,7 +146,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
                 v.io_free_imu(w, m);
             }
             if let Some(p) = &pages {
-                let pinned = &p.pages[..nr_pages as usize];
+                let pinned = &p.pages.prefix(nr_pages);
                 match reverted {
                     // e1c75831f682:
                     // +		if (pages)
