@@ -167,6 +167,11 @@ pub fn run(cfg: &Config) -> Report {
     let gen = GenConfig {
         geometries: cfg.geometries.to_vec(),
         rings: !tree,
+        max_mapped: if tree {
+            crate::scenario::MAX_C_MAPPED_PAGES
+        } else {
+            crate::scenario::MAX_MAPPED_PAGES
+        },
         ..if cfg.faults {
             GenConfig::default()
         } else {

@@ -8,7 +8,8 @@ use crate::model::iov_iter::IovIter;
 use crate::model::iov_iter::PhysRange;
 use crate::model::{Errno, InflightReq, IoKiocb, World};
 use crate::oracle::invariants::{
-    bvec_ranges, table_buffers, Before, OpContext, Violation, INVARIANTS,
+    spans::{bvec_spans, merged_bytes},
+    table_buffers, Before, OpContext, Violation, INVARIANTS,
 };
 use crate::scenario::{Built, ConcreteOp};
 use crate::variants::Variant;
@@ -55,10 +56,7 @@ impl Snapshot {
     pub fn of(v: &dyn Variant, w: &World) -> Self {
         let view = |imu| {
             let m = w.imu(imu);
-            let mut bytes = Vec::new();
-            for r in bvec_ranges(w, imu) {
-                crate::model::iov_iter::push_merged(&mut bytes, r);
-            }
+            let bytes = merged_bytes(&bvec_spans(w, imu), w.geo.page_size());
             SlotView {
                 ubuf: m.ubuf,
                 len: m.len,

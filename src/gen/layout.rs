@@ -38,9 +38,10 @@ struct Segs<'a> {
     segments: Vec<Segment>,
     /// Next free virtual page, from the base address.
     va: u64,
-    /// Pages mapped so far, copies counted (the build takes at most
-    /// `MAX_MAPPED_PAGES`).
+    /// Pages mapped so far, copies counted.
     mapped: u64,
+    /// At most this many ([`super::GenConfig::max_mapped`]).
+    max_mapped: u64,
 }
 
 impl Segs<'_> {
@@ -73,19 +74,19 @@ impl Segs<'_> {
         if rs.part % 32 != 31 {
             return 1;
         }
-        // Large counts are one in four of these: a run of 2^21 pages costs
-        // the model a hundred times an ordinary scenario (measured: a v7.2
-        // campaign ran 6.4 times slower with them one in two).
-        if rs.len % 4 != 3 {
-            return 2 + u64::from(rs.len / 4 % 2);
+        // Large counts are one in two of these: page arrays and bvec tables
+        // are runs, so a buffer of 2^28 pages costs what its folio
+        // boundaries cost (bench/large-buffers.md).
+        if rs.len % 2 == 0 {
+            return 2 + u64::from(rs.len / 2 % 2);
         }
         // In units of SZ_1G (the PUD folio on x86-64), the limits crossed.
         let pud = self.geo.sz_1g() >> self.geo.page_shift;
         const TO_PUDS: [(u32, u64); 6] =
             [(2, 1), (1, 511), (2, 512), (1, 513), (1, 1023), (2, 1024)];
-        let puds = pick(rs.len / 4, &TO_PUDS);
+        let puds = pick(rs.len / 2, &TO_PUDS);
         let count = (puds * pud).div_ceil(np);
-        let room = crate::scenario::MAX_MAPPED_PAGES.saturating_sub(self.mapped) / np.max(1);
+        let room = self.max_mapped.saturating_sub(self.mapped) / np.max(1);
         count.min(room).min(4096).max(1)
     }
 
@@ -193,6 +194,7 @@ pub(crate) fn lower_segments(
     folios: &[FolioSpec],
     geo: &Geometry,
     max: usize,
+    max_mapped: u64,
 ) -> Layout {
     const INNER: [(u32, Form); 5] = [
         (15, Form::New),
@@ -220,6 +222,7 @@ pub(crate) fn lower_segments(
         segments: vec![],
         va: 0,
         mapped: 0,
+        max_mapped,
     };
     let pad = [RawSegment::default()];
     let raw = if raw.is_empty() { &pad[..] } else { raw };
@@ -303,7 +306,7 @@ pub(crate) fn lower_segments(
     }
     // Segments after a counted one may take the total past what the build
     // takes: give the largest count back what they took.
-    let excess = st.mapped.saturating_sub(crate::scenario::MAX_MAPPED_PAGES);
+    let excess = st.mapped.saturating_sub(st.max_mapped);
     if excess > 0 {
         let np = |g: &Segment| {
             let n = g.folio.map_or(0, |f| folio_pages(&folios[f as usize], geo));

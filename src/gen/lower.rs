@@ -66,7 +66,7 @@ pub fn lower(raw: &RawScenario, cfg: &GenConfig) -> Scenario {
     let (max_folios, max_segments, _) = cfg.limits();
     let folios = lower_folios(&raw.folios[..raw.folios.len().min(max_folios)], &geo);
     let segs = &raw.segments[..raw.segments.len().min(max_segments)];
-    let layout = lower_segments(segs, &folios, &geo, max_segments);
+    let layout = lower_segments(segs, &folios, &geo, max_segments, cfg.max_mapped);
     let mut memlock = lower_memlock(raw.memlock, &folios, &layout.segments, &geo);
     let pad = [RawOp::default()];
     let ops = lower_ops(

@@ -41,6 +41,10 @@ pub struct GenConfig {
     /// The geometries drawn, by weight; the first is what a drained input
     /// gets. One entry draws no byte for it.
     pub geometries: Vec<(u32, GeometryName)>,
+    /// Most pages mapped in all, copies counted: what the build takes
+    /// ([`crate::scenario::MAX_MAPPED_PAGES`]), or less where real C runs
+    /// the draw ([`crate::scenario::MAX_C_MAPPED_PAGES`]).
+    pub max_mapped: u64,
 }
 
 /// What a campaign draws by default: every geometry, x86-64 most often,
@@ -66,11 +70,21 @@ impl Default for GenConfig {
             max_segments: 8,
             max_folios: 6,
             geometries: vec![(1, GeometryName::Small)],
+            max_mapped: crate::scenario::MAX_MAPPED_PAGES,
         }
     }
 }
 
 impl GenConfig {
+    /// The default limits within what real C takes (a tree's C, the live
+    /// check): its page arrays are real memory.
+    pub fn real_c() -> Self {
+        GenConfig {
+            max_mapped: crate::scenario::MAX_C_MAPPED_PAGES,
+            ..GenConfig::default()
+        }
+    }
+
     /// The default limits, without fault points.
     pub fn no_faults() -> Self {
         GenConfig {

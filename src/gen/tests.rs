@@ -50,6 +50,7 @@ fn odd_configs_and_empty_raw_build() {
         max_segments: 0,
         max_folios: 0,
         geometries: vec![],
+        max_mapped: 0,
     };
     check(&lower(&RawScenario::default(), &cfg));
     for seed in 0..200 {
@@ -200,4 +201,32 @@ fn every_allocation_site_is_drawn_as_a_fault_point() {
         seen.into_iter().collect::<Vec<_>>(),
         crate::mm::AllocSite::ALL.to_vec()
     );
+}
+
+// At the real geometry the generator maps more than real C is given (the
+// page arrays of the model are runs), and each draw builds; where real C
+// runs the draws, none maps more than it is given.
+#[test]
+fn real_geometry_draws_pass_what_real_c_takes_and_real_c_draws_stay_within_it() {
+    let real = GenConfig {
+        geometries: vec![(1, crate::scenario::GeometryName::Real)],
+        ..GenConfig::default()
+    };
+    let c = GenConfig {
+        max_mapped: crate::scenario::MAX_C_MAPPED_PAGES,
+        ..real.clone()
+    };
+    let (mut over, mut most, mut most_c) = (0, 0, 0);
+    for i in 0..40_000 {
+        let b = build(&crate::campaign::draw(3, i, &real)).expect("builds");
+        over += u32::from(b.mapped_pages > crate::scenario::MAX_C_MAPPED_PAGES);
+        most = most.max(b.mapped_pages);
+        let b = build(&crate::campaign::draw(3, i, &c)).expect("builds");
+        most_c = most_c.max(b.mapped_pages);
+    }
+    assert!(
+        over > 0,
+        "no draw of 40,000 maps more than real C takes (at most {most})"
+    );
+    assert!(most_c <= crate::scenario::MAX_C_MAPPED_PAGES, "{most_c}");
 }

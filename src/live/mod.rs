@@ -301,7 +301,7 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
         tally.drawn += 1;
         let s = match inputs.get(i as usize) {
             Some((_, s)) => s.clone(),
-            None => live_scenario(&draw(a.seed, i, &GenConfig::default())),
+            None => live_scenario(&draw(a.seed, i, &GenConfig::real_c())),
         };
         // A page a live child maps takes a second pool page when a pin
         // copies it.
@@ -352,6 +352,13 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
                 );
             }
         };
+        if b.fits_c("the live check").is_err() {
+            skip(
+                &mut tally,
+                "more pages mapped than the running kernel's page arrays are given here",
+            );
+            continue;
+        }
         if b.ops.iter().any(too_long) {
             skip(&mut tally, "an import longer than the pattern file");
             continue;
@@ -603,7 +610,14 @@ fn load_files(
                     f.display()
                 )));
             }
-            out.push((f, rescale(&s, GeometryName::Real)));
+            let real = rescale(&s, GeometryName::Real);
+            if let Err(e) = build(&real).and_then(|b| b.fits_c("the live check")) {
+                return Err((
+                    Some(f.display().to_string()),
+                    format!("{}: at real geometry: {e}", f.display()),
+                ));
+            }
+            out.push((f, real));
         }
     }
     Ok(out)

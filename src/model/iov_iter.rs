@@ -81,6 +81,22 @@ impl IovIter {
         let mut skip = self.iov_offset;
         let mut idx = 0u64;
         while len > 0 {
+            // Whole page-sized entries of one run, inside nr_bvecs, are
+            // one range: the loop below would merge them one by one.
+            if let (BvecSource::Imu { imu, start }, 0) = (&self.bvec, skip) {
+                let m = &w.imus[imu];
+                let inside = (m.nr_bvecs as u64).saturating_sub(start + idx);
+                if let Some(r) = m.bvec.run_from(start + idx).filter(|r| r.bv.bv_len == ps) {
+                    let whole = r.n.min(inside).min(len / ps);
+                    if whole > 1 {
+                        let addr = (r.bv.bv_page << w.geo.page_shift).wrapping_add(r.bv.bv_offset);
+                        push_merged(&mut out, (addr, whole * ps));
+                        len -= whole * ps;
+                        idx += whole;
+                        continue;
+                    }
+                }
+            }
             let p = match &self.bvec {
                 BvecSource::Imu { imu, start } => w.read_bvec(*imu, start + idx, "iterate_bvec"),
                 BvecSource::Owned(v) => match v.get(idx as usize) {

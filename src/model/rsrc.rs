@@ -75,15 +75,46 @@ pub fn io_validate_user_buf_range(w: &World, uaddr: u64, ulen: u64) -> Result<()
 }
 
 /// Model of `io_release_ubuf()` — io_uring/rsrc.c, 7.1-rc1 (after 5afb4bf9fc62).
+///
+/// Divergence: as in [`unpin_folio_of_each`], the bvecs of one run that
+/// are pages of one folio are unpinned by one call where the `n` calls of
+/// C would not go below the folio's baseline.
 pub fn io_release_ubuf<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) {
     let nr_bvecs = w.imu(imu).nr_bvecs as u64;
-    for i in 0..nr_bvecs {
-        let bv = w.read_bvec(imu, i, "io_release_ubuf");
-        let Some(folio) = w.phys.page_folio(bv.bv_page) else {
-            w.warn_on_once(true, "io_release_ubuf: bv_page outside any folio");
+    let slots = w.imu(imu).bvec.slots();
+    let mut entries = w.imu(imu).bvec_runs();
+    // Slots past the allocation read as never written.
+    if nr_bvecs > slots {
+        entries.push((slots, nr_bvecs - slots, None));
+    }
+    for (_, n, run) in entries {
+        let Some(r) = run else {
+            for _ in 0..n {
+                match w.phys.page_folio(super::world::POISON_PFN) {
+                    Some(f) => v.unpin_user_folio(w, f, 1),
+                    None => {
+                        w.warn_on_once(true, "io_release_ubuf: bv_page outside any folio");
+                    }
+                }
+            }
             continue;
         };
-        v.unpin_user_folio(w, folio, 1);
+        let pieces: Vec<_> = crate::model::runs::folio_pieces(&w.phys, r.bv.bv_page, n).collect();
+        for (_, _, k, folio) in pieces {
+            match folio {
+                Some(f) if k > 1 && w.phys.put_pin_keeps_baseline(f, k as i64) => {
+                    v.unpin_user_folio(w, f, k)
+                }
+                Some(f) => {
+                    for _ in 0..k {
+                        v.unpin_user_folio(w, f, 1);
+                    }
+                }
+                None => {
+                    w.warn_on_once(true, "io_release_ubuf: bv_page outside any folio");
+                }
+            }
+        }
     }
 }
 

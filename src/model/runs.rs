@@ -207,6 +207,18 @@ impl BvecTable {
         (i < r.start + r.n).then(|| r.entry(i - r.start))
     }
 
+    /// Slot `i` and the written slots after it in the same run, as a run
+    /// that starts at `i`.
+    pub fn run_from(&self, i: u64) -> Option<BvecRun> {
+        let k = self.runs.partition_point(|r| r.start <= i).checked_sub(1)?;
+        let r = self.runs[k];
+        (i < r.start + r.n).then(|| BvecRun {
+            start: i,
+            n: r.start + r.n - i,
+            bv: r.entry(i - r.start),
+        })
+    }
+
     /// Stores `bv` into slot `i` (inside the allocation).
     pub fn set(&mut self, i: u64, bv: super::BioVec) {
         self.set_run(i, 1, bv);
@@ -343,6 +355,49 @@ impl BvecTable {
     /// Every slot of `[0, upto)`, one by one (for small tables and tests).
     pub fn iter_upto(&self, upto: u64) -> impl Iterator<Item = Option<super::BioVec>> + '_ {
         (0..upto.min(self.slots)).map(move |i| self.get(i))
+    }
+}
+
+/// The first entries of a table, up to `imu->nr_bvecs`, as a report reads
+/// them: entry by entry, or by runs for what a large table would cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BvecView {
+    table: BvecTable,
+    upto: u64,
+}
+
+impl BvecView {
+    /// Entries `[0, upto)` of `table` (those that exist).
+    pub fn new(table: &BvecTable, upto: u64) -> Self {
+        BvecView {
+            table: table.clone(),
+            upto: upto.min(table.slots),
+        }
+    }
+
+    /// Entries seen.
+    pub fn len(&self) -> usize {
+        self.upto as usize
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.upto == 0
+    }
+
+    /// Entry `i`: `None` when never written.
+    pub fn get(&self, i: usize) -> Option<super::BioVec> {
+        self.table.get(i as u64).filter(|_| (i as u64) < self.upto)
+    }
+
+    /// Every entry, one by one.
+    pub fn iter(&self) -> impl Iterator<Item = Option<super::BioVec>> + '_ {
+        self.table.iter_upto(self.upto)
+    }
+
+    /// The entries as runs (see [`BvecTable::entries`]).
+    pub fn entries(&self) -> Vec<(u64, u64, Option<BvecRun>)> {
+        self.table.entries(self.upto)
     }
 }
 

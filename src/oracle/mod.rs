@@ -27,10 +27,12 @@ pub fn check(
     v: &dyn Variant,
     against: &dyn Variant,
 ) -> Result<(Verdict, Run, Run), ScenarioError> {
+    let b = build(s)?;
     if v.kernel_c().is_some() || against.kernel_c().is_some() {
         one_ring(s)?;
+        b.fits_c("the kernel C of a tree (--tree)")?;
     }
-    Ok(check_built(&build(s)?, v, against))
+    Ok(check_built(&b, v, against))
 }
 
 /// A tree's C runs on one ring: a scenario with `ring` or `clone`

@@ -128,16 +128,28 @@ pub struct Buffer {
 impl Buffer {
     fn of(w: &World, slot: usize, b: &Buf) -> Buffer {
         let shift = w.geo.page_shift;
+        let ps = w.geo.page_size();
         let mut merged = Vec::new();
         let mut pins: BTreeMap<Option<u32>, u64> = BTreeMap::new();
-        for bv in b.bvecs.iter().flatten() {
-            push_merged(
-                &mut merged,
-                ((bv.bv_page << shift).wrapping_add(bv.bv_offset), bv.bv_len),
-            );
-            *pins
-                .entry(w.phys.page_folio(bv.bv_page).map(|f| f.0))
-                .or_default() += 1;
+        let (mut bv_len_sum, mut unwritten) = (0u64, 0u64);
+        // By runs: a table of 2^28 entries is a few hundred of them.
+        for (_, n, run) in b.bvecs.entries() {
+            let Some(r) = run else {
+                unwritten += n;
+                continue;
+            };
+            bv_len_sum += r.bv.bv_len * n;
+            let addr = (r.bv.bv_page << shift).wrapping_add(r.bv.bv_offset);
+            if r.bv.bv_len == ps {
+                push_merged(&mut merged, (addr, n * ps));
+            } else {
+                for k in 0..n {
+                    push_merged(&mut merged, (addr.wrapping_add(k * ps), r.bv.bv_len));
+                }
+            }
+            for (_, _, k, f) in crate::model::runs::folio_pieces(&w.phys, r.bv.bv_page, n) {
+                *pins.entry(f.map(|f| f.0)).or_default() += k;
+            }
         }
         Buffer {
             slot,
@@ -146,8 +158,8 @@ impl Buffer {
             nr_bvecs: b.nr_bvecs,
             folio_shift: b.folio_shift,
             acct_pages: b.acct_pages,
-            bv_len_sum: b.bvecs.iter().flatten().map(|v| v.bv_len).sum(),
-            unwritten_bvecs: b.bvecs.iter().filter(|v| v.is_none()).count() as u32,
+            bv_len_sum,
+            unwritten_bvecs: unwritten as u32,
             ranges: ranges(w, &merged),
             pins: pins
                 .into_iter()

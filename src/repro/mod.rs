@@ -225,6 +225,9 @@ pub(crate) fn program_form(s: &Scenario, v: &'static dyn Variant) -> Result<Prog
         }
     }
     let built = build(&scenario).map_err(|e| format!("with its probes: {e}"))?;
+    built
+        .fits_c("a repro program")
+        .map_err(|e| format!("at real geometry: {e}"))?;
     let upstream = crate::run::run(up, &built);
     let variant_run = crate::run::run(v, &built);
     let plan = LayoutPlan::new(&scenario, &built).map_err(|e| match e {

@@ -23,11 +23,17 @@ pub const MAX_OPS: usize = 4096;
 const MAX_PUD_FOLIOS: usize = 4;
 /// Most copies in one counted segment.
 const MAX_COUNT: u64 = 4096;
-/// Most pages mapped in all, copies counted. The model keeps one entry per
-/// pinned page, so this bounds a run's memory (32 MiB of page array): a
-/// `SZ_1T` buffer at the small geometry, where it is 2^22 pages, fits;
-/// at the real geometry a buffer that large does not.
-pub const MAX_MAPPED_PAGES: u64 = (1 << 22) + (1 << 16);
+/// Most pages mapped in all, copies counted: four `SZ_1T` buffers at the
+/// real geometry. Page arrays and bvec tables are runs
+/// ([`crate::model::runs`]), so what a run costs grows with its folio
+/// boundaries, not its pages; this bounds the pfn arithmetic only.
+pub const MAX_MAPPED_PAGES: u64 = 1 << 30;
+
+/// Most pages mapped in all where real C runs the scenario (a tree's C
+/// through the shim, a `repro` program, the live check): there page
+/// arrays and bvec tables are real memory, 8 and 16 bytes an entry. A
+/// `SZ_1T` buffer at the small geometry, 2^22 pages, fits.
+pub const MAX_C_MAPPED_PAGES: u64 = (1 << 22) + (1 << 16);
 
 /// Why a scenario cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +47,7 @@ pub struct ScenarioError {
 /// The words of the error a scenario gets when it maps more than
 /// [`MAX_MAPPED_PAGES`]: a valid scenario this model cannot run at that
 /// geometry, as opposed to a malformed one.
-const OVER_CAPACITY: &str = "the model keeps an entry per pinned page";
+const OVER_CAPACITY: &str = "more than is run";
 
 impl ScenarioError {
     /// Whether the scenario is well formed but maps more pages than the
@@ -123,6 +129,28 @@ pub struct Built {
     pub ops: Vec<ConcreteOp>,
     /// Start address and size in bytes of each segment.
     pub segments: Vec<(u64, u64)>,
+    /// Pages mapped in all, copies counted.
+    pub mapped_pages: u64,
+}
+
+impl Built {
+    /// Whether real C (`who`) can run this scenario: at most
+    /// [`MAX_C_MAPPED_PAGES`] mapped, else an error that names the limit
+    /// and says the model runs it.
+    pub fn fits_c(&self, who: &str) -> Result<(), ScenarioError> {
+        if self.mapped_pages <= MAX_C_MAPPED_PAGES {
+            return Ok(());
+        }
+        err(
+            "segment",
+            format!(
+                "{} pages mapped in all, {OVER_CAPACITY} by {who}: its page arrays and bvec tables are real memory \
+                 (8 and 16 bytes an entry), so it takes at most {MAX_C_MAPPED_PAGES} pages (a SZ_1T buffer at the small geometry); \
+                 the Rust model runs it (`regbuf-fuzz replay FILE`)",
+                self.mapped_pages
+            ),
+        )
+    }
 }
 
 /// Builds `s` at its own geometry.
@@ -160,12 +188,13 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
         world.add_ring();
     }
     let orders = place_folios(s, &mut world)?;
-    let segments = map_segments(s, &orders, &mut world)?;
+    let (segments, mapped_pages) = map_segments(s, &orders, &mut world)?;
     let ops = super::resolve::ops(s, &segments, &geo)?;
     Ok(Built {
         world,
         ops,
         segments,
+        mapped_pages,
     })
 }
 
@@ -269,12 +298,12 @@ fn place_folios(s: &Scenario, world: &mut World) -> Result<Vec<u32>, ScenarioErr
 }
 
 /// Maps the segments in address order, each after the last; returns each
-/// segment's start address and size in bytes.
+/// segment's start address and size in bytes, and the pages mapped in all.
 fn map_segments(
     s: &Scenario,
     orders: &[u32],
     world: &mut World,
-) -> Result<Vec<(u64, u64)>, ScenarioError> {
+) -> Result<(Vec<(u64, u64)>, u64), ScenarioError> {
     let geo = world.geo;
     let ps = geo.page_size();
     let mut va = USER_VA_BASE;
@@ -304,7 +333,7 @@ fn map_segments(
             return err(
                 field("count"),
                 format!(
-                    "{mapped} pages mapped in all by here; {OVER_CAPACITY} and takes at most {MAX_MAPPED_PAGES} (a SZ_1T buffer at the small geometry)"
+                    "{mapped} pages mapped in all by here, {OVER_CAPACITY}: the model takes at most {MAX_MAPPED_PAGES} (four SZ_1T buffers at the real geometry)"
                 ),
             );
         }
@@ -342,7 +371,7 @@ fn map_segments(
         segments.push((start, va - start));
     }
 
-    Ok(segments)
+    Ok((segments, mapped))
 }
 
 /// The pages of a hole segment, its copies counted.
@@ -565,11 +594,31 @@ mod tests {
         assert!(!e.over_capacity());
         let e = reject("[[folio]]\nkind = \"small\"\n[[segment]]\nfolio = 0\ncount = 0\n");
         assert_eq!(e.field, "segment[0].count");
-        // 4096 copies of a 1 GiB page are 2^30 pages: valid, but more than
-        // the model runs.
-        let e = reject("[[folio]]\nkind = \"hugetlb-pud\"\n[[segment]]\nfolio = 0\ncount = 4096\n");
-        assert_eq!(e.field, "segment[0].count");
+        // 4096 copies of a 1 GiB page are 2^30 pages, and one more is
+        // valid but more than the model runs.
+        let e = reject("[[folio]]\nkind = \"hugetlb-pud\"\n[[segment]]\nfolio = 0\ncount = 4096\n[[segment]]\nfolio = 0\n");
+        assert_eq!(e.field, "segment[1].count");
         assert!(e.over_capacity(), "{e}");
+    }
+
+    #[test]
+    fn a_tib_at_real_geometry_builds_but_real_c_is_not_given_it() {
+        let pud = |count: u32| {
+            let s = Scenario::from_toml(&format!(
+                "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"hugetlb-pud\"\n[[segment]]\nfolio = 0\ncount = {count}\n"
+            ))
+            .unwrap();
+            build(&s).unwrap()
+        };
+        let tib = pud(1024);
+        assert_eq!(tib.mapped_pages, 1 << 28);
+        let e = tib.fits_c("a repro program").unwrap_err();
+        assert_eq!(e.field, "segment");
+        assert!(
+            e.over_capacity() && e.reason.contains("a repro program"),
+            "{e}"
+        );
+        assert!(pud(16).fits_c("a repro program").is_ok());
     }
 
     #[test]

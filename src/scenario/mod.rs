@@ -22,6 +22,8 @@ mod resolve;
 mod runs;
 mod scale;
 
-pub use build::{build, Built, ConcreteOp, ScenarioError, MAX_MAPPED_PAGES, MAX_OPS};
+pub use build::{
+    build, Built, ConcreteOp, ScenarioError, MAX_C_MAPPED_PAGES, MAX_MAPPED_PAGES, MAX_OPS,
+};
 pub use format::*;
 pub use scale::{rescale, try_rescale};

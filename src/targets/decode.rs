@@ -28,8 +28,8 @@ pub fn run(data: &[u8]) -> Result<(), String> {
         return Err("generator output changed in a write/read round trip".into());
     }
     match build(&rescale(&s, GeometryName::Real)) {
-        // A count that takes a buffer to SZ_1T at the small geometry maps
-        // 2^28 pages at the real one: more than the model runs.
+        // Counts drawn at the small geometry are 64 times the pages at the
+        // real one: past MAX_MAPPED_PAGES, the build says so by name.
         Err(e) if !e.over_capacity() => {
             return Err(format!("generator output rejected at real geometry: {e}"))
         }

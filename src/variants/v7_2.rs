@@ -49,7 +49,7 @@ use super::Variant;
 use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::model::runs::{folio_pieces, Pages};
-use crate::model::world::PageArray;
+use crate::model::world::{PageArray, POISON_PFN};
 use crate::model::{sizeof, Errno, HpageAcct, World};
 
 /// Linux 7.2.
@@ -124,7 +124,7 @@ pub fn io_buffer_unaccount_pages(w: &mut World, imu: AllocId) -> u64 {
             Some(r) => {
                 pieces.extend(folio_pieces(&w.phys, r.bv.bv_page, r.n).map(|(_, p, k, _)| (p, k)))
             }
-            None => pieces.push((crate::model::world::POISON_PFN, n)),
+            None => pieces.push((POISON_PFN, n)),
         }
     }
     for (page, n) in pieces {
@@ -336,49 +336,60 @@ pub fn io_buffer_acct_cloned_hpages(w: &mut World, imu: AllocId) -> Result<(), E
     if w.ctx.user.is_none() {
         return Ok(());
     }
-    let nr_bvecs = w.imu(imu).nr_bvecs as u64;
-    let heads = |w: &mut World, upto: u64| -> Vec<Pfn> {
-        let mut seen = None;
-        let mut out = vec![];
-        for i in 0..upto {
-            let page = w.read_bvec(imu, i, "io_buffer_acct_cloned_hpages").bv_page;
-            if !w.phys.page_compound(page) {
-                continue;
-            }
-            let hpage = w.phys.compound_head(page);
-            if Some(hpage) != seen {
-                seen = Some(hpage);
-                out.push(hpage);
-            }
-        }
-        out
-    };
-    let mut seen = None;
-    let mut i = 0;
+    // Each entry at which a new huge page starts, as C's loop sees them.
+    let starts = head_changes(w, imu);
     let mut ret = Ok(());
-    while i < nr_bvecs {
-        let page = w.read_bvec(imu, i, "io_buffer_acct_cloned_hpages").bv_page;
-        if w.phys.page_compound(page) {
-            let hpage = w.phys.compound_head(page);
-            if Some(hpage) != seen {
-                seen = Some(hpage);
-                // Atomically add reference for cloned buffer
-                if let Err(e) = hpage_acct_ref(w, hpage) {
-                    ret = Err(e);
-                    break;
-                }
-            }
+    let mut i = w.imu(imu).nr_bvecs as u64;
+    for &(at, hpage) in &starts {
+        // Atomically add reference for cloned buffer
+        if let Err(e) = hpage_acct_ref(w, hpage) {
+            ret = Err(e);
+            i = at;
+            break;
         }
-        i += 1;
     }
     if ret.is_ok() {
         return Ok(());
     }
     // Undo refs we added for bvecs [0..i)
-    for hp in heads(w, i) {
+    for &(_, hp) in starts.iter().take_while(|s| s.0 < i) {
         hpage_acct_unref(w, hp);
     }
     ret
+}
+
+/// `(i, head)` for each of the first `nr_bvecs` entries whose page is
+/// compound with a head other than the last compound one's: where
+/// `io_buffer_acct_cloned_hpages()`'s `seen` changes. By runs, split at
+/// folio ends.
+fn head_changes(w: &World, imu: AllocId) -> Vec<(u64, Pfn)> {
+    let m = w.imu(imu);
+    let (nr_bvecs, slots) = (m.nr_bvecs as u64, m.bvec.slots());
+    let mut entries = m.bvec_runs();
+    if nr_bvecs > slots {
+        entries.push((slots, nr_bvecs - slots, None));
+    }
+    let (mut seen, mut out) = (None, vec![]);
+    for (start, n, run) in entries {
+        let (page, n) = run.map_or((POISON_PFN, 1), |r| (r.bv.bv_page, n));
+        let pieces: Vec<_> = if run.is_some() {
+            folio_pieces(&w.phys, page, n).collect()
+        } else {
+            // Every unwritten entry reads as the same page.
+            vec![(0, page, 1, w.phys.page_folio(page))]
+        };
+        for (o, p, _, _) in pieces {
+            if !w.phys.page_compound(p) {
+                continue;
+            }
+            let hpage = w.phys.compound_head(p);
+            if Some(hpage) != seen {
+                seen = Some(hpage);
+                out.push((start + o, hpage));
+            }
+        }
+    }
+    out
 }
 
 impl Variant for V72 {
@@ -465,15 +476,18 @@ impl Variant for V72 {
             let mut refs: std::collections::BTreeMap<Pfn, u64> = Default::default();
             for (_, imu) in crate::oracle::invariants::ring_buffers(w, r) {
                 let mut seen = None;
-                for b in w.imu(imu).bvecs().flatten() {
-                    if !w.phys.page_compound(b.bv_page) {
-                        small += 1;
-                        continue;
-                    }
-                    let h = w.phys.compound_head(b.bv_page);
-                    if Some(h) != seen {
-                        seen = Some(h);
-                        *refs.entry(h).or_default() += 1;
+                let runs = w.imu(imu).bvec_runs();
+                for r in runs.iter().filter_map(|e| e.2) {
+                    for (_, p, k, f) in folio_pieces(&w.phys, r.bv.bv_page, r.n) {
+                        if !f.is_some_and(|f| w.phys.folio(f).order > 0) {
+                            small += k;
+                            continue;
+                        }
+                        let h = w.phys.compound_head(p);
+                        if Some(h) != seen {
+                            seen = Some(h);
+                            *refs.entry(h).or_default() += 1;
+                        }
                     }
                 }
             }

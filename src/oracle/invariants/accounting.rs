@@ -5,8 +5,9 @@
 //! RLIMIT_MEMLOCK); and, without asking the version's bookkeeping, what
 //! its rule allows for those pins (`over-charged`, `under-charged`).
 
+use super::spans::bvec_spans;
 use super::{live_buffers, ring_buffers, Fail, Fails, OpContext, Slot};
-use crate::mm::FolioId;
+use crate::mm::{FolioId, Pfn};
 use crate::model::World;
 use crate::variants::{AccountingRule, Variant};
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,14 +99,14 @@ pub fn rule_bounds(rule: AccountingRule, w: &World) -> (u64, u64) {
 /// to `order0`.
 fn compound_folios(w: &World, imu: crate::mm::AllocId, order0: &mut u64) -> BTreeSet<FolioId> {
     let mut mine = BTreeSet::new();
-    for b in w.imu(imu).bvecs().flatten() {
-        let Some(f) = w.phys.page_folio(b.bv_page) else {
-            continue;
-        };
-        if w.phys.folio(f).order > 0 {
-            mine.insert(f);
-        } else {
-            *order0 += 1;
+    for s in bvec_spans(w, imu).iter().filter(|s| s.written) {
+        for (_, k, f) in s.folio_pieces(w) {
+            let Some(f) = f else { continue };
+            if w.phys.folio(f).order > 0 {
+                mine.insert(f);
+            } else {
+                *order0 += k;
+            }
         }
     }
     mine
@@ -158,21 +159,35 @@ fn by_rule(rule: AccountingRule, w: &World, out: &mut Fails) {
 /// once. Also each such folio with the slots that pin it, for reports.
 pub fn pins_need(w: &World) -> (u64, BTreeMap<FolioId, BTreeSet<Slot>>) {
     let mut folios: BTreeMap<FolioId, BTreeSet<Slot>> = BTreeMap::new();
-    let mut small = BTreeSet::new();
+    let mut small: Vec<(Pfn, u64)> = Vec::new();
     for (slot, imu) in live_buffers(w) {
-        for b in w.imu(imu).bvecs().flatten() {
-            let Some(f) = w.phys.page_folio(b.bv_page) else {
-                continue;
-            };
-            if w.phys.folio(f).order > 0 {
-                folios.entry(f).or_default().insert(slot);
-            } else {
-                small.insert(b.bv_page);
+        for s in bvec_spans(w, imu).iter().filter(|s| s.written) {
+            for (o, k, f) in s.folio_pieces(w) {
+                let Some(f) = f else { continue };
+                if w.phys.folio(f).order > 0 {
+                    folios.entry(f).or_default().insert(slot);
+                } else {
+                    small.push((s.page + o, k));
+                }
             }
         }
     }
     let huge: u64 = folios.keys().map(|&f| w.phys.folio_nr_pages(f)).sum();
-    (huge + small.len() as u64, folios)
+    (huge + distinct_pages(small), folios)
+}
+
+/// How many distinct pages the runs `(pfn, n)` cover.
+fn distinct_pages(mut runs: Vec<(Pfn, u64)>) -> u64 {
+    runs.sort_unstable();
+    let (mut total, mut end) = (0u64, 0u64);
+    for (p, n) in runs {
+        let from = p.max(end);
+        if p + n > from {
+            total += p + n - from;
+        }
+        end = end.max(p + n);
+    }
+    total
 }
 
 /// `accounting/uncharged-pins`: a ring charged to a user holds at least

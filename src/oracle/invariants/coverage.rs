@@ -3,9 +3,9 @@
 //! `imu->len`; every byte lies in a folio the buffer holds a pin on
 //! (`io_release_ubuf` unpins `page_folio(bv_page)`).
 
-use super::{buffers, bvec_ranges, fmt_ranges, Fail, Fails, OpContext};
+use super::spans::{bvec_spans, merged_bytes, total};
+use super::{buffers, fmt_ranges, Fail, Fails, OpContext};
 use crate::mm::FolioId;
-use crate::model::iov_iter::push_merged;
 use crate::model::World;
 use crate::oracle::truth::user_range;
 use crate::variants::Variant;
@@ -22,24 +22,20 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut F
     for (slot, imu) in buffers(w) {
         let m = w.imu(imu);
         let (ubuf, len) = (m.ubuf, m.len);
-        let per_bvec = bvec_ranges(w, imu);
-        let sum: u64 = per_bvec.iter().map(|r| r.1).sum();
+        let spans = bvec_spans(w, imu);
+        let (sum, nr) = total(&spans);
         if sum != len {
             fail!(
                 out,
                 "length",
-                "slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({} bvecs)",
-                per_bvec.len()
+                "slot {slot}: bvec lengths sum to {sum:#x}, imu->len is {len:#x} ({nr} bvecs)"
             );
         }
-        let mut got = Vec::new();
-        for r in &per_bvec {
-            push_merged(&mut got, *r);
-        }
-        let pinned: BTreeSet<FolioId> = w
-            .imu(imu)
-            .bvecs()
-            .filter_map(|b| w.phys.page_folio(b?.bv_page))
+        let got = merged_bytes(&spans, w.geo.page_size());
+        let pinned: BTreeSet<FolioId> = spans
+            .iter()
+            .filter(|s| s.written)
+            .flat_map(|s| s.folio_pieces(w).filter_map(|p| p.2).collect::<Vec<_>>())
             .collect();
         if let Some(bad) = got
             .iter()

@@ -35,25 +35,23 @@ fn probe_points(w: &World, imu: AllocId, truth: &[PhysRange]) -> Vec<u64> {
     const CAP: usize = 24;
     let len = w.imu(imu).len;
     let ps = w.geo.page_size();
-    let mut edges = Vec::new();
-    let mut at = 0;
-    for b in w.imu(imu).bvecs().flatten() {
-        at += b.bv_len;
-        edges.push(at);
-    }
-    edges.extend(discontinuities(truth));
-    edges.push(ps - w.imu(imu).ubuf % ps);
-    edges.sort_unstable();
-    edges.dedup();
-    if edges.len() > CAP {
-        let step = edges.len().div_ceil(CAP);
-        let (head, tail) = (edges[..4].to_vec(), edges[edges.len() - 4..].to_vec());
-        edges = head
-            .into_iter()
-            .chain(edges.iter().step_by(step).copied())
-            .chain(tail)
-            .collect();
-    }
+    let mut extra = discontinuities(truth);
+    extra.push(ps - w.imu(imu).ubuf % ps);
+    let edges = match Edges::of(w, imu) {
+        Some(bvec_ends) => bvec_ends.sample(extra, CAP),
+        None => {
+            let mut edges = Vec::new();
+            let mut at = 0u64;
+            for b in w.imu(imu).bvecs().flatten() {
+                at = at.wrapping_add(b.bv_len);
+                edges.push(at);
+            }
+            edges.extend(extra);
+            edges.sort_unstable();
+            edges.dedup();
+            sample(&edges, CAP)
+        }
+    };
     let mut pts = BTreeSet::from([0, len]);
     for e in edges {
         for p in [e.wrapping_sub(ps), e.wrapping_sub(1), e, e + 1, e + ps] {
@@ -63,6 +61,139 @@ fn probe_points(w: &World, imu: AllocId, truth: &[PhysRange]) -> Vec<u64> {
         }
     }
     pts.into_iter().collect()
+}
+
+/// `edges` if they are at most `cap`, else its first and last four and
+/// every `len / cap`-th.
+fn sample(edges: &[u64], cap: usize) -> Vec<u64> {
+    if edges.len() <= cap {
+        return edges.to_vec();
+    }
+    let step = edges.len().div_ceil(cap);
+    let n = edges.len();
+    edges[..4]
+        .iter()
+        .chain(edges.iter().step_by(step))
+        .chain(&edges[n - 4..])
+        .copied()
+        .collect()
+}
+
+/// Where each bvec ends, from the buffer start, as progressions
+/// `(first, step, n)` over the table's runs: strictly increasing, so the
+/// sorted, deduplicated edge list can be sampled by rank without being
+/// built. `None` when the ends are few (the list is built) or wrap.
+struct Edges {
+    progs: Vec<(u64, u64, u64)>,
+    /// Entries before each progression.
+    before: Vec<u64>,
+}
+
+impl Edges {
+    fn of(w: &World, imu: AllocId) -> Option<Edges> {
+        let runs = w.imu(imu).bvec_runs();
+        if runs
+            .iter()
+            .filter(|r| r.2.is_some())
+            .map(|r| r.1)
+            .sum::<u64>()
+            <= 1 << 16
+        {
+            return None;
+        }
+        Edges::from_runs(runs.iter().filter_map(|r| r.2).map(|r| (r.bv.bv_len, r.n)))
+    }
+
+    /// From `(bv_len, n)` of each run of written entries, in order.
+    fn from_runs(runs: impl Iterator<Item = (u64, u64)>) -> Option<Edges> {
+        let (mut progs, mut before, mut at, mut count) = (Vec::new(), Vec::new(), 0u64, 0u64);
+        for (l, n) in runs {
+            // An empty entry ends where the last one did: one new edge at
+            // most, and none after the first.
+            let (first, step, n) = if l == 0 {
+                (at, 1, 1)
+            } else {
+                (at.checked_add(l)?, l, n)
+            };
+            if l == 0
+                && progs
+                    .last()
+                    .is_some_and(|&(a, d, k): &(u64, u64, u64)| a + d * (k - 1) == at)
+            {
+                continue;
+            }
+            at = first.checked_add(l.checked_mul(n - 1)?)?;
+            before.push(count);
+            progs.push((first, step, n));
+            count += n;
+        }
+        Some(Edges { progs, before })
+    }
+
+    fn len(&self) -> u64 {
+        self.progs
+            .last()
+            .map_or(0, |&(_, _, n)| self.before[self.before.len() - 1] + n)
+    }
+
+    /// How many ends are below `x`.
+    fn below(&self, x: u64) -> u64 {
+        let i = self.progs.partition_point(|&(a, _, _)| a < x);
+        let Some(i) = i.checked_sub(1) else { return 0 };
+        let (a, d, n) = self.progs[i];
+        self.before[i] + ((x - a).div_ceil(d)).min(n)
+    }
+
+    fn contains(&self, x: u64) -> bool {
+        let i = self.progs.partition_point(|&(a, _, _)| a <= x);
+        i.checked_sub(1).is_some_and(|i| {
+            let (a, d, n) = self.progs[i];
+            (x - a) % d == 0 && (x - a) / d < n
+        })
+    }
+
+    /// The `r`-th end.
+    fn select(&self, r: u64) -> u64 {
+        let i = self.before.partition_point(|&b| b <= r) - 1;
+        let (a, d, _) = self.progs[i];
+        a + d * (r - self.before[i])
+    }
+
+    /// [`sample`] of the sorted union of these ends and `extra`.
+    fn sample(&self, mut extra: Vec<u64>, cap: usize) -> Vec<u64> {
+        extra.sort_unstable();
+        extra.dedup();
+        extra.retain(|&x| !self.contains(x));
+        let n = self.len() + extra.len() as u64;
+        // The `r`-th of the union: an extra point if as many ends and
+        // extras lie below it, else an end.
+        let at = |r: u64| -> u64 {
+            let rank = |j: usize| j as u64 + self.below(extra[j]);
+            let (mut j, mut hi) = (0, extra.len());
+            while j < hi {
+                let mid = (j + hi) / 2;
+                if rank(mid) < r {
+                    j = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if j < extra.len() && rank(j) == r {
+                extra[j]
+            } else {
+                self.select(r - j as u64)
+            }
+        };
+        if n <= cap as u64 {
+            return (0..n).map(at).collect();
+        }
+        let step = n.div_ceil(cap as u64);
+        (0..4)
+            .chain((0..n).step_by(step as usize))
+            .chain(n - 4..n)
+            .map(at)
+            .collect()
+    }
 }
 
 /// Import probes from probe points: a short probe starting at every point
@@ -260,4 +391,48 @@ fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {
         .map(|i| format!("offset {:#x} len {:#x}", i.iov_base - ubuf, i.iov_len))
         .collect();
     v.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sample, Edges};
+    use rand::{Rng, SeedableRng};
+
+    // The sampled union by rank is the sampled sorted list, built.
+    #[test]
+    fn edges_sampled_by_rank_are_the_built_list_sampled() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        for _ in 0..2000 {
+            let runs: Vec<(u64, u64)> = (0..rng.gen_range(1..8))
+                .map(|_| {
+                    (
+                        rng.gen_range(0..3u64) * 4096 * rng.gen_range(0..2u64),
+                        rng.gen_range(1..40),
+                    )
+                })
+                .collect();
+            let extra: Vec<u64> = (0..rng.gen_range(0..12))
+                .map(|_| rng.gen_range(0..200_000))
+                .collect();
+            let mut built = Vec::new();
+            let mut at = 0u64;
+            for &(l, n) in &runs {
+                for _ in 0..n {
+                    at += l;
+                    built.push(at);
+                }
+            }
+            built.extend(&extra);
+            built.sort_unstable();
+            built.dedup();
+            let e = Edges::from_runs(runs.iter().copied()).unwrap();
+            for cap in [4, 8, 24] {
+                assert_eq!(
+                    e.sample(extra.clone(), cap),
+                    sample(&built, cap),
+                    "{runs:?} {extra:?} cap {cap}"
+                );
+            }
+        }
+    }
 }

@@ -156,6 +156,12 @@ impl Fail {
             count: 1,
         }
     }
+
+    /// The same failure seen `n` times (entries judged alike).
+    pub fn times(mut self, n: u64) -> Self {
+        self.count = u32::try_from(n).unwrap_or(u32::MAX);
+        self
+    }
 }
 
 /// What one check saw broken on one operation: one [`Fail`] per aspect, in
@@ -199,6 +205,7 @@ mod layout;
 mod no_warning;
 mod oops;
 mod pins;
+pub mod spans;
 mod teardown;
 
 pub use accounting::pins_need;
@@ -368,19 +375,6 @@ pub fn ring_buffers(w: &World, ring: u32) -> Vec<(Slot, AllocId)> {
         }
     }
     out
-}
-
-/// The physical range each of an imu's first `nr_bvecs` entries names.
-pub fn bvec_ranges(w: &World, imu: AllocId) -> Vec<PhysRange> {
-    let shift = w.geo.page_shift;
-    w.imu(imu)
-        .bvecs()
-        .map(|b| {
-            b.map_or((crate::model::world::POISON_PFN << shift, 0), |b| {
-                ((b.bv_page << shift) + b.bv_offset, b.bv_len)
-            })
-        })
-        .collect()
 }
 
 /// At most six ranges, then how many there are: a buffer of thousands of

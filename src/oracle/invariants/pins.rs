@@ -4,6 +4,7 @@
 //! `unpin_user_page(s)` is one a pin came through
 //! (`sanity_check_pinned_pages`, CONFIG_DEBUG_VM).
 
+use super::spans::bvec_spans;
 use super::{live_buffers, Fail, Fails, OpContext};
 use crate::mm::phys::MmViolation;
 use crate::mm::FolioId;
@@ -46,15 +47,21 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fa
     }
     let mut expected: BTreeMap<FolioId, i64> = BTreeMap::new();
     for (slot, imu) in live_buffers(w) {
-        for b in w.imu(imu).bvecs() {
-            let page = b.map_or(crate::model::world::POISON_PFN, |b| b.bv_page);
-            match w.phys.page_folio(page) {
-                Some(f) => *expected.entry(f).or_default() += 1,
-                None => fail!(
-                    out,
-                    "not-in-folio",
-                    "slot {slot}: bvec page {page:#x} is in no folio"
-                ),
+        for s in bvec_spans(w, imu) {
+            for (o, k, f) in s.folio_pieces(w) {
+                match f {
+                    Some(f) => *expected.entry(f).or_default() += k as i64,
+                    None => out.push(
+                        Fail::new(
+                            "not-in-folio",
+                            format!(
+                                "slot {slot}: bvec page {:#x} is in no folio",
+                                s.page + o * s.page_step
+                            ),
+                        )
+                        .times(k),
+                    ),
+                }
             }
         }
     }

@@ -35,7 +35,7 @@ pub(super) fn bufdesc(o: &mut String, w: &World, side: &str, buf: &Buf) {
             );
         }
         last = Some(i);
-        let Some(bv) = buf.bvecs[i] else {
+        let Some(bv) = buf.bvecs.get(i) else {
             let _ = writeln!(o, "        bvec[{i}] never written (stale memory)");
             continue;
         };

@@ -8,7 +8,7 @@
 use super::{kind_meaning, replay_command};
 use crate::mm::{AllocSite, FolioId};
 use crate::model::iov_iter::PhysRange;
-use crate::model::{BioVec, Errno, World};
+use crate::model::{Errno, World};
 use crate::oracle::invariants::installed;
 use crate::oracle::truth::{user_range, UNMAPPED};
 use crate::oracle::{check, Verdict};

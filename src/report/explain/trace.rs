@@ -15,7 +15,7 @@ pub(crate) struct Buf {
     /// `None` in a version without per-buffer accounting (7.2).
     pub(crate) acct_pages: Option<u64>,
     /// `None`: an entry never written (stale memory of a recycled object).
-    pub(crate) bvecs: Vec<Option<BioVec>>,
+    pub(crate) bvecs: crate::model::runs::BvecView,
 }
 
 impl Buf {
@@ -103,7 +103,7 @@ impl Step {
                 nr_bvecs: m.nr_bvecs,
                 folio_shift: m.folio_shift,
                 acct_pages: v.imu_acct_pages(w, imu),
-                bvecs: m.bvecs().collect(),
+                bvecs: crate::model::runs::BvecView::new(&m.bvec, m.nr_bvecs as u64),
             });
         }
         Step {
