@@ -17,7 +17,7 @@ out=bench/large-buffers.md
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), Linux $(uname -r); $(date -u +%F)."
   echo "Command: \`$bin replay FILE --variant v7.2 --against v7.2\`, median of $runs runs, whole process."
   echo
-  echo "| scenario | geometry | pages pinned | wall, median (s) | peak RSS, largest (MiB) |"
+  echo "| scenario | geometry | pages in the buffer | wall, median (s) | peak RSS, largest (MiB) |"
   echo "|---|---|---|---|---|"
 } >"$out"
 for row in \
