@@ -16,6 +16,7 @@
 mod arch_tests;
 mod build;
 mod format;
+mod kbuf;
 #[cfg(test)]
 mod private_tests;
 mod resolve;
@@ -24,4 +25,5 @@ mod scale;
 
 pub use build::{build, Built, ConcreteOp, ScenarioError, MAX_MAPPED_PAGES, MAX_OPS};
 pub use format::*;
+pub use kbuf::MAX_KBUF_BVECS;
 pub use scale::{rescale, try_rescale};

@@ -5,7 +5,7 @@
 //! RLIMIT_MEMLOCK); and, without asking the version's bookkeeping, what
 //! its rule allows for those pins (`over-charged`, `under-charged`).
 
-use super::{live_buffers, ring_buffers, Fail, Fails, OpContext, Slot};
+use super::{holds_pins, live_buffers, ring_buffers, Fail, Fails, OpContext, Slot};
 use crate::mm::FolioId;
 use crate::model::World;
 use crate::variants::{AccountingRule, Variant};
@@ -95,9 +95,12 @@ pub fn rule_bounds(rule: AccountingRule, w: &World) -> (u64, u64) {
 }
 
 /// The compound folios `imu`'s bvecs pin; its order-0 entries are added
-/// to `order0`.
+/// to `order0`. A kernel buffer pins none.
 fn compound_folios(w: &World, imu: crate::mm::AllocId, order0: &mut u64) -> BTreeSet<FolioId> {
     let mut mine = BTreeSet::new();
+    if !holds_pins(w, imu) {
+        return mine;
+    }
     for b in w.imu(imu).bvecs().flatten() {
         let Some(f) = w.phys.page_folio(b.bv_page) else {
             continue;
@@ -159,7 +162,10 @@ fn by_rule(rule: AccountingRule, w: &World, out: &mut Fails) {
 pub fn pins_need(w: &World) -> (u64, BTreeMap<FolioId, BTreeSet<Slot>>) {
     let mut folios: BTreeMap<FolioId, BTreeSet<Slot>> = BTreeMap::new();
     let mut small = BTreeSet::new();
-    for (slot, imu) in live_buffers(w) {
+    for (slot, imu) in live_buffers(w)
+        .into_iter()
+        .filter(|&(_, m)| holds_pins(w, m))
+    {
         for b in w.imu(imu).bvecs().flatten() {
             let Some(f) = w.phys.page_folio(b.bv_page) else {
                 continue;

@@ -2,9 +2,10 @@
 //! entries that will unpin it (one per entry, `io_release_ubuf`); no pin
 //! count goes below where it started; a page handed to
 //! `unpin_user_page(s)` is one a pin came through
-//! (`sanity_check_pinned_pages`, CONFIG_DEBUG_VM).
+//! (`sanity_check_pinned_pages`, CONFIG_DEBUG_VM). A kernel buffer takes
+//! no pin.
 
-use super::{live_buffers, Fail, Fails, OpContext};
+use super::{holds_pins, live_buffers, Fail, Fails, OpContext};
 use crate::mm::phys::MmViolation;
 use crate::mm::FolioId;
 use crate::model::World;
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 
 /// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
 pub(super) const RULE: &str = "each folio holds exactly as many FOLL_PIN pins as there are bvec entries that will unpin it \
-               (one per entry, io_release_ubuf); no pin count goes below where it started; a page handed to \
+               (one per entry of a user buffer, io_release_ubuf; a kernel buffer takes none); no pin count goes below where it started; a page handed to \
                unpin_user_page(s) is one a pin came through (sanity_check_pinned_pages, CONFIG_DEBUG_VM)";
 
 // The mm's own complaints first, then the counts whatever they showed: an
@@ -45,7 +46,11 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fa
         }
     }
     let mut expected: BTreeMap<FolioId, i64> = BTreeMap::new();
-    for (slot, imu) in live_buffers(w) {
+    // A kernel buffer's release unpins nothing: its pages are its request's.
+    for (slot, imu) in live_buffers(w)
+        .into_iter()
+        .filter(|&(_, m)| holds_pins(w, m))
+    {
         for b in w.imu(imu).bvecs() {
             let page = b.map_or(crate::model::world::POISON_PFN, |b| b.bv_page);
             match w.phys.page_folio(page) {
