@@ -164,9 +164,11 @@ pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
 /// Runs a campaign.
 pub fn run(cfg: &Config) -> Report {
     let tree = cfg.variant.kernel_c().is_some() || cfg.against.kernel_c().is_some();
+    // A tree's C runs one ring and registers user buffers only.
     let gen = GenConfig {
         geometries: cfg.geometries.to_vec(),
         rings: !tree,
+        kbufs: !tree,
         ..if cfg.faults {
             GenConfig::default()
         } else {
