@@ -42,6 +42,9 @@ pub struct FuzzArgs {
     pub json: bool,
     /// Generate allocation failures.
     pub faults: bool,
+    /// Draw kernel-buffer operations (off: the draws of a build without
+    /// them).
+    pub kbufs: bool,
     /// Stop at the first finding.
     pub stop_on_first: bool,
     /// Report the variants' known bugs as findings instead of setting
@@ -77,6 +80,8 @@ pub struct Config {
     pub jobs: usize,
     /// Generate allocation failures.
     pub faults: bool,
+    /// Draw kernel-buffer operations (never with a tree's C).
+    pub kbufs: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
     /// Report known bugs as findings (`--known`).
@@ -168,7 +173,7 @@ pub fn run(cfg: &Config) -> Report {
     let gen = GenConfig {
         geometries: cfg.geometries.to_vec(),
         rings: !tree,
-        kbufs: !tree,
+        kbufs: cfg.kbufs && !tree,
         ..if cfg.faults {
             GenConfig::default()
         } else {
@@ -477,6 +482,7 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         limit,
         jobs,
         faults: a.faults,
+        kbufs: a.kbufs,
         progress,
         known: a.known,
         geometries,
@@ -503,12 +509,15 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             minimise_finding(&f.scenario, variant, against, a.known)
         };
         // The iteration numbers only mean the same scenario under the same
-        // geometry table.
-        let gflags: String = a
+        // geometry table, and with or without kernel buffers.
+        let mut gflags: String = a
             .geometries
             .iter()
             .map(|g| format!(" --geometry {g}"))
             .collect();
+        if !a.kbufs {
+            gflags.push_str(" --no-kbufs");
+        }
         let path = a
             .out
             .as_deref()
@@ -758,6 +767,7 @@ mod tests {
             limit: Limit::Runs(3000),
             jobs,
             faults: true,
+            kbufs: true,
             progress: false,
             known: false,
             geometries: &[(1, GeometryName::Small)],

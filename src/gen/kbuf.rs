@@ -204,13 +204,17 @@ fn kbuf_op(
     }
 }
 
+/// Most bytes of one generated bvec: three stay within `blk_rq_bytes()`,
+/// an `unsigned int`, in the 16 GiB folios of arm64 and ppc64.
+const MAX_BVEC: u64 = 1 << 30;
+
 /// A bvec inside one folio: its offset and end edge-biased as a segment's
 /// positions are.
 fn bvec(lay: &Layout, it: &RawItem) -> KbufBvec {
     let folio = index(it.start.seg, lay.folio_bytes.len()) as u32;
     let fb = lay.folio_bytes[folio as usize];
     let off = offset(0, fb - 1, lay.page, &it.start, &START);
-    let end = offset(off + 1, fb, lay.page, &it.end, &END);
+    let end = offset(off + 1, fb.min(off + MAX_BVEC), lay.page, &it.end, &END);
     KbufBvec {
         folio,
         off,

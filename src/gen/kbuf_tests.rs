@@ -13,13 +13,28 @@ fn kbufs() -> GenConfig {
     }
 }
 
-/// Over the first 3,000 draws of seed 1 with kernel buffers: how many have
+/// What a campaign draws: every geometry.
+fn campaign() -> GenConfig {
+    GenConfig {
+        geometries: ALL_GEOMETRIES.to_vec(),
+        ..kbufs()
+    }
+}
+
+/// Over the first 3,000 draws of seed 1 with kernel buffers, at every
+/// geometry as a campaign draws them: how many have
 /// one, and how many of those register one (return 0), import from one
 /// (return 0), hit a user buffer's slot (`-EBUSY`), use a request of more
 /// segments than the imu cache holds, and name a folio a segment maps.
 #[test]
 fn kbuf_draws_build_reach_their_shapes_and_leave_the_other_draws_alone() {
-    let (on, off) = (kbufs(), GenConfig::default());
+    let (on, off) = (
+        campaign(),
+        GenConfig {
+            geometries: ALL_GEOMETRIES.to_vec(),
+            ..GenConfig::default()
+        },
+    );
     let mut n = [0usize; 6];
     for i in 0..3000 {
         let s = crate::campaign::draw(1, i, &on);
@@ -61,7 +76,7 @@ fn kbuf_draws_build_reach_their_shapes_and_leave_the_other_draws_alone() {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
     #[test]
-    fn strategy_kbuf_scenarios_build(s in scenario_strategy(kbufs())) {
+    fn strategy_kbuf_scenarios_build(s in scenario_strategy(campaign())) {
         proptest::prop_assert!(build(&s).is_ok(), "{:?}\n{}", build(&s).err(), s.to_toml());
     }
 }

@@ -18,6 +18,8 @@ mod build;
 mod format;
 mod kbuf;
 #[cfg(test)]
+mod kbuf_tests;
+#[cfg(test)]
 mod private_tests;
 mod resolve;
 mod runs;

@@ -510,6 +510,8 @@ pub fn names() -> Vec<&'static str> {
 }
 
 #[cfg(test)]
+mod hook_kbuf_tests;
+#[cfg(test)]
 mod hook_tests;
 #[cfg(test)]
 mod tests;
