@@ -166,11 +166,12 @@ pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
         .expect("the generator never fails")
 }
 
-/// Runs a campaign.
-pub fn run(cfg: &Config) -> Report {
+/// What a campaign draws with: [`draw`]`(cfg.seed, i, &gen_config(cfg))`
+/// is its iteration `i`.
+pub fn gen_config(cfg: &Config) -> GenConfig {
     let tree = cfg.variant.kernel_c().is_some() || cfg.against.kernel_c().is_some();
     // A tree's C runs one ring and registers user buffers only.
-    let gen = GenConfig {
+    GenConfig {
         geometries: cfg.geometries.to_vec(),
         rings: !tree,
         kbufs: cfg.kbufs && !tree,
@@ -179,7 +180,12 @@ pub fn run(cfg: &Config) -> Report {
         } else {
             GenConfig::no_faults()
         }
-    };
+    }
+}
+
+/// Runs a campaign.
+pub fn run(cfg: &Config) -> Report {
+    let gen = gen_config(cfg);
     let next = AtomicU64::new(0);
     let execs = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
