@@ -42,6 +42,9 @@ pub struct FuzzArgs {
     pub json: bool,
     /// Generate allocation failures.
     pub faults: bool,
+    /// Draw kernel-buffer operations (off: the draws of a build without
+    /// them).
+    pub kbufs: bool,
     /// Stop at the first finding.
     pub stop_on_first: bool,
     /// Report the variants' known bugs as findings instead of setting
@@ -77,6 +80,8 @@ pub struct Config {
     pub jobs: usize,
     /// Generate allocation failures.
     pub faults: bool,
+    /// Draw kernel-buffer operations (never with a tree's C).
+    pub kbufs: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
     /// Report known bugs as findings (`--known`).
@@ -161,10 +166,12 @@ pub fn draw(seed: u64, i: u64, gen: &GenConfig) -> Scenario {
         .expect("the generator never fails")
 }
 
-/// Runs a campaign.
-pub fn run(cfg: &Config) -> Report {
+/// What a campaign draws with: [`draw`]`(cfg.seed, i, &gen_config(cfg))`
+/// is its iteration `i`.
+pub fn gen_config(cfg: &Config) -> GenConfig {
     let tree = cfg.variant.kernel_c().is_some() || cfg.against.kernel_c().is_some();
-    let gen = GenConfig {
+    // A tree's C runs one ring and registers user buffers only.
+    GenConfig {
         geometries: cfg.geometries.to_vec(),
         rings: !tree,
         max_mapped: if tree {
@@ -172,12 +179,18 @@ pub fn run(cfg: &Config) -> Report {
         } else {
             crate::scenario::MAX_MAPPED_PAGES
         },
+        kbufs: cfg.kbufs && !tree,
         ..if cfg.faults {
             GenConfig::default()
         } else {
             GenConfig::no_faults()
         }
-    };
+    }
+}
+
+/// Runs a campaign.
+pub fn run(cfg: &Config) -> Report {
+    let gen = gen_config(cfg);
     let next = AtomicU64::new(0);
     let execs = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -480,6 +493,7 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
         limit,
         jobs,
         faults: a.faults,
+        kbufs: a.kbufs,
         progress,
         known: a.known,
         geometries,
@@ -506,12 +520,15 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
             minimise_finding(&f.scenario, variant, against, a.known)
         };
         // The iteration numbers only mean the same scenario under the same
-        // geometry table.
-        let gflags: String = a
+        // geometry table, and with or without kernel buffers.
+        let mut gflags: String = a
             .geometries
             .iter()
             .map(|g| format!(" --geometry {g}"))
             .collect();
+        if !a.kbufs {
+            gflags.push_str(" --no-kbufs");
+        }
         let path = a
             .out
             .as_deref()
@@ -761,6 +778,7 @@ mod tests {
             limit: Limit::Runs(3000),
             jobs,
             faults: true,
+            kbufs: true,
             progress: false,
             known: false,
             geometries: &[(1, GeometryName::Small)],

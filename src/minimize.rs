@@ -9,12 +9,14 @@
 use crate::scenario::{build, IovSpec, Op, Pos, Scenario, Span};
 use std::collections::HashSet;
 
+mod kbuf;
+
 /// Most calls of the `keep` predicate one [`minimize`] makes.
 pub const MAX_KEEP_CALLS: usize = 2000;
 
 /// Shrinks `s` while `keep` holds: drops operations (the last first),
-/// folds an update into the register that made its table, drops iovecs and
-/// spans inside operations, fault points, folios, segments and runs of
+/// folds an update into the register that made its table, drops iovecs,
+/// spans and a kernel buffer's bvecs inside operations, fault points, folios, segments and runs of
 /// segments (renumbering what refers to them), clears `memlock`,
 /// `readonly`, `aligned`, `gap`, partial mappings, shrinks holes and sparse
 /// tables, turns a symbolic length into a range, and moves positions to
@@ -99,6 +101,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
             out.push(c);
         }
     }
+    out.extend(kbuf::candidates(s));
     // Fault points.
     for k in (0..s.faults.points.len()).rev() {
         let mut c = s.clone();
@@ -362,6 +365,7 @@ fn drop_folio(s: &Scenario, f: u32) -> Scenario {
         }
     }
     c.folios.remove(f as usize);
+    kbuf::drop_folio(&mut c, f);
     for seg in &mut c.segments {
         if let Some(x) = seg.folio.as_mut() {
             if *x > f {
@@ -394,11 +398,16 @@ fn drop_segment(s: &Scenario, k: u32) -> Scenario {
             spans.retain(|sp| !span_names(sp));
             !spans.is_empty()
         }
+        // Kernel buffers name folios, not segments.
         Op::RegisterSparse { .. }
         | Op::Unregister
         | Op::Complete
         | Op::Ring { .. }
-        | Op::Clone { .. } => true,
+        | Op::Clone { .. }
+        | Op::KbufRegister { .. }
+        | Op::KbufUnregister { .. }
+        | Op::KbufImport { .. }
+        | Op::KbufReadv { .. } => true,
     });
     for (p, _) in positions(&mut c) {
         if p.seg > k {

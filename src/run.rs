@@ -31,6 +31,9 @@ pub struct SlotView {
     pub nr_bvecs: u32,
     /// `imu->folio_shift` (representation: reported, not compared).
     pub folio_shift: u32,
+    /// For a kernel buffer (`IO_REGBUF_F_KBUF`): its `imu->dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kbuf_dir: Option<u8>,
 }
 
 /// The ring and memory after an operation.
@@ -49,6 +52,10 @@ pub struct Snapshot {
     pub locked_vm: Option<u64>,
     /// `mm->pinned_vm`.
     pub pinned_vm: u64,
+    /// How many times the driver's release callback ran for each request
+    /// registered as a kernel buffer so far.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kbuf_released: Vec<u32>,
 }
 
 impl Snapshot {
@@ -64,6 +71,7 @@ impl Snapshot {
                 acct_pages: v.imu_acct_pages(w, imu),
                 nr_bvecs: m.nr_bvecs,
                 folio_shift: m.folio_shift,
+                kbuf_dir: (m.flags & crate::model::IO_REGBUF_F_KBUF != 0).then_some(m.dir),
             }
         };
         let table = |ctx: &crate::model::IoRingCtx| -> Vec<Option<SlotView>> {
@@ -86,6 +94,7 @@ impl Snapshot {
             pins,
             locked_vm: w.ctx.user.map(|u| u.locked_vm),
             pinned_vm: w.ctx.pinned_vm,
+            kbuf_released: w.kbuf_rqs.iter().map(|r| r.released).collect(),
         }
     }
 }
@@ -206,6 +215,40 @@ fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<V
         // The ring the operations after it run on: [`apply`] enters it.
         ConcreteOp::Ring { .. } => (0, None),
         ConcreteOp::Clone(arg) => (ret_of(io_register_clone_buffers(v, w, arg), |_| 0), None),
+        // The driver hands its request over; whether it then expects a
+        // release is the return value.
+        ConcreteOp::KbufRegister { index, rq } => {
+            let id = w.kbuf_rqs.len() as u32;
+            w.kbuf_rqs.push(rq.clone());
+            let r = v.io_buffer_register_bvec(w, id, *index);
+            w.kbuf_rqs[id as usize].registered = r.is_ok();
+            (ret_of(r, |_| 0), None)
+        }
+        ConcreteOp::KbufUnregister { index } => {
+            (ret_of(v.io_buffer_unregister_bvec(w, *index), |_| 0), None)
+        }
+        // The same request as a user buffer's: only the addresses differ.
+        ConcreteOp::KbufImport {
+            slot,
+            ddir,
+            off,
+            len,
+            hold,
+        } => {
+            let mut req = IoKiocb::new(*slot);
+            let r = v.io_import_reg_buf(w, &mut req, *off, *len, *ddir);
+            issued(v, w, req, r, *hold)
+        }
+        ConcreteOp::KbufReadv {
+            slot,
+            ddir,
+            iovecs,
+            hold,
+        } => {
+            let mut req = IoKiocb::new(*slot);
+            let r = v.io_import_reg_vec(w, *ddir, &mut req, iovecs);
+            issued(v, w, req, r, *hold)
+        }
     }
 }
 
@@ -373,5 +416,9 @@ pub fn op_kind(op: &ConcreteOp) -> &'static str {
         ConcreteOp::Complete => "complete",
         ConcreteOp::Ring { .. } => "ring",
         ConcreteOp::Clone(_) => "clone",
+        ConcreteOp::KbufRegister { .. } => "kbuf_register",
+        ConcreteOp::KbufUnregister { .. } => "kbuf_unregister",
+        ConcreteOp::KbufImport { .. } => "kbuf_import",
+        ConcreteOp::KbufReadv { .. } => "kbuf_readv",
     }
 }

@@ -125,6 +125,18 @@ fn the_trees_c_and_the_model_agree_on_the_corpus_and_on_drawn_scenarios() {
         let Ok(built) = regbuf_fuzz::scenario::build(&s) else {
             continue;
         };
+        if let Some((i, kind)) = s.first_kbuf_op() {
+            // The C registers user buffers only: refused by the operation.
+            let e = regbuf_fuzz::oracle::check(&s, c, m).unwrap_err();
+            assert_eq!(e.field, format!("op[{i}]"), "{}", f.display());
+            assert!(
+                e.reason.starts_with(&format!("`{kind}`: "))
+                    && e.reason.contains("registers user buffers only"),
+                "{}: {e}",
+                f.display()
+            );
+            continue;
+        }
         if built.world.nr_rings() > 1 || s.ops.iter().any(|o| o.kind() == "clone") {
             // The C runs one ring: such a file is refused by name.
             let e = regbuf_fuzz::oracle::check(&s, c, m).err();

@@ -241,6 +241,34 @@ fn replay_lines_match_their_schema() {
     assert_eq!(all[0]["expected"].as_array().map(Vec::len), Some(3));
 }
 
+/// A kernel buffer's operations and its buffer in the lines: every line
+/// valid, the operations by their kinds, the buffer with `ubuf` 0.
+#[test]
+fn kernel_buffer_replay_lines_match_their_schema() {
+    let file = "corpus/seeds/kbuf/kbuf-release-held.toml";
+    let o = run(&["replay", file, "--variant", "v7.2", "--json"]);
+    let all = lines(&o);
+    assert_eq!(all.len(), 1, "{}", text(&o));
+    let ops = all[0]["runs"][0]["ops"].as_array().unwrap();
+    let kinds: Vec<&str> = ops.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        &kinds[..6],
+        [
+            "register_sparse",
+            "kbuf_register",
+            "kbuf_import",
+            "kbuf_unregister",
+            "complete",
+            "kbuf_register"
+        ]
+    );
+    let buffer = &ops[1]["buffers"][0];
+    assert_eq!(
+        (&buffer["slot"], &buffer["ubuf"], &buffer["len"]),
+        (&0.into(), &0.into(), &4096.into())
+    );
+}
+
 #[test]
 fn fuzz_lines_match_their_schema_and_only_elapsed_s_changes_with_the_workers() {
     let d = tmpdir("fuzz");

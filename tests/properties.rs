@@ -34,6 +34,17 @@ proptest! {
         let (verdict, _, _) = check(&s, up, up).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(verdict.is_clean(), "{:#?}\n{}", verdict.findings, s.to_toml());
     }
+
+    /// The same with kernel buffers drawn, as campaigns draw them: their
+    /// registrations, imports and releases hold every invariant too.
+    #[test]
+    fn upstream_holds_every_invariant_with_kernel_buffers(
+        s in scenario_strategy(GenConfig { kbufs: true, ..GenConfig::default() })
+    ) {
+        let up = by_name("upstream").unwrap();
+        let (verdict, _, _) = check(&s, up, up).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(verdict.is_clean(), "{:#?}\n{}", verdict.findings, s.to_toml());
+    }
 }
 
 /// Proptest, from a fixed seed and within CI's case count, finds that RFC v1

@@ -109,7 +109,7 @@ fn every_corpus_reproducer_compiles_and_passes_on_this_kernel() {
     assert!(files.len() >= 20, "corpus files: {}", files.len());
     let (mut passed, mut failed) = (0, Vec::new());
     let mut skipped: std::collections::BTreeMap<String, u32> = Default::default();
-    let (mut held, mut too_large, mut rings) = (0, 0, 0);
+    let (mut held, mut too_large, mut rings, mut kbufs) = (0, 0, 0, 0);
     for f in &files {
         // A request held in flight is not written as C yet, and a layout
         // over what the model runs at the real geometry cannot be predicted
@@ -122,6 +122,21 @@ fn every_corpus_reproducer_compiles_and_passes_on_this_kernel() {
             .map_or_else(|e| e.over_capacity(), |b| b.fits_c("repro").is_err());
         let holds = text.contains("hold = true") || text.contains("op = \"complete\"");
         let ringed = s.ops.iter().any(|o| matches!(o.kind(), "ring" | "clone"));
+        // A kernel buffer only a driver registers: refused first, by the
+        // operation's name.
+        let kbuf = s.first_kbuf_op();
+        if let Some((i, kind)) = kbuf {
+            let o = Command::new(env!("CARGO_BIN_EXE_regbuf-fuzz"))
+                .args(["repro", f.to_str().unwrap()])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "repro {}: {err}", f.display());
+            let why = format!("field `op[{i}]`: `{kind}`: a kernel-registered buffer");
+            assert!(err.contains(&why), "repro {}: {err}", f.display());
+            kbufs += 1;
+            continue;
+        }
         if holds || over || ringed {
             let o = Command::new(env!("CARGO_BIN_EXE_regbuf-fuzz"))
                 .args(["repro", f.to_str().unwrap()])
@@ -165,8 +180,8 @@ fn every_corpus_reproducer_compiles_and_passes_on_this_kernel() {
         }
     }
     eprintln!(
-        "{} reproducers compiled with gcc -Wall -Werror -O2; refused by repro, as they must be: {held} files with a request held in flight, {rings} with a second ring, {too_large} over what real C is given at the real geometry",
-        files.len() - held - rings - too_large
+        "{} reproducers compiled with gcc -Wall -Werror -O2; refused by repro, as they must be: {kbufs} files with a kernel buffer, {held} with a request held in flight, {rings} with a second ring, {too_large} over what real C is given at the real geometry",
+        files.len() - kbufs - held - rings - too_large
     );
     if !is_root() {
         eprintln!(

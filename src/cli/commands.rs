@@ -324,6 +324,7 @@ pub fn fuzz(a: &FuzzCmd) -> i32 {
         out: a.out.clone(),
         json: a.json,
         faults: !a.no_faults,
+        kbufs: !a.no_kbufs,
         stop_on_first: a.stop_on_first,
         known: a.known,
         geometries: a.geometry.clone(),

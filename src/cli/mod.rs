@@ -512,6 +512,10 @@ pub struct FuzzCmd {
     /// Do not generate allocation failures.
     #[arg(long)]
     pub no_faults: bool,
+    /// Do not draw kernel-buffer operations (`kbuf_*`): the draws of a
+    /// build without them, seed for seed (a tree's C never gets them).
+    #[arg(long)]
+    pub no_kbufs: bool,
     /// Stop at the first finding (within --runs or --time).
     #[arg(long)]
     pub stop_on_first: bool,

@@ -161,6 +161,9 @@ impl<'a> Reader<'a> {
                     acct_pages: v.acct_pages as u64,
                     flags: v.flags as u8,
                     dir: v.dir as u8,
+                    // The C registers user buffers only (kernel ones are
+                    // refused before a tree runs): io_release_ubuf.
+                    release: crate::model::ImuRelease::Ubuf,
                     bvec,
                 },
             );

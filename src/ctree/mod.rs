@@ -497,6 +497,15 @@ impl CVariant {
                     self.name
                 )
             }
+            ConcreteOp::KbufRegister { .. }
+            | ConcreteOp::KbufUnregister { .. }
+            | ConcreteOp::KbufImport { .. }
+            | ConcreteOp::KbufReadv { .. } => {
+                panic!(
+                    "{}: a kernel buffer reached the C harness, which oracle::check refuses",
+                    self.name
+                )
+            }
             ConcreteOp::Register { iovecs } => {
                 let r = run.call(w, true, || unsafe {
                     (lib.register)(ctx, iovecs.as_ptr(), iovecs.len() as c_uint)

@@ -331,6 +331,7 @@ pub(crate) fn lower_segments(
         segments: st.segments,
         bytes,
         page,
+        folio_bytes: folios.iter().map(|f| folio_pages(f, geo) * page).collect(),
     }
 }
 

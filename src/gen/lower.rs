@@ -52,6 +52,8 @@ pub(crate) struct Layout {
     pub bytes: Vec<u64>,
     /// Page size.
     pub page: u64,
+    /// Size in bytes of each folio (what a kernel buffer's bvecs lie in).
+    pub folio_bytes: Vec<u64>,
 }
 
 /// Lowers `raw` to a scenario at one of the config's geometries

@@ -7,6 +7,9 @@
 //! proptest shrinks structure (segments, ops, iovecs) rather than bytes of
 //! an already-valid scenario, which could only shrink into invalid ones.
 
+mod kbuf;
+#[cfg(test)]
+mod kbuf_tests;
 mod layout;
 pub mod lower;
 mod ops;
@@ -32,6 +35,12 @@ pub struct GenConfig {
     /// off for a tree's C, which runs on one ring. Off, the draws are
     /// those of a generator without them, byte for byte.
     pub rings: bool,
+    /// Draw kernel-buffer operations (`kbuf_register`, `kbuf_unregister`,
+    /// `kbuf_import`, `kbuf_readv`): campaigns without a tree do. Off by
+    /// default, and off the draws are those of a generator without them,
+    /// byte for byte; on, a draw none of whose operations became one is
+    /// still the same scenario.
+    pub kbufs: bool,
     /// Most operations in a scenario.
     pub max_ops: usize,
     /// Most segments in the address space.
@@ -66,6 +75,7 @@ impl Default for GenConfig {
         GenConfig {
             faults: true,
             rings: true,
+            kbufs: false,
             max_ops: 6,
             max_segments: 8,
             max_folios: 6,

@@ -12,6 +12,19 @@ use super::GenConfig;
 use crate::mm::USER_VA_BASE;
 use crate::scenario::{Ddir, IovSpec, Op, Pos, Size, Span};
 
+/// A slot of the table as the generator follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum GenSlot {
+    /// A user buffer over the range.
+    User(Pos, Pos),
+    /// A kernel buffer of bvecs of these lengths, of a request in this
+    /// direction.
+    Kbuf(Vec<u64>, Ddir),
+}
+
+/// The table a ring would have: `None` before one is registered.
+pub(super) type GenTable = Option<Vec<Option<GenSlot>>>;
+
 #[derive(Clone, Copy)]
 enum Kind {
     Register,
@@ -185,11 +198,11 @@ fn iovec(lay: &Layout, it: &RawItem, table: &[(u32, Iov)]) -> (IovSpec, Option<(
 pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op> {
     let (_, _, max_ops) = cfg.limits();
     let pad = [RawItem::default()];
-    let mut table: Option<Vec<Option<(Pos, Pos)>>> = None;
+    let mut table: GenTable = None;
     let mut after_sparse = false;
     let mut held = 0usize;
     // The other ring's table and requests in flight, swapped in by `ring`.
-    let mut other: Option<Vec<Option<(Pos, Pos)>>> = None;
+    let mut other: GenTable = None;
     let mut other_held = 0usize;
     let mut ring = 0u32;
     let mut out = Vec::with_capacity(raw.len().min(max_ops));
@@ -199,6 +212,13 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
         } else {
             &op.items[..op.items.len().min(MAX_ITEMS)]
         };
+        // Campaigns make some operations kernel-buffer ones, from the
+        // operation's own bytes: a draw none of whose operations is one is
+        // the draw of a generator without them.
+        if cfg.kbufs && i > 0 && super::kbuf::drawn(op, &table) {
+            out.extend(super::kbuf::lower(op, items, &mut table, lay, &mut held));
+            continue;
+        }
         let kinds: &[(u32, Kind)] = if i == 0 {
             &FIRST
         } else if after_sparse {
@@ -223,7 +243,7 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
             .iter()
             .flatten()
             .enumerate()
-            .filter(|s| s.1.is_some())
+            .filter(|s| matches!(s.1, Some(GenSlot::User(..))))
             .map(|s| s.0 as u32)
             .collect();
         let slot = match nr {
@@ -242,9 +262,9 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
         let span = |it: &RawItem| {
             let r = table
                 .as_ref()
-                .and_then(|t| t.get(slot as usize).copied().flatten());
+                .and_then(|t| t.get(slot as usize).cloned().flatten());
             let (start, end) = match r {
-                Some(r) if it.kind < 224 => range_in(lay, it, r),
+                Some(GenSlot::User(a, b)) if it.kind < 224 => range_in(lay, it, (a, b)),
                 _ => range_in(lay, it, whole(lay)),
             };
             Span { start, end }
@@ -258,7 +278,7 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
                     .take(n)
                     .map(|it| iovec(lay, it, &REGISTER_IOVS))
                     .unzip();
-                table.get_or_insert(ranges);
+                table.get_or_insert(user_slots(ranges));
                 Op::Register { iovecs }
             }
             Kind::Sparse => {
@@ -280,7 +300,7 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
                 if let Some(t) = table.as_mut() {
                     for (j, r) in ranges.into_iter().enumerate() {
                         if let Some(s) = t.get_mut(offset as usize + j) {
-                            *s = r;
+                            *s = r.map(|(a, b)| GenSlot::User(a, b));
                         }
                     }
                 }
@@ -362,6 +382,14 @@ pub(crate) fn lower_ops(raw: &[RawOp], cfg: &GenConfig, lay: &Layout) -> Vec<Op>
         out.push(next);
     }
     out
+}
+
+/// A register's table: a user buffer over each range.
+fn user_slots(ranges: Vec<Option<(Pos, Pos)>>) -> Vec<Option<GenSlot>> {
+    ranges
+        .into_iter()
+        .map(|r| r.map(|(a, b)| GenSlot::User(a, b)))
+        .collect()
 }
 
 /// The table a clone leaves, as the generator follows it: the current

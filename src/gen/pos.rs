@@ -8,7 +8,7 @@ use super::raw::{RawItem, RawPos};
 use crate::scenario::Pos;
 
 #[derive(Clone, Copy)]
-enum Off {
+pub(crate) enum Off {
     Lo,
     LoPlus1,
     Hi,
@@ -25,7 +25,7 @@ enum Off {
 }
 
 use Off::*;
-const START: [(u32, Off); 13] = [
+pub(crate) const START: [(u32, Off); 13] = [
     (6, Lo),
     (2, LoPlus1),
     (3, Up),
@@ -40,7 +40,7 @@ const START: [(u32, Off); 13] = [
     (5, Rand),
     (2, RandPage),
 ];
-const END: [(u32, Off); 13] = [
+pub(crate) const END: [(u32, Off); 13] = [
     (6, Hi),
     (2, HiMinus1),
     (3, Down),
@@ -58,7 +58,7 @@ const END: [(u32, Off); 13] = [
 
 /// A byte offset in `lo..=hi` of a segment: an edge, a byte or a page next
 /// to one, the middle, or random.
-fn offset(lo: u64, hi: u64, page: u64, rp: &RawPos, table: &[(u32, Off)]) -> u64 {
+pub(crate) fn offset(lo: u64, hi: u64, page: u64, rp: &RawPos, table: &[(u32, Off)]) -> u64 {
     let up = (lo / page + 1) * page;
     let down = if hi % page == 0 {
         hi.saturating_sub(page)

@@ -46,6 +46,7 @@ fn odd_configs_and_empty_raw_build() {
     let cfg = GenConfig {
         faults: true,
         rings: true,
+        kbufs: true,
         max_ops: 0,
         max_segments: 0,
         max_folios: 0,

@@ -329,6 +329,16 @@ pub fn run_cli(a: &LiveArgs) -> i32 {
                 ));
             }
         };
+        // Only a driver registers a kernel buffer (ublk's zero copy needs a
+        // ublk server and device): the file is skipped by the operation's
+        // name, and counted.
+        if let Some((_, kind)) = s.first_kbuf_op() {
+            skip(
+                &mut tally,
+                &format!("a kernel buffer (`{kind}`): registered by a driver, not from user space"),
+            );
+            continue;
+        }
         if pmds > got_2m || puds > got_1g {
             skip(&mut tally, "needs more huge pages than reserved");
             continue;

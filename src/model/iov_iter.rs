@@ -134,6 +134,43 @@ impl IovIter {
     }
 }
 
+/// Model of `iov_iter_advance()` with `iov_iter_bvec_advance()` —
+/// lib/iov_iter.c, 7.1-rc1, for a bvec iterator: skips `size` bytes (at
+/// most `count`), stepping `bvec` past every entry they use up; the rest
+/// of the one they end in is `iov_offset`. Reads `bv_len` of up to
+/// `nr_segs` entries from where the iterator starts.
+pub fn iov_iter_advance(w: &mut World, i: &mut IovIter, size: u64) {
+    let size = size.min(i.count);
+    // iov_iter_bvec_advance()
+    if i.count == 0 {
+        return;
+    }
+    i.count -= size;
+    let mut size = size + i.iov_offset;
+    let mut k = 0u64;
+    while k < i.nr_segs {
+        let bv_len = match &i.bvec {
+            BvecSource::Imu { imu, start } => {
+                w.read_bvec(*imu, start + k, "iov_iter_advance").bv_len
+            }
+            BvecSource::Owned(v) => v.get(k as usize).map_or(0, |b| b.bv_len),
+        };
+        if size < bv_len {
+            break;
+        }
+        size -= bv_len;
+        k += 1;
+    }
+    i.iov_offset = size;
+    i.nr_segs -= k;
+    match &mut i.bvec {
+        BvecSource::Imu { start, .. } => *start += k,
+        BvecSource::Owned(v) => {
+            v.drain(..(k as usize).min(v.len()));
+        }
+    }
+}
+
 /// Model of `iovec_from_user()` for one iovec (`copy_iovec_from_user()`,
 /// lib/iov_iter.c, 7.1-rc1): the copy faults (`-EFAULT`) where the fault
 /// plan says the array runs into unmapped memory

@@ -15,6 +15,7 @@
 
 pub mod clone;
 pub mod iov_iter;
+pub mod kbuf;
 pub mod memmap;
 pub mod rsrc;
 pub mod runs;
@@ -77,5 +78,7 @@ impl std::fmt::Display for Errno {
     }
 }
 
+#[cfg(test)]
+mod kbuf_tests;
 #[cfg(test)]
 mod tests;

@@ -138,7 +138,8 @@ pub fn io_free_imu(w: &mut World, imu: AllocId) {
 }
 
 /// Model of `io_buffer_unmap()` — io_uring/rsrc.c, 7.1-rc1.
-/// `imu->release(imu->priv)` is `io_release_ubuf`: kernel buffers are not modelled.
+/// `imu->release(imu->priv)` is [`super::kbuf::imu_release`]: `io_release_ubuf`
+/// for a user buffer, the driver's callback for a kernel one.
 pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) {
     let refs = w.imu(imu).refs;
     if refs > 1 {
@@ -152,7 +153,7 @@ pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) 
     if acct_pages != 0 {
         v.io_unaccount_mem(w, acct_pages);
     }
-    v.io_release_ubuf(w, imu);
+    super::kbuf::imu_release(v, w, imu);
     v.io_free_imu(w, imu);
 }
 
@@ -532,7 +533,7 @@ pub fn io_check_coalesce_buffer<V: Variant + ?Sized>(
 /// Model of `io_sqe_buffer_register()` — io_uring/rsrc.c, 7.1-rc1.
 ///
 /// Returns the new node, `None` for an empty slot (NULL base, zero length).
-/// Divergence: `imu->release`/`priv` are implied (`io_release_ubuf`, the imu).
+/// `imu->release = io_release_ubuf; imu->priv = imu;` is [`ImuRelease::Ubuf`].
 pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
@@ -597,6 +598,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         u.ubuf = iov.iov_base;
         u.len = iov.iov_len;
         u.folio_shift = page_shift;
+        u.release = ImuRelease::Ubuf;
         u.flags = 0;
         u.dir = IO_IMU_DEST | IO_IMU_SOURCE;
         if coalesced {
@@ -791,8 +793,9 @@ pub fn validate_fixed_range(
     Ok(())
 }
 
-/// Model of `io_import_fixed()` — io_uring/rsrc.c, 7.1-rc1 (user buffers;
-/// `IO_REGBUF_F_KBUF` is never set).
+/// Model of `io_import_fixed()` — io_uring/rsrc.c, 7.1-rc1; a kernel
+/// buffer (`IO_REGBUF_F_KBUF`) goes to `io_import_kbuf()` once its range
+/// and direction are checked.
 pub fn io_import_fixed<V: Variant + ?Sized>(
     v: &V,
     w: &mut World,
@@ -812,6 +815,10 @@ pub fn io_import_fixed<V: Variant + ?Sized>(
 
     let mut offset = buf_addr - m.ubuf;
     let folio_shift = m.folio_shift;
+
+    if m.flags & IO_REGBUF_F_KBUF != 0 {
+        return v.io_import_kbuf(w, ddir, imu, len, offset);
+    }
 
     // Don't use iov_iter_advance() here, as it's really slow for
     // using the latter parts of a big fixed buffer - it iterates
@@ -955,7 +962,10 @@ pub fn io_estimate_bvec_size(iov: &[Iovec], folio_shift: u32) -> Result<u64, Err
     Ok(max_segs)
 }
 
-/// Model of `io_import_reg_vec()` — io_uring/rsrc.c, 7.1-rc1 (user buffers).
+/// Model of `io_import_reg_vec()` — io_uring/rsrc.c, 7.1-rc1: a kernel
+/// buffer is sized by `io_kern_bvec_size()` and filled by
+/// `io_vec_fill_kern_bvec()`, a user buffer by `io_estimate_bvec_size()`
+/// and `io_vec_fill_bvec()`.
 /// Divergence: the iovec/bvec array juggling (`io_vec_realloc`) is reduced to
 /// its size; its allocation is not a fault site here, and `io_vec_realloc`
 /// is no hook: there is nothing of it left to replace.
@@ -975,6 +985,10 @@ pub fn io_import_reg_vec<V: Variant + ?Sized>(
     };
     if w.imu(imu).dir & (1 << ddir) == 0 {
         return Err(Errno::EFAULT);
+    }
+    if w.imu(imu).flags & IO_REGBUF_F_KBUF != 0 {
+        let nr_segs = v.io_kern_bvec_size(w, iov, imu)?;
+        return v.io_vec_fill_kern_bvec(w, ddir, imu, iov, nr_segs);
     }
     let nr_segs = v.io_estimate_bvec_size(iov, w.imu(imu).folio_shift)?;
     v.io_vec_fill_bvec(w, ddir, imu, iov, nr_segs)

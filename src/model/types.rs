@@ -23,6 +23,9 @@ pub const ITER_SOURCE: u32 = 1;
 pub const IO_IMU_DEST: u8 = 1 << ITER_DEST;
 /// `IO_IMU_SOURCE`.
 pub const IO_IMU_SOURCE: u8 = 1 << ITER_SOURCE;
+/// `IO_REGBUF_F_KBUF`: `imu->flags` of a kernel-registered buffer
+/// ([`super::kbuf`]).
+pub const IO_REGBUF_F_KBUF: u8 = 1;
 
 /// `struct iovec` as user space passes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -61,12 +64,29 @@ pub struct IoMappedUbuf {
     pub refs: u32,
     /// `acct_pages`.
     pub acct_pages: u64,
-    /// `flags` (`IO_REGBUF_F_KBUF` never set: kernel buffers are not modelled).
+    /// `flags`: [`IO_REGBUF_F_KBUF`] for a kernel-registered buffer.
     pub flags: u8,
     /// `dir`.
     pub dir: u8,
+    /// `release` with `priv`: what gives the memory back when the last
+    /// reference goes.
+    pub release: ImuRelease,
     /// `bvec[]`, the allocated slots.
     pub bvec: super::runs::BvecTable,
+}
+
+/// `imu->release(imu->priv)`: the function pointer and its argument, as
+/// the two kinds of buffer set them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImuRelease {
+    /// Never written: a fresh allocation. A recycled cache object keeps
+    /// its last user's, as the C's does.
+    Unset,
+    /// `io_release_ubuf` with `priv = imu`: unpin the folio of every bvec.
+    Ubuf,
+    /// The driver's callback with `priv = rq` (ublk's `ublk_io_release()`):
+    /// the request, by its number in [`super::World::kbuf_rqs`].
+    Kbuf(u32),
 }
 
 impl IoMappedUbuf {
@@ -81,6 +101,7 @@ impl IoMappedUbuf {
             acct_pages: 0,
             flags: 0,
             dir: 0,
+            release: ImuRelease::Unset,
             bvec: super::runs::BvecTable::uninit(slots as u64),
         }
     }
@@ -88,6 +109,15 @@ impl IoMappedUbuf {
     /// The first `nr_bvecs` entries, as registration wrote them, one by one.
     pub fn bvecs(&self) -> impl Iterator<Item = Option<BioVec>> + '_ {
         self.bvec.iter_upto(self.nr_bvecs as u64)
+    }
+
+    /// The request of a kernel-registered buffer: its number in
+    /// [`super::World::kbuf_rqs`], or `None` for a user buffer.
+    pub fn kbuf_rq(&self) -> Option<u32> {
+        match self.release {
+            ImuRelease::Kbuf(rq) => Some(rq),
+            _ => None,
+        }
     }
 
     /// The first `nr_bvecs` entries as runs: `(start, n, run)`, `None` for

@@ -72,6 +72,9 @@ pub struct World {
     pub nodes: BTreeMap<AllocId, IoRsrcNode>,
     /// `struct io_mapped_ubuf` objects, live or cached.
     pub imus: BTreeMap<AllocId, IoMappedUbuf>,
+    /// The block requests whose pages a driver registered as kernel
+    /// buffers (`kbuf_register`), in the order they were, by number.
+    pub kbuf_rqs: Vec<super::kbuf::BlkRequest>,
     /// What happened, in order.
     pub events: Vec<Event>,
     /// Loop iterations over page arrays, to compare what variants cost.
@@ -117,6 +120,7 @@ impl World {
             parked: vec![None],
             nodes: BTreeMap::new(),
             imus: BTreeMap::new(),
+            kbuf_rqs: vec![],
             events: vec![],
             work: Work::default(),
             c_run: None,

@@ -292,6 +292,16 @@ fn compare_slots(
                         format!("slot {slot}{ring}: {bn} covers {:x?} ({} bvecs), {cn} covers {:x?} ({} bvecs)", x.bytes, x.nr_bvecs, y.bytes, y.nr_bvecs),
                     );
                 }
+                if x.kbuf_dir != y.kbuf_dir {
+                    diff(
+                        "kbuf",
+                        format!(
+                            "slot {slot}{ring}: {bn} {}, {cn} {}",
+                            kbuf_state(x.kbuf_dir),
+                            kbuf_state(y.kbuf_dir)
+                        ),
+                    );
+                }
                 // Per-buffer accounting is compared only between versions
                 // that have it; the totals below are compared always.
                 if let (Some(xa), Some(ya)) = (x.acct_pages, y.acct_pages) {
@@ -355,6 +365,16 @@ fn compare_snapshots(
             ),
         );
     }
+    // When the driver got each request back.
+    if b.kbuf_released != c.kbuf_released {
+        diff(
+            "kbuf_release",
+            format!(
+                "release callbacks per registered request: {bn} {:?}, {cn} {:?}",
+                b.kbuf_released, c.kbuf_released
+            ),
+        );
+    }
     // What RLIMIT_MEMLOCK is checked against (locked_vm) is `accounting`; a
     // difference in mm->pinned_vm alone, such as a version that stops
     // charging rings without a user, is `pinned_vm`.
@@ -367,6 +387,14 @@ fn compare_snapshots(
                 b.locked_vm, b.pinned_vm, c.locked_vm, c.pinned_vm
             ),
         );
+    }
+}
+
+/// A slot's buffer as the `kbuf` difference names it.
+fn kbuf_state(dir: Option<u8>) -> String {
+    match dir {
+        Some(d) => format!("a kernel buffer (imu->dir {d:#x})"),
+        None => "a user buffer".into(),
     }
 }
 

@@ -35,10 +35,20 @@ pub fn check(
     Ok(check_built(&b, v, against))
 }
 
-/// A tree's C runs on one ring: a scenario with `ring` or `clone`
-/// operations is refused by name, not run on half its rings.
+/// A tree's C runs on one ring and registers user buffers only: a
+/// scenario with `ring` or `clone` operations, or one with a kernel
+/// buffer (`kbuf_*`), is refused by name, not run in part.
 fn one_ring(s: &Scenario) -> Result<(), ScenarioError> {
     use crate::scenario::Op;
+    if let Some((i, kind)) = s.first_kbuf_op() {
+        return Err(ScenarioError {
+            field: format!("op[{i}]"),
+            reason: format!(
+                "`{kind}`: the kernel C of a tree (--tree) registers user buffers only; kernel buffers \
+                 (io_buffer_register_bvec, ublk's zero copy) run on the Rust model only"
+            ),
+        });
+    }
     match s
         .ops
         .iter()

@@ -44,3 +44,26 @@ pub fn discontinuities(ranges: &[PhysRange]) -> Vec<u64> {
     out.pop();
     out
 }
+
+/// The physical ranges of bytes `[off, off + len)` of a block request's
+/// bvecs, merged where contiguous: what a kernel buffer over the request
+/// names there.
+pub fn kbuf_range(
+    w: &World,
+    rq: &crate::model::kbuf::BlkRequest,
+    off: u64,
+    len: u64,
+) -> Vec<PhysRange> {
+    let shift = w.geo.page_shift;
+    let (end, mut at) = (off.saturating_add(len), 0u64);
+    let mut out = Vec::new();
+    for b in &rq.bvecs {
+        let (s, e) = (at.max(off), (at + b.bv_len).min(end));
+        if s < e {
+            let phys = (b.bv_page << shift) + b.bv_offset + (s - at);
+            push_merged(&mut out, (phys, e - s));
+        }
+        at += b.bv_len;
+    }
+    out
+}

@@ -188,7 +188,8 @@ pub struct OpResult {
     /// Index in the scenario's operations; ring exit is the last.
     pub op: usize,
     /// `register`, `register_sparse`, `update`, `unregister`, `import`,
-    /// `readv`, `complete` or `ring_exit`.
+    /// `readv`, `complete`, `ring`, `clone`, `kbuf_register`,
+    /// `kbuf_unregister`, `kbuf_import`, `kbuf_readv` or `ring_exit`.
     pub kind: &'static str,
     /// Return value to user space: 0, a count, or `-errno`.
     pub ret: i64,

@@ -340,6 +340,53 @@ fn op_title(s: &Scenario, i: usize) -> String {
             super::explain::held(*hold)
         ),
         Op::Complete => "the oldest request in flight completes".into(),
+        Op::KbufRegister {
+            index,
+            dir,
+            bvecs,
+            segments,
+        } => format!(
+            "io_buffer_register_bvec: a {} request of {} bvec(s){} as the kernel buffer in slot {index}",
+            if *dir == crate::scenario::Ddir::Read {
+                "READ"
+            } else {
+                "WRITE"
+            },
+            bvecs.len(),
+            segments.map_or(String::new(), |n| format!(" in {n} segments"))
+        ),
+        Op::KbufUnregister { index } => format!("io_buffer_unregister_bvec of slot {index}"),
+        Op::KbufImport {
+            slot,
+            ddir,
+            off,
+            len,
+            hold,
+        } => format!(
+            "{} slot {slot} (a kernel buffer) bytes [{off:#x} .. {:#x}){}",
+            if *ddir == crate::scenario::Ddir::Read {
+                "READ_FIXED"
+            } else {
+                "WRITE_FIXED"
+            },
+            off + len,
+            super::explain::held(*hold)
+        ),
+        Op::KbufReadv {
+            slot,
+            ddir,
+            iovecs,
+            hold,
+        } => format!(
+            "{} slot {slot} (a kernel buffer), {} iovecs{}",
+            if *ddir == crate::scenario::Ddir::Read {
+                "READV_FIXED"
+            } else {
+                "WRITEV_FIXED"
+            },
+            iovecs.len(),
+            super::explain::held(*hold)
+        ),
     }
 }
 

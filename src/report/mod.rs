@@ -142,6 +142,14 @@ pub fn kind_meaning(kind: &FindingKind) -> String {
                     .into()
             }
             "pinned_folios" => "different folios stay pinned on the two versions".into(),
+            "kbuf" => "a slot holds a kernel buffer on one version and a user buffer on the other, or kernel buffers \
+                       of different directions (imu->dir)"
+                .into(),
+            "kbuf_release" => {
+                "the driver's release callback has run a different number of times for a registered request on \
+                 the two versions (one gives a request back earlier, or not at all)"
+                    .into()
+            }
             other => format!("the versions differ in `{other}`"),
         },
     }

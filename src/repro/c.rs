@@ -227,6 +227,12 @@ fn tables(o: &mut String, file: &Path, form: &ProgramForm) {
             ConcreteOp::Ring { .. } | ConcreteOp::Clone(_) => {
                 unreachable!("emit() refuses rings and clones")
             }
+            ConcreteOp::KbufRegister { .. }
+            | ConcreteOp::KbufUnregister { .. }
+            | ConcreteOp::KbufImport { .. }
+            | ConcreteOp::KbufReadv { .. } => {
+                unreachable!("emit() refuses kernel buffers")
+            }
             ConcreteOp::Import {
                 slot,
                 ddir,
@@ -327,6 +333,10 @@ pub(super) fn label(form: &ProgramForm, i: usize) -> String {
         Op::RegisterSparse { nr } => format!("IORING_REGISTER_BUFFERS2, {nr} empty slots"),
         Op::Unregister => "IORING_UNREGISTER_BUFFERS".into(),
         Op::Ring { .. } | Op::Clone { .. } => unreachable!("emit() refuses rings and clones"),
+        Op::KbufRegister { .. }
+        | Op::KbufUnregister { .. }
+        | Op::KbufImport { .. }
+        | Op::KbufReadv { .. } => unreachable!("emit() refuses kernel buffers"),
         Op::Import { slot, span, .. } => format!(
             "{} slot {slot} [{} .. {})",
             if super::is_read(&form.built.ops[i]) {

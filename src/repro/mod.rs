@@ -112,6 +112,13 @@ pub struct Program {
 /// The C reproducer of scenario `s` (read from `file`), explained for `v`.
 pub fn emit(file: &Path, s: &Scenario, v: &'static dyn Variant) -> Result<Program, String> {
     s.check_runs_here("repro")?;
+    if let Some((i, kind)) = s.first_kbuf_op() {
+        return Err(format!(
+            "field `op[{i}]`: `{kind}`: a kernel-registered buffer (io_buffer_register_bvec, a driver's \
+             such as ublk's zero copy) cannot be registered from user space, so it is not written as C; \
+             the Rust model runs it (`regbuf-fuzz replay FILE`, `explain FILE`)"
+        ));
+    }
     if let Some(i) = s.ops.iter().position(|o| {
         matches!(
             o,

@@ -240,6 +240,7 @@ fn a_campaign_over_every_geometry_finds_rfc_v1_on_several_and_nothing_against_it
         limit: Limit::Runs(2000),
         jobs: 2,
         faults: true,
+        kbufs: true,
         progress: false,
         known: false,
         geometries: ALL_GEOMETRIES,

@@ -118,6 +118,26 @@ pub enum ConcreteOp {
         ring: u32,
     },
     Clone(crate::model::clone::IoUringCloneBuffers),
+    KbufRegister {
+        index: u32,
+        rq: crate::model::kbuf::BlkRequest,
+    },
+    KbufUnregister {
+        index: u32,
+    },
+    KbufImport {
+        slot: u32,
+        ddir: u32,
+        off: u64,
+        len: u64,
+        hold: bool,
+    },
+    KbufReadv {
+        slot: u32,
+        ddir: u32,
+        iovecs: Vec<Iovec>,
+        hold: bool,
+    },
 }
 
 /// A built scenario.
@@ -189,7 +209,11 @@ pub fn build(s: &Scenario) -> Result<Built, ScenarioError> {
     }
     let orders = place_folios(s, &mut world)?;
     let (segments, mapped_pages) = map_segments(s, &orders, &mut world)?;
-    let ops = super::resolve::ops(s, &segments, &geo)?;
+    let folios: Vec<(crate::mm::Pfn, u64)> = world.phys.folios()[..s.folios.len()]
+        .iter()
+        .map(|f| (f.head, geo.folio_bytes(f.order)))
+        .collect();
+    let ops = super::resolve::ops(s, &segments, &folios, &geo)?;
     Ok(Built {
         world,
         ops,

@@ -3,6 +3,8 @@
 use crate::mm::{FaultPlan, Geometry};
 use serde::{Deserialize, Serialize};
 
+pub use super::kbuf::{KbufBvec, KbufSpan};
+
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -518,6 +520,54 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "is_false")]
         replace: bool,
     },
+    /// `io_buffer_register_bvec()`: a driver (ublk's zero copy) puts the
+    /// pages of one of its block requests in slot `index` of the current
+    /// ring's table as a kernel buffer (`IO_REGBUF_F_KBUF`).
+    KbufRegister {
+        /// The slot.
+        index: u32,
+        /// `rq_data_dir()`: `read` (the request's pages are filled: a
+        /// `READ_FIXED` may go into them) or `write`.
+        dir: Ddir,
+        /// The request's bvecs (`rq_for_each_bvec()`), in order.
+        bvecs: Vec<KbufBvec>,
+        /// `blk_rq_nr_phys_segments()`, which sizes the imu; default the
+        /// number of bvecs, never fewer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        segments: Option<u32>,
+    },
+    /// `io_buffer_unregister_bvec()`: the driver takes slot `index` back.
+    KbufUnregister {
+        /// The slot.
+        index: u32,
+    },
+    /// `READ_FIXED`/`WRITE_FIXED` on a slot holding a kernel buffer, whose
+    /// addresses are offsets (`imu->ubuf` is 0).
+    KbufImport {
+        /// Slot (`buf_index`).
+        slot: u32,
+        /// Direction.
+        ddir: Ddir,
+        /// First byte, from the buffer's start.
+        off: u64,
+        /// Bytes to transfer.
+        len: u64,
+        /// As for `import`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        hold: bool,
+    },
+    /// `READV_FIXED`/`WRITEV_FIXED` on a slot holding a kernel buffer.
+    KbufReadv {
+        /// Slot (`buf_index`).
+        slot: u32,
+        /// Direction.
+        ddir: Ddir,
+        /// One `{ off, len }` per iovec, offsets from the buffer's start.
+        iovecs: Vec<KbufSpan>,
+        /// As for `import`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        hold: bool,
+    },
 }
 
 impl Op {
@@ -533,7 +583,23 @@ impl Op {
             Op::Complete => "complete",
             Op::Ring { .. } => "ring",
             Op::Clone { .. } => "clone",
+            Op::KbufRegister { .. } => "kbuf_register",
+            Op::KbufUnregister { .. } => "kbuf_unregister",
+            Op::KbufImport { .. } => "kbuf_import",
+            Op::KbufReadv { .. } => "kbuf_readv",
         }
+    }
+
+    /// Whether it is one of the kernel-buffer operations (`kbuf_*`), which
+    /// the Rust model alone runs.
+    pub fn is_kbuf(&self) -> bool {
+        matches!(
+            self,
+            Op::KbufRegister { .. }
+                | Op::KbufUnregister { .. }
+                | Op::KbufImport { .. }
+                | Op::KbufReadv { .. }
+        )
     }
 }
 
@@ -627,10 +693,25 @@ impl Scenario {
                 | Op::Unregister
                 | Op::Complete
                 | Op::Ring { .. }
-                | Op::Clone { .. } => {}
+                | Op::Clone { .. }
+                | Op::KbufRegister { .. }
+                | Op::KbufUnregister { .. }
+                | Op::KbufImport { .. }
+                | Op::KbufReadv { .. } => {}
             }
         }
         out
+    }
+
+    /// The first kernel-buffer operation, with its index: what the paths
+    /// that run a scenario on a real kernel or a tree's C, which cannot
+    /// register a kernel buffer, refuse a file by.
+    pub fn first_kbuf_op(&self) -> Option<(usize, &'static str)> {
+        self.ops
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.is_kbuf())
+            .map(|(i, o)| (i, o.kind()))
     }
 
     /// Size of the scenario, for minimisation and reports.
@@ -646,6 +727,8 @@ impl Scenario {
                 .map(|o| match o {
                     Op::Register { iovecs } | Op::Update { iovecs, .. } => iovecs.len(),
                     Op::Readv { spans, .. } => spans.len(),
+                    Op::KbufRegister { bvecs, .. } => bvecs.len(),
+                    Op::KbufReadv { iovecs, .. } => iovecs.len(),
                     _ => 0,
                 })
                 .sum(),

@@ -16,6 +16,9 @@
 mod arch_tests;
 mod build;
 mod format;
+mod kbuf;
+#[cfg(test)]
+mod kbuf_tests;
 #[cfg(test)]
 mod private_tests;
 mod resolve;
@@ -26,4 +29,5 @@ pub use build::{
     build, Built, ConcreteOp, ScenarioError, MAX_C_MAPPED_PAGES, MAX_MAPPED_PAGES, MAX_OPS,
 };
 pub use format::*;
+pub use kbuf::MAX_KBUF_BVECS;
 pub use scale::{rescale, try_rescale};

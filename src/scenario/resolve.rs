@@ -10,6 +10,8 @@ use crate::model::{Iovec, ITER_DEST, ITER_SOURCE};
 struct Resolver<'a> {
     /// Start address and size in bytes of each segment.
     segments: &'a [(u64, u64)],
+    /// Head pfn and size in bytes of each folio.
+    folios: &'a [(crate::mm::Pfn, u64)],
     geo: &'a Geometry,
 }
 
@@ -127,6 +129,62 @@ impl Resolver<'_> {
                 nr,
                 replace,
             }),
+            Op::KbufRegister {
+                index,
+                dir,
+                bvecs,
+                segments,
+            } => ConcreteOp::KbufRegister {
+                index: *index,
+                rq: super::kbuf::request(
+                    bvecs,
+                    *segments,
+                    *dir,
+                    self.folios,
+                    self.geo.page_shift,
+                    field,
+                )?,
+            },
+            &Op::KbufUnregister { index } => ConcreteOp::KbufUnregister { index },
+            &Op::KbufImport {
+                slot,
+                ddir,
+                off,
+                len,
+                hold,
+            } => {
+                held_read(ddir, hold, field)?;
+                ConcreteOp::KbufImport {
+                    slot,
+                    ddir: iter_dir(ddir),
+                    off,
+                    len,
+                    hold,
+                }
+            }
+            Op::KbufReadv {
+                slot,
+                ddir,
+                iovecs,
+                hold,
+            } => {
+                held_read(*ddir, *hold, field)?;
+                if iovecs.is_empty() {
+                    return err(format!("{field}.iovecs"), "no iovecs");
+                }
+                ConcreteOp::KbufReadv {
+                    slot: *slot,
+                    ddir: iter_dir(*ddir),
+                    iovecs: iovecs
+                        .iter()
+                        .map(|sp| Iovec {
+                            iov_base: sp.off,
+                            iov_len: sp.len,
+                        })
+                        .collect(),
+                    hold: *hold,
+                }
+            }
             Op::Readv {
                 slot,
                 ddir,
@@ -169,9 +227,14 @@ fn iter_dir(d: Ddir) -> u32 {
 pub(super) fn ops(
     s: &Scenario,
     segments: &[(u64, u64)],
+    folios: &[(crate::mm::Pfn, u64)],
     geo: &Geometry,
 ) -> Result<Vec<ConcreteOp>, ScenarioError> {
-    let r = Resolver { segments, geo };
+    let r = Resolver {
+        segments,
+        folios,
+        geo,
+    };
     s.ops
         .iter()
         .enumerate()

@@ -96,6 +96,17 @@ pub fn expand(s: &Scenario) -> Result<Scenario, RunError> {
         }
         map.segs.push((start, f.count as u32, fb));
     }
+    // A kernel buffer's bvec names a folio of the run by its byte offset
+    // into the run.
+    let nfolios = out.folios.len() as u32;
+    for (i, op) in out.ops.iter_mut().enumerate() {
+        let super::format::Op::KbufRegister { bvecs, .. } = op else {
+            continue;
+        };
+        for (j, b) in bvecs.iter_mut().enumerate() {
+            expand_bvec(s, &first, nfolios, b, &format!("op[{i}].bvecs[{j}]"))?;
+        }
+    }
     for (p, is_start) in out.positions_mut() {
         let Some(&(start, n, fb)) = map.segs.get(p.seg as usize) else {
             continue;
@@ -117,6 +128,40 @@ pub fn expand(s: &Scenario) -> Result<Scenario, RunError> {
         };
     }
     Ok(out)
+}
+
+/// A bvec of the counted form moved to the expanded folios: a counted
+/// entry's folio is the one of the run its offset lies in.
+fn expand_bvec(
+    s: &Scenario,
+    first: &[u32],
+    nfolios: u32,
+    b: &mut super::format::KbufBvec,
+    field: &str,
+) -> Result<(), RunError> {
+    let Some(f) = s.folios.get(b.folio as usize) else {
+        // Left for the builder, which names the missing folio.
+        b.folio = nfolios + (b.folio - s.folios.len() as u32);
+        return Ok(());
+    };
+    let f0 = first[b.folio as usize];
+    if f.count == 1 {
+        b.folio = f0;
+        return Ok(());
+    }
+    let fb = folio_bytes(s, f, b.folio as usize)?;
+    if b.off / fb >= f.count {
+        return Err((
+            format!("{field}.off"),
+            format!(
+                "offset {:#x} is past folio[{}], a run of {} folios of {fb:#x} bytes",
+                b.off, b.folio, f.count
+            ),
+        ));
+    }
+    b.folio = f0 + (b.off / fb) as u32;
+    b.off %= fb;
+    Ok(())
 }
 
 /// `s` with every run of identical folios, each mapped whole by one
@@ -189,6 +234,14 @@ fn fold_at(s: &Scenario, k: usize) -> Option<Scenario> {
             if *f >= run.end {
                 *f -= n as u32 - 1;
             }
+        }
+    }
+    for b in super::kbuf::bvecs_mut(&mut c) {
+        if run.contains(&b.folio) {
+            b.off += (b.folio - run.start) as u64 * fb;
+            b.folio = run.start;
+        } else if b.folio >= run.end {
+            b.folio -= n as u32 - 1;
         }
     }
     for (p, _) in c.positions_mut() {

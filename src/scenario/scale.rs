@@ -120,12 +120,22 @@ pub fn rescale(s: &Scenario, to: GeometryName) -> Scenario {
                     pos(&mut sp.end);
                 }
             }
+            // Kernel buffers move below, after their folios.
             Op::RegisterSparse { .. }
             | Op::Unregister
             | Op::Complete
             | Op::Ring { .. }
-            | Op::Clone { .. } => {}
+            | Op::Clone { .. }
+            | Op::KbufRegister { .. }
+            | Op::KbufUnregister { .. }
+            | Op::KbufImport { .. }
+            | Op::KbufReadv { .. } => {}
         }
     }
+    let (pf, pt) = (gf.page_size(), gt.page_size());
+    let folio_bytes = |fi: u32| Some((folio_pages(&gf, fi)? * pf, folio_pages(&gt, fi)? * pt));
+    super::kbuf::rescale(s, &mut out, &folio_bytes, &|x, from, to| {
+        scale_pos(x, from, to, pf, pt)
+    });
     out
 }

@@ -11,7 +11,7 @@ use crate::model::iov_iter::{self, IovIter, PhysRange};
 use crate::model::runs::Pages;
 use crate::model::world::PageArray;
 use crate::model::{
-    memmap, rsrc, Errno, IoImuFolioData, IoKiocb, IoMappedUbuf, IoRsrcData, Iovec, World,
+    kbuf, memmap, rsrc, Errno, IoImuFolioData, IoKiocb, IoMappedUbuf, IoRsrcData, Iovec, World,
 };
 
 pub mod history;
@@ -192,6 +192,14 @@ pub trait Variant: Sync + Send {
     ) -> Result<(), Errno> {
         rsrc::io_sqe_buffers_register(self, w, arg, nr_args)
     }
+    /// `rq` is the request's number in [`World::kbuf_rqs`]; the release
+    /// callback is the driver's.
+    fn io_buffer_register_bvec(&self, w: &mut World, rq: u32, index: u32) -> Result<(), Errno> {
+        kbuf::io_buffer_register_bvec(self, w, rq, index)
+    }
+    fn io_buffer_unregister_bvec(&self, w: &mut World, index: u32) -> Result<(), Errno> {
+        kbuf::io_buffer_unregister_bvec(self, w, index)
+    }
     fn validate_fixed_range(
         &self,
         w: &World,
@@ -200,6 +208,16 @@ pub trait Variant: Sync + Send {
         imu: &IoMappedUbuf,
     ) -> Result<(), Errno> {
         rsrc::validate_fixed_range(w, buf_addr, len, imu)
+    }
+    fn io_import_kbuf(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        imu: AllocId,
+        len: u64,
+        offset: u64,
+    ) -> Result<IovIter, Errno> {
+        kbuf::io_import_kbuf(self, w, ddir, imu, len, offset)
     }
     fn io_import_fixed(
         &self,
@@ -238,6 +256,24 @@ pub trait Variant: Sync + Send {
     /// so a version is judged against the capacity it allocates.
     fn io_estimate_bvec_size(&self, iov: &[Iovec], folio_shift: u32) -> Result<u64, Errno> {
         rsrc::io_estimate_bvec_size(iov, folio_shift)
+    }
+    fn io_vec_fill_kern_bvec(
+        &self,
+        w: &mut World,
+        ddir: u32,
+        imu: AllocId,
+        iovec: &[Iovec],
+        capacity: u64,
+    ) -> Result<IovIter, Errno> {
+        kbuf::io_vec_fill_kern_bvec(self, w, ddir, imu, iovec, capacity)
+    }
+    fn iov_kern_bvec_size(&self, w: &mut World, iov: &Iovec, imu: AllocId) -> Result<u64, Errno> {
+        kbuf::iov_kern_bvec_size(self, w, iov, imu)
+    }
+    /// Also what the `import` invariant sizes its vectored probes of a
+    /// kernel buffer with.
+    fn io_kern_bvec_size(&self, w: &mut World, iov: &[Iovec], imu: AllocId) -> Result<u64, Errno> {
+        kbuf::io_kern_bvec_size(self, w, iov, imu)
     }
     fn io_import_reg_vec(
         &self,
@@ -281,6 +317,9 @@ pub trait Variant: Sync + Send {
 
     fn iovec_from_user(&self, w: &mut World, iov: &Iovec) -> Result<Iovec, Errno> {
         iov_iter::iovec_from_user(w, iov)
+    }
+    fn iov_iter_advance(&self, w: &mut World, iter: &mut IovIter, size: u64) {
+        iov_iter::iov_iter_advance(w, iter, size)
     }
     fn iterate_bvec(&self, w: &mut World, iter: &IovIter) -> (Vec<PhysRange>, u64) {
         iter.physical_ranges(w)
@@ -392,12 +431,18 @@ pub const HOOKS: &[&str] = &[
     "io_check_coalesce_buffer",
     "io_sqe_buffer_register",
     "io_sqe_buffers_register",
+    "io_buffer_register_bvec",
+    "io_buffer_unregister_bvec",
     "validate_fixed_range",
+    "io_import_kbuf",
     "io_import_fixed",
     "io_find_buf_node",
     "io_import_reg_buf",
     "io_vec_fill_bvec",
     "io_estimate_bvec_size",
+    "io_vec_fill_kern_bvec",
+    "iov_kern_bvec_size",
+    "io_kern_bvec_size",
     "io_import_reg_vec",
     "io_clone_buffers",
     "io_buffer_acct_cloned_hpages",
@@ -406,6 +451,7 @@ pub const HOOKS: &[&str] = &[
     "io_req_put_rsrc_nodes",
     "io_pin_pages",
     "iovec_from_user",
+    "iov_iter_advance",
     "iterate_bvec",
     "pin_user_pages_fast",
     "unpin_user_page",
@@ -463,6 +509,8 @@ pub fn names() -> Vec<&'static str> {
     all().map(|v| v.name()).collect()
 }
 
+#[cfg(test)]
+mod hook_kbuf_tests;
 #[cfg(test)]
 mod hook_tests;
 #[cfg(test)]

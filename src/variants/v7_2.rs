@@ -50,7 +50,9 @@ use crate::mm::gup::{FOLL_LONGTERM, FOLL_WRITE};
 use crate::mm::{AllocId, AllocSite, Pfn};
 use crate::model::runs::{folio_pieces, Pages};
 use crate::model::world::{PageArray, POISON_PFN};
-use crate::model::{sizeof, Errno, HpageAcct, World};
+use crate::model::{sizeof, Errno, HpageAcct, World, IO_REGBUF_F_KBUF};
+
+pub mod kbuf;
 
 /// Linux 7.2.
 #[derive(Debug)]
@@ -107,12 +109,12 @@ pub fn hpage_acct_unref(w: &mut World, hpage: Pfn) -> bool {
 /// Model of `io_buffer_unaccount_pages()` — io_uring/rsrc.c, 7.2
 /// (df0a52537c0f): drops the buffer's huge page references and returns the
 /// pages to uncharge (its order-0 entries, and each huge page whose last
-/// reference it held). `IO_REGBUF_F_KBUF` is never set in the model.
+/// reference it held). A kernel buffer (`IO_REGBUF_F_KBUF`) took none.
 pub fn io_buffer_unaccount_pages(w: &mut World, imu: AllocId) -> u64 {
     let mut seen: Option<Pfn> = None;
     let mut acct = 0u64;
 
-    if w.ctx.user.is_none() {
+    if w.imu(imu).flags & IO_REGBUF_F_KBUF != 0 || w.ctx.user.is_none() {
         return 0;
     }
     // Piece by piece: the pages of a piece share one head, so after its
@@ -237,7 +239,7 @@ pub fn io_buffer_unmap<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) 
     if acct_pages != 0 {
         v.io_unaccount_mem(w, acct_pages);
     }
-    v.io_release_ubuf(w, imu);
+    crate::model::kbuf::imu_release(v, w, imu);
     v.io_free_imu(w, imu);
 }
 
@@ -331,9 +333,9 @@ pub fn io_pin_pages<V: Variant + ?Sized>(
 /// (df0a52537c0f): the destination ring takes a reference on each huge
 /// page of a cloned buffer, charging nothing (`acct_new` is not looked
 /// at); on a failed reference it gives back those it took.
-/// `IO_REGBUF_F_KBUF` is never set in the model.
+/// A kernel buffer (`IO_REGBUF_F_KBUF`) is cloned without references.
 pub fn io_buffer_acct_cloned_hpages(w: &mut World, imu: AllocId) -> Result<(), Errno> {
-    if w.ctx.user.is_none() {
+    if w.imu(imu).flags & IO_REGBUF_F_KBUF != 0 || w.ctx.user.is_none() {
         return Ok(());
     }
     // Each entry at which a new huge page starts, as C's loop sees them.
@@ -450,6 +452,9 @@ impl Variant for V72 {
     fn io_buffer_unmap(&self, w: &mut World, imu: AllocId) {
         io_buffer_unmap(self, w, imu)
     }
+    fn io_buffer_register_bvec(&self, w: &mut World, rq: u32, index: u32) -> Result<(), Errno> {
+        kbuf::io_buffer_register_bvec(self, w, rq, index)
+    }
 
     fn accounting_rule(&self) -> crate::variants::AccountingRule {
         crate::variants::AccountingRule::PerRing
@@ -488,7 +493,11 @@ impl Variant for V72 {
             }
             let mut small = 0u64;
             let mut refs: std::collections::BTreeMap<Pfn, u64> = Default::default();
+            // A kernel buffer is neither charged nor counted.
             for (_, imu) in crate::oracle::invariants::ring_buffers(w, r) {
+                if w.imu(imu).flags & IO_REGBUF_F_KBUF != 0 {
+                    continue;
+                }
                 let mut seen = None;
                 let runs = w.imu(imu).bvec_runs();
                 for r in runs.iter().filter_map(|e| e.2) {

@@ -6,7 +6,7 @@
 //! its rule allows for those pins (`over-charged`, `under-charged`).
 
 use super::spans::bvec_spans;
-use super::{live_buffers, ring_buffers, Fail, Fails, OpContext, Slot};
+use super::{holds_pins, live_buffers, ring_buffers, Fail, Fails, OpContext, Slot};
 use crate::mm::{FolioId, Pfn};
 use crate::model::World;
 use crate::variants::{AccountingRule, Variant};
@@ -96,9 +96,12 @@ pub fn rule_bounds(rule: AccountingRule, w: &World) -> (u64, u64) {
 }
 
 /// The compound folios `imu`'s bvecs pin; its order-0 entries are added
-/// to `order0`.
+/// to `order0`. A kernel buffer pins none.
 fn compound_folios(w: &World, imu: crate::mm::AllocId, order0: &mut u64) -> BTreeSet<FolioId> {
     let mut mine = BTreeSet::new();
+    if !holds_pins(w, imu) {
+        return mine;
+    }
     for s in bvec_spans(w, imu).iter().filter(|s| s.written) {
         for (_, k, f) in s.folio_pieces(w) {
             let Some(f) = f else { continue };
@@ -160,7 +163,10 @@ fn by_rule(rule: AccountingRule, w: &World, out: &mut Fails) {
 pub fn pins_need(w: &World) -> (u64, BTreeMap<FolioId, BTreeSet<Slot>>) {
     let mut folios: BTreeMap<FolioId, BTreeSet<Slot>> = BTreeMap::new();
     let mut small: Vec<(Pfn, u64)> = Vec::new();
-    for (slot, imu) in live_buffers(w) {
+    for (slot, imu) in live_buffers(w)
+        .into_iter()
+        .filter(|&(_, m)| holds_pins(w, m))
+    {
         for s in bvec_spans(w, imu).iter().filter(|s| s.written) {
             for (o, k, f) in s.folio_pieces(w) {
                 let Some(f) = f else { continue };

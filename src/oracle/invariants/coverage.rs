@@ -1,20 +1,22 @@
 //! `coverage`: the bvecs of a registered buffer name exactly the physical
 //! bytes behind `[ubuf, ubuf + len)`, in order; their lengths sum to
 //! `imu->len`; every byte lies in a folio the buffer holds a pin on
-//! (`io_release_ubuf` unpins `page_folio(bv_page)`).
+//! (`io_release_ubuf` unpins `page_folio(bv_page)`). A kernel buffer's
+//! bvecs name its request's bytes, which it does not pin.
 
 use super::spans::{bvec_spans, merged_bytes, total};
-use super::{buffers, fmt_ranges, Fail, Fails, OpContext};
+use super::{buffers, fmt_ranges, kbuf_request, Fail, Fails, OpContext};
 use crate::mm::FolioId;
 use crate::model::World;
-use crate::oracle::truth::user_range;
+use crate::oracle::truth::{kbuf_range, user_range};
 use crate::variants::Variant;
 use std::collections::BTreeSet;
 
 /// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
 pub(super) const RULE: &str = "the bvecs of a registered buffer name exactly the physical bytes behind [ubuf, ubuf + len), in order; \
                the bvec lengths sum to imu->len; every byte lies in a folio the buffer holds a pin on \
-               (io_sqe_buffer_register's bvec loop; io_release_ubuf unpins page_folio(bv_page))";
+               (io_sqe_buffer_register's bvec loop; io_release_ubuf unpins page_folio(bv_page)); a kernel buffer's \
+               bvecs name exactly its request's bytes (io_buffer_register_bvec), which the request holds";
 
 // A slot's length, pins and bytes are each looked at whatever the others
 // show: a short buffer can also reach memory it does not pin.
@@ -32,6 +34,21 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut F
             );
         }
         let got = merged_bytes(&spans, w.geo.page_size());
+        // A kernel buffer names its request's bytes and pins nothing: the
+        // request holds its pages.
+        if let Some(rq) = kbuf_request(w, imu) {
+            let want = kbuf_range(w, rq, 0, rq.bytes());
+            if got != want {
+                fail!(
+                    out,
+                    "wrong-bytes",
+                    "slot {slot}: bvecs name {} but the request's bvecs are {}",
+                    fmt_ranges(&got),
+                    fmt_ranges(&want)
+                );
+            }
+            continue;
+        }
         let pinned: BTreeSet<FolioId> = spans
             .iter()
             .filter(|s| s.written)

@@ -1,9 +1,10 @@
 //! `import`: `io_import_fixed` and `io_vec_fill_bvec` give, for any range
 //! inside the buffer, exactly the physical bytes of that user range, with
 //! `nr_segs` equal to the bvecs used, without reading `bvec[i >= nr_bvecs]`
-//! or writing past `io_estimate_bvec_size`.
+//! or writing past `io_estimate_bvec_size`. A kernel buffer's imports are
+//! held to its request's bytes ([`super::import_kbuf`]).
 
-use super::{buffers, fmt_ranges, Fail, Fails, OpContext};
+use super::{buffers, fmt_ranges, kbuf_request, Fail, Fails, OpContext};
 use crate::mm::AllocId;
 use crate::model::iov_iter::{push_merged, PhysRange};
 use crate::model::world::Event;
@@ -16,10 +17,12 @@ use std::collections::BTreeSet;
 /// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
 pub(super) const RULE: &str = "io_import_fixed and io_vec_fill_bvec give, for any range inside the buffer, exactly the physical \
                bytes of that user range, with nr_segs equal to the bvecs used, without reading bvec[i >= nr_bvecs] \
-               or writing past io_estimate_bvec_size";
+               or writing past io_estimate_bvec_size; for a kernel buffer io_import_kbuf and io_vec_fill_kern_bvec \
+               give its request's bytes at those offsets, with nr_segs covering the bvecs used, within \
+               io_kern_bvec_size";
 
 /// The aspect of an out-of-bounds event.
-fn event_aspect(e: &Event) -> &'static str {
+pub(super) fn event_aspect(e: &Event) -> &'static str {
     match e {
         Event::BvecOutOfBounds { .. } => "bvec-out-of-bounds",
         Event::ResBvecOverflow { .. } => "res-bvec-overflow",
@@ -31,11 +34,19 @@ fn event_aspect(e: &Event) -> &'static str {
 /// Probe offsets in `[0, len]`: the ends, and every bvec boundary and
 /// physical discontinuity with ±1 byte and ±1 page around it, capped so a
 /// buffer of many small pages costs a bounded number of probes.
-fn probe_points(w: &World, imu: AllocId, truth: &[PhysRange]) -> Vec<u64> {
+/// `extra` are more edges to probe around (a kernel buffer's request's
+/// bvec boundaries).
+pub(super) fn probe_points(
+    w: &World,
+    imu: AllocId,
+    truth: &[PhysRange],
+    extra: &[u64],
+) -> Vec<u64> {
     const CAP: usize = 24;
     let len = w.imu(imu).len;
     let ps = w.geo.page_size();
-    let mut extra = discontinuities(truth);
+    let mut extra = extra.to_vec();
+    extra.extend(discontinuities(truth));
     extra.push(ps - w.imu(imu).ubuf % ps);
     let edges = match Edges::of(w, imu) {
         Some(bvec_ends) => bvec_ends.sample(extra, CAP),
@@ -201,7 +212,7 @@ impl Edges {
 /// every start position the arithmetic distinguishes; and a few long ones
 /// (the whole buffer, from the first points to the end, from the start to
 /// the last points) for the end arithmetic across many bvecs.
-fn probes(pts: &[u64], len: u64, ps: u64) -> Vec<(u64, u64)> {
+pub(super) fn probes(pts: &[u64], len: u64, ps: u64) -> Vec<(u64, u64)> {
     let mut out = vec![(0, len)];
     for (i, &p) in pts.iter().enumerate() {
         if p >= len {
@@ -253,6 +264,7 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
             );
         }
     }
+    super::import_kbuf::own_op(w, c, out);
     for e in c
         .events
         .iter()
@@ -264,9 +276,14 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
         ));
     }
     for (slot, imu) in buffers(w) {
+        if let Some(rq) = kbuf_request(w, imu) {
+            let rq = rq.clone();
+            super::import_kbuf::probe(v, w, slot, imu, &rq, out);
+            continue;
+        }
         let (ubuf, len) = (w.imu(imu).ubuf, w.imu(imu).len);
         let truth = user_range(w, ubuf, len);
-        let pts = probe_points(w, imu, &truth);
+        let pts = probe_points(w, imu, &truth, &[]);
         // One import moves at most MAX_RW_COUNT bytes (validate_fixed_range
         // refuses more, and io_vec_fill_bvec a longer total): a buffer over
         // 2 GiB, which 7.2 allows, is probed in pieces no longer than that.
@@ -385,7 +402,7 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
     }
 }
 
-fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {
+pub(super) fn fmt_iovs(iovs: &[Iovec], ubuf: u64) -> String {
     let v: Vec<String> = iovs
         .iter()
         .map(|i| format!("offset {:#x} len {:#x}", i.iov_base - ubuf, i.iov_len))

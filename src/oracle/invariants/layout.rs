@@ -1,16 +1,18 @@
 //! `layout`: every bvec but the first starts at offset 0 of a folio of
 //! `1 << folio_shift` bytes, and every bvec but the last is full, because
 //! `io_import_fixed` and `io_vec_fill_bvec` index bvecs by
-//! `offset >> folio_shift`.
+//! `offset >> folio_shift`. Not for a kernel buffer, whose bvecs are its
+//! request's.
 
 use super::spans::{bvec_spans, stretches};
-use super::{buffers, Fail, Fails, OpContext, Slot};
+use super::{buffers, holds_pins, Fail, Fails, OpContext, Slot};
 use crate::model::World;
 use crate::variants::Variant;
 
 /// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
 pub(super) const RULE: &str = "every bvec but the first starts at offset 0 of a folio of 1 << folio_shift bytes, and every bvec but \
-               the last is full: io_import_fixed and io_vec_fill_bvec index bvecs by offset >> folio_shift";
+               the last is full: io_import_fixed and io_vec_fill_bvec index bvecs by offset >> folio_shift (a user \
+               buffer's; a kernel buffer's are its request's)";
 
 // Every bvec, its start and its end alike: stopping at the first one off
 // would hide the others. A span is judged a stretch at a time: between the
@@ -20,6 +22,11 @@ pub(super) const RULE: &str = "every bvec but the first starts at offset 0 of a 
 pub(super) fn check(_v: &dyn Variant, w: &mut World, _c: &OpContext, out: &mut Fails) {
     let (shift, ps) = (w.geo.page_shift, w.geo.page_size());
     for (slot, imu) in buffers(w) {
+        // A kernel buffer's bvecs are its request's, of any length:
+        // io_import_kbuf() walks them instead of indexing.
+        if !holds_pins(w, imu) {
+            continue;
+        }
         let fs = w.imu(imu).folio_shift;
         let block = 1u64 << fs;
         let spans = bvec_spans(w, imu);

@@ -201,6 +201,8 @@ mod allocation;
 mod coverage;
 mod error_unwinds;
 mod import;
+mod import_kbuf;
+mod kbuf;
 mod layout;
 mod no_warning;
 mod oops;
@@ -256,6 +258,11 @@ pub static INVARIANTS: &[Invariant] = &[
         name: "oops",
         rule: oops::RULE,
         check: oops::check,
+    },
+    Invariant {
+        name: "kbuf",
+        rule: kbuf::RULE,
+        check: kbuf::check,
     },
     Invariant {
         name: "teardown",
@@ -375,6 +382,19 @@ pub fn ring_buffers(w: &World, ring: u32) -> Vec<(Slot, AllocId)> {
         }
     }
     out
+}
+
+/// The request of a kernel buffer (its release is the driver's callback,
+/// `imu->priv` the request), or `None` for a user buffer.
+pub fn kbuf_request(w: &World, imu: AllocId) -> Option<&crate::model::kbuf::BlkRequest> {
+    w.kbuf_rqs.get(w.imu(imu).kbuf_rq()? as usize)
+}
+
+/// Whether a buffer holds pins: a user buffer's release unpins the folio
+/// of every bvec (`io_release_ubuf`); a kernel buffer's gives the request,
+/// which holds its pages, back to the driver.
+pub fn holds_pins(w: &World, imu: AllocId) -> bool {
+    w.imu(imu).kbuf_rq().is_none()
 }
 
 /// At most six ranges, then how many there are: a buffer of thousands of

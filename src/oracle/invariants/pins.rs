@@ -2,10 +2,11 @@
 //! entries that will unpin it (one per entry, `io_release_ubuf`); no pin
 //! count goes below where it started; a page handed to
 //! `unpin_user_page(s)` is one a pin came through
-//! (`sanity_check_pinned_pages`, CONFIG_DEBUG_VM).
+//! (`sanity_check_pinned_pages`, CONFIG_DEBUG_VM). A kernel buffer takes
+//! no pin.
 
 use super::spans::bvec_spans;
-use super::{live_buffers, Fail, Fails, OpContext};
+use super::{holds_pins, live_buffers, Fail, Fails, OpContext};
 use crate::mm::phys::MmViolation;
 use crate::mm::FolioId;
 use crate::model::World;
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// In a reviewer's words: `regbuf-fuzz list`, `explain` and the mail quote it.
 pub(super) const RULE: &str = "each folio holds exactly as many FOLL_PIN pins as there are bvec entries that will unpin it \
-               (one per entry, io_release_ubuf); no pin count goes below where it started; a page handed to \
+               (one per entry of a user buffer, io_release_ubuf; a kernel buffer takes none); no pin count goes below where it started; a page handed to \
                unpin_user_page(s) is one a pin came through (sanity_check_pinned_pages, CONFIG_DEBUG_VM)";
 
 // The mm's own complaints first, then the counts whatever they showed: an
@@ -46,7 +47,11 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fa
         }
     }
     let mut expected: BTreeMap<FolioId, i64> = BTreeMap::new();
-    for (slot, imu) in live_buffers(w) {
+    // A kernel buffer's release unpins nothing: its pages are its request's.
+    for (slot, imu) in live_buffers(w)
+        .into_iter()
+        .filter(|&(_, m)| holds_pins(w, m))
+    {
         for s in bvec_spans(w, imu) {
             for (o, k, f) in s.folio_pieces(w) {
                 match f {

@@ -222,6 +222,55 @@ pub(super) fn describe_op(o: &mut String, s: &Scenario, b: &Built, i: usize) {
             v
         }
         (Op::Complete, _) => vec!["the oldest request in flight gets its data and is freed".into()],
+        (Op::KbufRegister { dir, index, .. }, ConcreteOp::KbufRegister { rq, .. }) => {
+            let mut v = vec![format!(
+                "a {} request of {:#x} bytes in {} segment(s), for slot {index}:",
+                if *dir == crate::scenario::Ddir::Read {
+                    "READ"
+                } else {
+                    "WRITE"
+                },
+                rq.bytes(),
+                rq.nr_phys_segments
+            )];
+            for (j, bv) in rq.bvecs.iter().enumerate() {
+                v.push(format!(
+                    "  bvec {j}: bv_page pfn {:#x} bv_offset {:#x} bv_len {:#x}",
+                    bv.bv_page, bv.bv_offset, bv.bv_len
+                ));
+            }
+            v
+        }
+        (
+            Op::KbufImport {
+                slot, ddir, hold, ..
+            },
+            ConcreteOp::KbufImport { off, len, .. },
+        ) => vec![format!(
+            "{ddir:?} slot {slot}: bytes [{off:#x} .. {:#x}) of its buffer{}",
+            off + len,
+            held(*hold)
+        )],
+        (
+            Op::KbufReadv {
+                slot, ddir, hold, ..
+            },
+            ConcreteOp::KbufReadv { iovecs, .. },
+        ) => {
+            let mut v = vec![format!(
+                "{ddir:?} slot {slot}, {} iovecs{}:",
+                iovecs.len(),
+                held(*hold)
+            )];
+            for c in iovecs {
+                v.push(format!(
+                    "  bytes [{:#x} .. {:#x}) of its buffer",
+                    c.iov_base,
+                    c.iov_base + c.iov_len
+                ));
+            }
+            v
+        }
         _ => vec![],
     };
     for l in lines {

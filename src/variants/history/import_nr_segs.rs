@@ -56,6 +56,10 @@ fn io_import_fixed(
 
     let mut offset = buf_addr - m.ubuf;
     let folio_shift = m.folio_shift;
+    // 7.1-rc1's kernel buffer branch, which the revert leaves as it is.
+    if m.flags & crate::model::IO_REGBUF_F_KBUF != 0 {
+        return v.io_import_kbuf(w, ddir, imu, len, offset);
+    }
     let folio_mask = (1u64 << folio_shift) - 1;
     let mut bvec = 0u64;
     let first = w.read_bvec(imu, 0, "io_import_fixed");

@@ -55,6 +55,9 @@ impl Variant for Pre3996771b8f75 {
     fn io_buffer_acct_cloned_hpages(&self, w: &mut World, imu: AllocId) -> Result<(), Errno> {
         V72.io_buffer_acct_cloned_hpages(w, imu)
     }
+    fn io_buffer_register_bvec(&self, w: &mut World, rq: u32, index: u32) -> Result<(), Errno> {
+        V72.io_buffer_register_bvec(w, rq, index)
+    }
     fn imu_acct_pages(&self, w: &World, imu: AllocId) -> Option<u64> {
         V72.imu_acct_pages(w, imu)
     }

@@ -98,6 +98,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         u.ubuf = iov.iov_base;
         u.len = iov.iov_len;
         u.folio_shift = page_shift;
+        u.release = crate::model::ImuRelease::Ubuf;
         u.flags = 0;
         u.dir = IO_IMU_DEST | IO_IMU_SOURCE;
         if coalesced {
