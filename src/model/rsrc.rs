@@ -100,19 +100,31 @@ pub fn io_release_ubuf<V: Variant + ?Sized>(v: &V, w: &mut World, imu: AllocId) 
             continue;
         };
         let pieces: Vec<_> = crate::model::runs::folio_pieces(&w.phys, r.bv.bv_page, n).collect();
-        for (_, _, k, folio) in pieces {
-            match folio {
-                Some(f) if k > 1 && w.phys.put_pin_keeps_baseline(f, k as i64) => {
-                    v.unpin_user_folio(w, f, k)
+        unpin_pieces(v, w, pieces, "io_release_ubuf: bv_page outside any folio");
+    }
+}
+
+/// `unpin_user_folio(folio, 1)` for each page of `pieces`, one call for a
+/// piece where its `n` calls would not go below the folio's baseline; a
+/// page outside every folio is the warning `outside`.
+fn unpin_pieces<V: Variant + ?Sized>(
+    v: &V,
+    w: &mut World,
+    pieces: Vec<(u64, Pfn, u64, Option<crate::mm::FolioId>)>,
+    outside: &str,
+) {
+    for (_, _, n, folio) in pieces {
+        match folio {
+            Some(folio) if n > 1 && w.phys.put_pin_keeps_baseline(folio, n as i64) => {
+                v.unpin_user_folio(w, folio, n)
+            }
+            Some(folio) => {
+                for _ in 0..n {
+                    v.unpin_user_folio(w, folio, 1);
                 }
-                Some(f) => {
-                    for _ in 0..k {
-                        v.unpin_user_folio(w, f, 1);
-                    }
-                }
-                None => {
-                    w.warn_on_once(true, "io_release_ubuf: bv_page outside any folio");
-                }
+            }
+            None => {
+                w.warn_on_once(true, outside);
             }
         }
     }
@@ -647,24 +659,12 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
 /// baseline: then they are made one by one, as C makes them.
 pub fn unpin_folio_of_each<V: Variant + ?Sized>(v: &V, w: &mut World, pages: &Pages) {
     let pieces: Vec<_> = pages.folio_pieces(&w.phys, 0, pages.len()).collect();
-    for (_, _, n, folio) in pieces {
-        match folio {
-            Some(folio) if n > 1 && w.phys.put_pin_keeps_baseline(folio, n as i64) => {
-                v.unpin_user_folio(w, folio, n)
-            }
-            Some(folio) => {
-                for _ in 0..n {
-                    v.unpin_user_folio(w, folio, 1);
-                }
-            }
-            None => {
-                w.warn_on_once(
-                    true,
-                    "io_sqe_buffer_register: unpin of a page outside any folio",
-                );
-            }
-        }
-    }
+    unpin_pieces(
+        v,
+        w,
+        pieces,
+        "io_sqe_buffer_register: unpin of a page outside any folio",
+    );
 }
 
 /// The bvec loop of `io_sqe_buffer_register()`: entry `i` is `pages[i]`
