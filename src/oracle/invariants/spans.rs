@@ -109,11 +109,12 @@ pub fn total(spans: &[Span]) -> (u64, u64) {
 }
 
 /// The stretches of `[from, to)` in which an entry's result can only be the
-/// same as its neighbours': split at `cuts` (entries that may differ).
+/// same as its neighbours': split at `cuts` (entries that may differ; one
+/// out of range, wrapped below 0 as the callers compute it, splits nothing).
 pub fn stretches(from: u64, to: u64, cuts: &[u64]) -> Vec<(u64, u64)> {
     let mut at: Vec<u64> = cuts
         .iter()
-        .flat_map(|&c| [c, c + 1])
+        .flat_map(|&c| [c, c.wrapping_add(1)])
         .filter(|&c| c > from && c < to)
         .collect();
     at.push(from);
