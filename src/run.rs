@@ -184,18 +184,33 @@ fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<V
             None,
         ),
         ConcreteOp::Unregister => (ret_of(v.io_sqe_buffers_unregister(w), |_| 0), None),
+        // A kernel buffer's import is the same request as a user
+        // buffer's: only the addresses differ.
         ConcreteOp::Import {
             slot,
             ddir,
-            buf_addr,
+            buf_addr: addr,
+            len,
+            hold,
+        }
+        | ConcreteOp::KbufImport {
+            slot,
+            ddir,
+            off: addr,
             len,
             hold,
         } => {
             let mut req = IoKiocb::new(*slot);
-            let r = v.io_import_reg_buf(w, &mut req, *buf_addr, *len, *ddir);
+            let r = v.io_import_reg_buf(w, &mut req, *addr, *len, *ddir);
             issued(v, w, req, r, *hold)
         }
         ConcreteOp::Readv {
+            slot,
+            ddir,
+            iovecs,
+            hold,
+        }
+        | ConcreteOp::KbufReadv {
             slot,
             ddir,
             iovecs,
@@ -226,28 +241,6 @@ fn apply_here(v: &dyn Variant, w: &mut World, op: &ConcreteOp) -> (i64, Option<V
         }
         ConcreteOp::KbufUnregister { index } => {
             (ret_of(v.io_buffer_unregister_bvec(w, *index), |_| 0), None)
-        }
-        // The same request as a user buffer's: only the addresses differ.
-        ConcreteOp::KbufImport {
-            slot,
-            ddir,
-            off,
-            len,
-            hold,
-        } => {
-            let mut req = IoKiocb::new(*slot);
-            let r = v.io_import_reg_buf(w, &mut req, *off, *len, *ddir);
-            issued(v, w, req, r, *hold)
-        }
-        ConcreteOp::KbufReadv {
-            slot,
-            ddir,
-            iovecs,
-            hold,
-        } => {
-            let mut req = IoKiocb::new(*slot);
-            let r = v.io_import_reg_vec(w, *ddir, &mut req, iovecs);
-            issued(v, w, req, r, *hold)
         }
     }
 }

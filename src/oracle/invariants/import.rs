@@ -31,6 +31,37 @@ pub(super) fn event_aspect(e: &Event) -> &'static str {
     }
 }
 
+/// One probe: `io_import_fixed()` of `len` bytes at `addr`, then the walk
+/// of what it gives; a failure and every out-of-bounds event on the way are
+/// failures named by `what`. `None` when the import failed.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn import_probe(
+    v: &dyn Variant,
+    w: &mut World,
+    ddir: u32,
+    imu: AllocId,
+    addr: u64,
+    len: u64,
+    what: &dyn Fn() -> String,
+    out: &mut Fails,
+) -> Option<(crate::model::iov_iter::IovIter, Vec<PhysRange>, u64)> {
+    let mark = w.events.len();
+    let res = match v.io_import_fixed(w, ddir, imu, addr, len) {
+        Ok(iter) => {
+            let (got, used) = v.iterate_bvec(w, &iter);
+            Some((iter, got, used))
+        }
+        Err(e) => {
+            fail!(out, "failed", "{} failed with {e}", what());
+            None
+        }
+    };
+    for e in w.events.split_off(mark) {
+        fail!(out, event_aspect(&e), "{}: {e:?}", what());
+    }
+    res
+}
+
 /// Probe offsets in `[0, len]`: the ends, and every bvec boundary and
 /// physical discontinuity with ±1 byte and ±1 page around it, capped so a
 /// buffer of many small pages costs a bounded number of probes.
@@ -297,23 +328,11 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
         // two bugs, and one probe can show both.
         for (k, &(off, l)) in probes.iter().enumerate() {
             let ddir = if k % 2 == 0 { ITER_DEST } else { ITER_SOURCE };
-            let mark = w.events.len();
-            let iter = v.io_import_fixed(w, ddir, imu, ubuf + off, l);
             let what = || format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x})");
-            let (iter, got, used) = match iter {
-                Ok(iter) => {
-                    let (got, used) = v.iterate_bvec(w, &iter);
-                    (Some(iter), got, used)
-                }
-                Err(e) => {
-                    fail!(out, "failed", "{} failed with {e}", what());
-                    (None, Vec::new(), 0)
-                }
+            let Some((iter, got, used)) = import_probe(v, w, ddir, imu, ubuf + off, l, &what, out)
+            else {
+                continue;
             };
-            for e in w.events.split_off(mark) {
-                fail!(out, event_aspect(&e), "{}: {e:?}", what());
-            }
-            let Some(iter) = iter else { continue };
             let want = user_range(w, ubuf + off, l);
             if got != want {
                 fail!(

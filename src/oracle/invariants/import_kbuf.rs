@@ -6,7 +6,7 @@
 //! `nr_bvecs` or writes past what `io_kern_bvec_size()` sized. Probes go
 //! in the request's own direction: the other one is `-EFAULT` by design.
 
-use super::import::{event_aspect, fmt_iovs, probe_points, probes};
+use super::import::{event_aspect, fmt_iovs, import_probe, probe_points, probes};
 use super::{fmt_ranges, kbuf_request, Fail, Fails, OpContext, Slot};
 use crate::mm::AllocId;
 use crate::model::iov_iter::push_merged;
@@ -97,25 +97,13 @@ pub(super) fn probe(
     let ddir = rq.data_dir;
     let ubuf = w.imu(imu).ubuf;
     for &(off, l) in &probes {
-        let mark = w.events.len();
-        let iter = v.io_import_fixed(w, ddir, imu, ubuf + off, l);
         let what = || {
             format!("slot {slot}: io_import_fixed(offset {off:#x}, len {l:#x}) of a kernel buffer")
         };
-        let (iter, got, used) = match iter {
-            Ok(iter) => {
-                let (got, used) = v.iterate_bvec(w, &iter);
-                (Some(iter), got, used)
-            }
-            Err(e) => {
-                fail!(out, "failed", "{} failed with {e}", what());
-                (None, Vec::new(), 0)
-            }
+        let Some((iter, got, used)) = import_probe(v, w, ddir, imu, ubuf + off, l, &what, out)
+        else {
+            continue;
         };
-        for e in w.events.split_off(mark) {
-            fail!(out, event_aspect(&e), "{}: {e:?}", what());
-        }
-        let Some(iter) = iter else { continue };
         let want = kbuf_range(w, rq, off, l);
         if got != want {
             fail!(
