@@ -466,10 +466,8 @@ pub fn run_cli(a: &FuzzArgs) -> i32 {
     let progress = !a.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let tree = variant.kernel_c().is_some() || against.kernel_c().is_some();
     let geometries = if a.geometries.is_empty() && tree {
-        // A tree's C by default on x86-64's page sizes: on a folio of 4 GiB
-        // or more (arm64 64K, ppc64 hash) its 32-bit bv_len and bv_offset
-        // truncate, which the model does not follow yet; `--geometry` asks
-        // for the others.
+        // A tree's C by default on x86-64's page sizes: each other page
+        // size is another build of the C; `--geometry` asks for them.
         &[(8, GeometryName::Small), (2, GeometryName::Real)][..]
     } else if a.geometries.is_empty() {
         crate::gen::ALL_GEOMETRIES

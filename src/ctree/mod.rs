@@ -337,6 +337,7 @@ static OLD_DESIGN_BUGS: &[KnownBug] = &[
         fixed_by: "80c7378f94cf (6.15)",
         summary: "io_import_fixed() sends nr_segs = imu->nr_bvecs for an import from the buffer's start, \
                   not the bvecs the range uses (harmless to a bvec walk, which honours count)",
+        after: &[],
     },
 ];
 

@@ -13,6 +13,7 @@
 //! `WARN_ON_ONCE(cond)` is [`World::warn_on_once`], which records the site for
 //! the oracles instead of printing.
 
+pub mod cint;
 pub mod clone;
 pub mod iov_iter;
 pub mod kbuf;

@@ -605,10 +605,16 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         let size = iov.iov_len;
         let page_shift = w.geo.page_shift;
         let page_mask = w.geo.page_mask();
+        let len = super::cint::store(
+            w,
+            "io_sqe_buffer_register: imu->len",
+            v.c_types().imu_len,
+            iov.iov_len,
+        );
         let u = w.imu_mut(m);
         // store original address for later verification
         u.ubuf = iov.iov_base;
-        u.len = iov.iov_len;
+        u.len = len;
         u.folio_shift = page_shift;
         u.release = ImuRelease::Ubuf;
         u.flags = 0;
@@ -626,8 +632,7 @@ pub fn io_sqe_buffer_register<V: Variant + ?Sized>(
         w.nodes.get_mut(&node).expect("node allocated above").buf = Some(m);
         ret = Ok(());
 
-        let u = w.imu_mut(m);
-        fill_bvecs(u, &p.pages, nr_pages, size, off);
+        fill_bvecs(w, m, &p.pages, nr_pages, size, off);
     }
     // done:
     let node = match ret {
@@ -671,45 +676,46 @@ pub fn unpin_folio_of_each<V: Variant + ?Sized>(v: &V, w: &mut World, pages: &Pa
 /// with `min(size, (1 << folio_shift) - off)` bytes at `off`, `off` being 0
 /// after the first. It is written run by run: within a run of consecutive
 /// pages, the entries after the first are whole folios (`off == 0`) until
-/// `size` runs short, then empty.
-pub fn fill_bvecs(
-    u: &mut super::IoMappedUbuf,
-    pages: &Pages,
-    nr_pages: u64,
-    mut size: u64,
-    mut off: u64,
-) {
-    let fsz = 1u64 << u.folio_shift;
+/// `size` runs short, then empty. `bvec_set_page()` stores the length and
+/// the offset in `unsigned int`s; `size` goes down by the `size_t`.
+pub fn fill_bvecs(w: &mut World, m: AllocId, pages: &Pages, nr_pages: u64, mut size: u64, mut off: u64) {
+    let fsz = 1u64 << w.imu(m).folio_shift;
+    let set = |w: &mut World, len: u64, off: u64| BvecFields {
+        len: bvec_field(w, "io_sqe_buffer_register: bvec_set_page(): bv_len", len),
+        off: bvec_field(w, "io_sqe_buffer_register: bvec_set_page(): bv_offset", off),
+    };
     for (i, p, n) in pages.runs_in(0, nr_pages) {
         let mut k = 0;
         while k < n {
             if off == 0 && (size >= fsz || size == 0) {
-                let m = if size == 0 {
+                let m_n = if size == 0 {
                     n - k
                 } else {
                     (size / fsz).min(n - k)
                 };
                 let len = size.min(fsz);
-                u.bvec.set_run(
+                let f = set(w, len, 0);
+                w.imu_mut(m).bvec.set_run(
                     i + k,
-                    m,
+                    m_n,
                     BioVec {
                         bv_page: p + k,
-                        bv_len: len,
-                        bv_offset: 0,
+                        bv_len: f.len,
+                        bv_offset: f.off,
                     },
                 );
-                size -= len * m;
-                k += m;
+                size -= len * m_n;
+                k += m_n;
                 continue;
             }
             let vec_len = size.min(fsz - off);
-            u.bvec.set(
+            let f = set(w, vec_len, off);
+            w.imu_mut(m).bvec.set(
                 i + k,
                 BioVec {
                     bv_page: p + k,
-                    bv_len: vec_len,
-                    bv_offset: off,
+                    bv_len: f.len,
+                    bv_offset: f.off,
                 },
             );
             off = 0;
@@ -717,6 +723,18 @@ pub fn fill_bvecs(
             k += 1;
         }
     }
+}
+
+/// What `bvec_set_page()` stores of a length and an offset.
+struct BvecFields {
+    len: u64,
+    off: u64,
+}
+
+/// `bv->field = v` in `bvec_set_page()` of `io_sqe_buffer_register()`:
+/// `unsigned int`, whatever the version.
+fn bvec_field(w: &mut World, site: &str, v: u64) -> u64 {
+    super::cint::store(w, site, super::cint::CType::UInt, v)
 }
 
 /// Model of `io_sqe_buffers_register()` — io_uring/rsrc.c, 7.1-rc1.
@@ -900,7 +918,12 @@ pub fn io_vec_fill_bvec<V: Variant + ?Sized>(
     capacity: u64,
 ) -> Result<IovIter, Errno> {
     let folio_shift = w.imu(imu).folio_shift;
-    let folio_size = 1u64 << folio_shift;
+    let folio_size = super::cint::one_shl(
+        w,
+        "io_vec_fill_bvec: folio_size = 1 << imu->folio_shift",
+        v.c_types().fill_bvec_one,
+        folio_shift,
+    );
     let folio_mask = folio_size - 1;
     let mut res_bvec: Vec<BioVec> = Vec::new();
     let mut total_len = 0u64;
@@ -946,8 +969,25 @@ pub fn io_vec_fill_bvec<V: Variant + ?Sized>(
     if total_len > w.geo.max_rw_count() {
         return Err(Errno::EINVAL);
     }
+    res_bvec_fields(w, "io_vec_fill_bvec", &mut res_bvec);
 
     Ok(IovIter::owned(ddir, res_bvec, total_len))
+}
+
+/// What `bvec_set_page()` kept of the lengths and offsets of an import's
+/// result bvecs: their `unsigned int`s. Applied once the import succeeds: a
+/// table it then fails on is thrown away, truncated or not.
+pub fn res_bvec_fields(w: &mut World, who: &str, res_bvec: &mut [BioVec]) {
+    let over = |b: &BioVec| b.bv_len > u32::MAX as u64 || b.bv_offset > u32::MAX as u64;
+    if !res_bvec.iter().any(over) {
+        return;
+    }
+    let len = format!("{who}: bvec_set_page(): bv_len");
+    let off = format!("{who}: bvec_set_page(): bv_offset");
+    for b in res_bvec.iter_mut().filter(|b| over(b)) {
+        b.bv_len = super::cint::store(w, &len, super::cint::CType::UInt, b.bv_len);
+        b.bv_offset = super::cint::store(w, &off, super::cint::CType::UInt, b.bv_offset);
+    }
 }
 
 /// Model of `io_estimate_bvec_size()` — io_uring/rsrc.c, 7.1-rc1.

@@ -38,6 +38,12 @@ pub enum Event {
         /// `function: what was dereferenced`.
         site: String,
     },
+    /// A C integer conversion that loses bits, or a shift C leaves
+    /// undefined ([`super::cint`]).
+    Width {
+        /// `function: expression: what happened`.
+        site: String,
+    },
     /// A write to the import's result bvec array past its estimated size.
     ResBvecOverflow {
         /// Entries written.
@@ -253,6 +259,11 @@ impl World {
     pub fn kvmalloc_array(&mut self, site: AllocSite, n: u64, elem: u64) -> Option<AllocId> {
         let size = super::sizeof::array(n, elem)?;
         self.kvmalloc(site, size)
+    }
+
+    /// Records a C integer conversion that loses bits or an undefined shift.
+    pub fn width(&mut self, site: String) {
+        self.events.push(Event::Width { site });
     }
 
     /// Records a dereference the kernel would oops on.

@@ -251,6 +251,24 @@ fn known_bug(f: &Finding, base: &Run, cand: &Run) -> Option<KnownBug> {
             .and_then(|v| v.known_bugs().iter().find(|k| k.aspect == key).copied())
     };
     let bug = listed(f.variant)?;
+    // A consequence is known where its cause broke, on either side: a
+    // candidate's finding is known only where the base broke the same rule
+    // at the same operation (below), and a tree's C, which records no
+    // width of its own, shows the consequences of the model's.
+    if !bug.after.is_empty() {
+        let caused = [base, cand].iter().any(|run| {
+            run.ops.iter().take(f.op + 1).any(|r| {
+                r.violations.iter().any(|v| {
+                    bug.after
+                        .iter()
+                        .any(|c| c.split_once('/') == Some((v.invariant, v.aspect.as_str())))
+                })
+            })
+        });
+        if !caused {
+            return None;
+        }
+    }
     if f.variant == cand.variant && base.variant != cand.variant && listed(base.variant).is_some() {
         let base_too = base.ops.get(f.op).is_some_and(|r| {
             r.violations

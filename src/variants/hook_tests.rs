@@ -28,6 +28,7 @@ fn hooks_list_every_overridable_kernel_function() {
         "imu_acct_pages",
         "accounted_pages",
         "accounting_rule",
+        "c_types",
     ];
     let methods: Vec<&str> = body
         .lines()
@@ -226,4 +227,47 @@ fn the_import_invariant_holds_a_variant_to_its_own_estimate() {
         v.detail,
         "during the operation: ResBvecOverflow { written: 2, capacity: 1 }"
     );
+}
+
+/// 7.2's 1 TiB limit on 7.1's types: what ca76b56a2a2a's `size_t` is for.
+struct RaisedLimitNarrowLen;
+
+impl Variant for RaisedLimitNarrowLen {
+    fn name(&self) -> &'static str {
+        "raised-limit-narrow-len"
+    }
+    fn summary(&self) -> &'static str {
+        "b4e41050b212's limit with imu->len still an unsigned int"
+    }
+    fn io_validate_user_buf_range(
+        &self,
+        w: &mut World,
+        uaddr: u64,
+        ulen: u64,
+    ) -> Result<(), Errno> {
+        crate::variants::v7_2::io_validate_user_buf_range(w, uaddr, ulen)
+    }
+}
+
+#[test]
+fn a_limit_raised_past_the_type_of_imu_len_is_a_width_finding() {
+    // Five 1 GiB pages and one buffer over all of them: 5 GiB, which an
+    // unsigned int keeps as 1 GiB.
+    let sc = Scenario::from_toml(
+        "format = 1\ngeometry = \"real\"\n[[folio]]\nkind = \"hugetlb-pud\"\n\
+         [[segment]]\nfolio = 0\ncount = 5\n[[op]]\nop = \"register\"\n\
+         iovecs = [{ kind = \"range\", start = { seg = 0, off = 0 }, end = { seg = 0, off = 5368709120 } }]\n",
+    )
+    .unwrap();
+    let narrow = go(&RaisedLimitNarrowLen, &sc);
+    assert_eq!(rets(&narrow), [0]);
+    let v = violation(&narrow, 0, "io_sqe_buffer_register").expect("a widths finding");
+    assert_eq!(v.invariant, "widths");
+    assert!(v.detail.contains("imu->len = 0x140000000"), "{}", v.detail);
+    // The same buffer on 7.2's size_t: no width finding, and no other.
+    let wide = go(&crate::variants::v7_2::V72, &sc);
+    assert_eq!(rets(&wide), [0]);
+    assert!(violation(&wide, 0, "io_sqe_buffer_register").is_none());
+    // Upstream refuses it (-EFAULT over 1 GiB) before any store.
+    assert_eq!(rets(&go(&Upstream, &sc)), [Errno::EFAULT.neg() as i64]);
 }

@@ -33,6 +33,10 @@ pub struct KnownBug {
     pub fixed_by: &'static str,
     /// One line: what goes wrong.
     pub summary: &'static str,
+    /// For a consequence of other known bugs: their `invariant/aspect`s. A
+    /// finding is then this bug only in a run where the variant broke one
+    /// of those too, at the same operation or before.
+    pub after: &'static [&'static str],
 }
 
 /// Linux 7.1's RLIMIT_MEMLOCK bypass (reference section 2.9): a hugetlb
@@ -44,7 +48,114 @@ pub const RLIMIT_BYPASS_7_1: KnownBug = KnownBug {
     fixed_by: "df0a52537c0f (7.2)",
     summary: "RLIMIT_MEMLOCK bypass through headpage_already_acct(): a huge page shared by two buffers is \
               uncharged when the buffer that was charged for it goes",
+    after: &[],
 };
+
+/// Where this model found the bvec table of a buffer in a 16 GiB folio
+/// (ppc64's hash MMU, arm64 with 64 KiB pages) truncated: `bvec_set_page()`
+/// takes `unsigned int` length and offset, and `io_sqe_buffer_register()`
+/// passes it the offset into the folio (`first_folio_page_idx <<
+/// PAGE_SHIFT`), 4 GiB or more for a buffer that starts 4 GiB into it, and,
+/// since 7.2's 1 TiB limit, lengths of 16 GiB. The import then reads and
+/// writes bytes a multiple of 4 GiB away from the user's. In 7.1-rc1 and in
+/// the 7.2 tree alike.
+pub const BVEC_FIELDS_OVER_4G: KnownBug = KnownBug {
+    aspect: "widths/io_sqe_buffer_register",
+    fixed_by: "no commit yet; found by the model: corpus/findings/upstream/bv-offset-over-4g.toml",
+    summary: "io_sqe_buffer_register() passes bvec_set_page() an offset (or, in 7.2, a length) of 4 GiB or more \
+              into a 16 GiB folio, and the unsigned int keeps its low 32 bits",
+    after: &[],
+};
+
+/// `io_vec_fill_bvec()` of 7.2 passes `bvec_set_page()` the offset of an
+/// iovec in its folio, 4 GiB or more in a 16 GiB folio: a vectored fixed
+/// read or write there lands 4 GiB (a multiple of it) before its bytes.
+pub const FILL_BVEC_OFFSET_OVER_4G: KnownBug = KnownBug {
+    aspect: "widths/io_vec_fill_bvec",
+    fixed_by: "no commit yet; found by the model: corpus/findings/upstream/fill-bvec-offset-over-4g.toml",
+    summary: "io_vec_fill_bvec() passes bvec_set_page() the offset of an iovec 4 GiB or more into a 16 GiB \
+              folio, and the unsigned int keeps its low 32 bits",
+    after: &[],
+};
+
+/// 7.1-rc1's `io_vec_fill_bvec()` also computes `folio_size = 1 <<
+/// imu->folio_shift` with an `int` 1: undefined for a 16 GiB folio
+/// (`folio_shift` 34), where x86 and arm64 give 4 and ppc64 0, and a
+/// vectored fixed read writes past its bvec array or never ends. The 7.2
+/// tree writes `1UL`.
+pub const FILL_BVEC_INT_SHIFT: KnownBug = KnownBug {
+    aspect: "widths/io_vec_fill_bvec",
+    fixed_by: "the 7.2 tree (1UL << imu->folio_shift), for the shift; found by the model: \
+               corpus/findings/upstream/fill-bvec-int-shift.toml",
+    summary: "io_vec_fill_bvec() shifts an int 1 by imu->folio_shift, undefined for a 16 GiB folio, and \
+              truncates the offset of an iovec 4 GiB or more into one",
+    after: &[],
+};
+
+/// The same bugs as the oracle's own imports meet them (it reads every
+/// buffer back through `io_vec_fill_bvec()`), and what a truncated bvec
+/// does to the bytes, the lengths and the layout of a buffer: findings of
+/// these aspects are known only where one of the width bugs above broke at
+/// the same operation or before.
+const WIDTH_CONSEQUENCES: [KnownBug; 8] = {
+    const CAUSES: &[&str] = &[
+        BVEC_FIELDS_OVER_4G.aspect,
+        FILL_BVEC_INT_SHIFT.aspect,
+        "import/width",
+    ];
+    const fn of(aspect: &'static str, summary: &'static str) -> KnownBug {
+        KnownBug {
+            aspect,
+            fixed_by: "no commit yet; a consequence of this version's width bugs (widths/...)",
+            summary,
+            after: CAUSES,
+        }
+    }
+    [
+        of("import/width", "the oracle's vectored import of a buffer in a 16 GiB folio meets io_vec_fill_bvec()'s width bug"),
+        of("import/wrong-bytes", "an import through a truncated bv_offset or bv_len touches other bytes of its folio"),
+        of("import/bvec-out-of-bounds", "an import past a bvec whose bv_len was truncated reads past the table"),
+        of("coverage/wrong-bytes", "the bvecs of a buffer with a truncated bv_offset or bv_len name other bytes of its folio"),
+        of("coverage/length", "the bv_len of a buffer truncated to its low 32 bits do not add up to imu->len"),
+        of("layout/not-full", "a bvec whose bv_offset was truncated does not end at its folio's end"),
+        of("import/nr-segs", "an import from a buffer whose bv_len were truncated counts its segments from the truncated lengths"),
+        of(
+            "oops/null-ptr-deref in iterate_bvec",
+            "a tree's C walks an import past a bv_len truncated to 0, off the end of the bvec table",
+        ),
+    ]
+};
+
+/// The known bugs of 7.1-rc1, which every variant has but for what it
+/// overrides.
+pub static KNOWN_7_1: [KnownBug; 11] = [
+    RLIMIT_BYPASS_7_1,
+    BVEC_FIELDS_OVER_4G,
+    FILL_BVEC_INT_SHIFT,
+    WIDTH_CONSEQUENCES[0],
+    WIDTH_CONSEQUENCES[1],
+    WIDTH_CONSEQUENCES[2],
+    WIDTH_CONSEQUENCES[3],
+    WIDTH_CONSEQUENCES[4],
+    WIDTH_CONSEQUENCES[5],
+    WIDTH_CONSEQUENCES[6],
+    WIDTH_CONSEQUENCES[7],
+];
+
+/// The known bugs of 7.2's tree that are not in its own file: its width
+/// bugs and their consequences.
+pub static KNOWN_7_2_WIDTHS: [KnownBug; 10] = [
+    BVEC_FIELDS_OVER_4G,
+    FILL_BVEC_OFFSET_OVER_4G,
+    WIDTH_CONSEQUENCES[0],
+    WIDTH_CONSEQUENCES[1],
+    WIDTH_CONSEQUENCES[2],
+    WIDTH_CONSEQUENCES[3],
+    WIDTH_CONSEQUENCES[4],
+    WIDTH_CONSEQUENCES[5],
+    WIDTH_CONSEQUENCES[6],
+    WIDTH_CONSEQUENCES[7],
+];
 
 /// The functions a patch to the registration path may change: every
 /// function of the modelled path, GUP's included. Every default is the
@@ -66,10 +177,10 @@ pub trait Variant: Sync + Send {
         None
     }
     /// Bugs this version is known to have (and which commit fixes them).
-    /// The default is 7.1-rc1's, [`RLIMIT_BYPASS_7_1`], since every variant
+    /// The default is 7.1-rc1's, [`KNOWN_7_1`], since every variant
     /// is 7.1 plus what it overrides; a variant that fixes it says so.
     fn known_bugs(&self) -> &'static [KnownBug] {
-        &[RLIMIT_BYPASS_7_1]
+        &KNOWN_7_1
     }
     /// For a variant built from a kernel tree's C: itself, which runs whole
     /// operations through the C instead of the functions below.
@@ -381,6 +492,11 @@ pub trait Variant: Sync + Send {
     /// pins themselves, without asking the version's bookkeeping.
     fn accounting_rule(&self) -> AccountingRule {
         AccountingRule::PerBuffer
+    }
+    /// Not a kernel function: the C types of the quantities whose type
+    /// changed between versions, as this version declares them.
+    fn c_types(&self) -> crate::model::cint::CTypes {
+        crate::model::cint::CTypes::V7_1
     }
 }
 

@@ -22,9 +22,10 @@
 //!   fix) had no error path for `xa_reserve()`; the model is v3 and v4
 //!   alike.
 //! - ca76b56a2a2a "io_uring/rsrc: bump struct io_mapped_ubuf length field
-//!   to size_t": `imu->len` is a `u64` in the model already; with 7.1's
-//!   1 GiB limit it never exceeded `unsigned int`, with 7.2's it would have.
-//!   Nothing to model beyond the limit below.
+//!   to size_t": with 7.1's 1 GiB limit `imu->len` never exceeded
+//!   `unsigned int`, with 7.2's it would have ([`V72::c_types`]).
+//!   The 7.2 tree also writes `1UL << imu->folio_shift` in
+//!   `io_vec_fill_bvec()`, where 7.1-rc1 shifted an `int`.
 //! - b4e41050b212 "io_uring/rsrc: raise registered buffer 1GB limit": a
 //!   buffer may be up to `SZ_1T`, and a longer one is `-EINVAL` (it was
 //!   `-EFAULT`). Text from the same commit on the for-next branch,
@@ -405,6 +406,13 @@ pub const IMU_OVER_INT_MAX: super::KnownBug = super::KnownBug {
     fixed_by: "no commit yet; found by the model: corpus/findings/v7.2/imu-over-int-max.toml",
     summary: "io_alloc_imu() asks kvmalloc for an imu over INT_MAX (a buffer over 512 GiB that does not coalesce), \
               which WARNs",
+    after: &[],
+};
+
+/// The known bugs of 7.2.
+static KNOWN_7_2: [super::KnownBug; 11] = {
+    let w = super::KNOWN_7_2_WIDTHS;
+    [IMU_OVER_INT_MAX, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9]]
 };
 
 impl Variant for V72 {
@@ -424,7 +432,7 @@ impl Variant for V72 {
     /// df0a52537c0f fixes 7.1's RLIMIT_MEMLOCK bypass; what stands is the
     /// bvec table's size, which 3996771b8f75 left unbounded.
     fn known_bugs(&self) -> &'static [super::KnownBug] {
-        &[IMU_OVER_INT_MAX]
+        &KNOWN_7_2
     }
 
     fn io_validate_user_buf_range(
@@ -456,6 +464,9 @@ impl Variant for V72 {
         kbuf::io_buffer_register_bvec(self, w, rq, index)
     }
 
+    fn c_types(&self) -> crate::model::cint::CTypes {
+        crate::model::cint::CTypes::V7_2
+    }
     fn accounting_rule(&self) -> crate::variants::AccountingRule {
         crate::variants::AccountingRule::PerRing
     }

@@ -28,6 +28,7 @@ pub(super) fn event_aspect(e: &Event) -> &'static str {
         Event::ResBvecOverflow { .. } => "res-bvec-overflow",
         Event::Warn { .. } => "warning",
         Event::Oops { .. } => "oops",
+        Event::Width { .. } => "width",
     }
 }
 
@@ -299,7 +300,7 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
     for e in c
         .events
         .iter()
-        .filter(|e| !matches!(e, Event::Warn { .. } | Event::Oops { .. }))
+        .filter(|e| !matches!(e, Event::Warn { .. } | Event::Oops { .. } | Event::Width { .. }))
     {
         out.push(Fail::new(
             event_aspect(e),

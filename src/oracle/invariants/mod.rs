@@ -209,6 +209,7 @@ mod oops;
 mod pins;
 pub mod spans;
 mod teardown;
+mod widths;
 
 pub use accounting::pins_need;
 
@@ -253,6 +254,11 @@ pub static INVARIANTS: &[Invariant] = &[
         name: "no_warning",
         rule: no_warning::RULE,
         check: no_warning::check,
+    },
+    Invariant {
+        name: "widths",
+        rule: widths::RULE,
+        check: widths::check,
     },
     Invariant {
         name: "oops",

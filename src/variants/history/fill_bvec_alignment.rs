@@ -46,7 +46,12 @@ fn io_vec_fill_bvec(
     capacity: u64,
 ) -> Result<IovIter, Errno> {
     let folio_shift = w.imu(imu).folio_shift;
-    let folio_size = 1u64 << folio_shift;
+    let folio_size = crate::model::cint::one_shl(
+        w,
+        "io_vec_fill_bvec: folio_size = 1 << imu->folio_shift",
+        v.c_types().fill_bvec_one,
+        folio_shift,
+    );
     let folio_mask = folio_size - 1;
     let folio_addr = w.imu(imu).ubuf & !folio_mask;
     let mut res_bvec: Vec<BioVec> = Vec::new();
@@ -90,6 +95,7 @@ fn io_vec_fill_bvec(
     if total_len > w.geo.max_rw_count() {
         return Err(Errno::EINVAL);
     }
+    crate::model::rsrc::res_bvec_fields(w, "io_vec_fill_bvec", &mut res_bvec);
 
     Ok(IovIter::owned(ddir, res_bvec, total_len))
 }

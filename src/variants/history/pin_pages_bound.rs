@@ -67,4 +67,7 @@ impl Variant for Pre3996771b8f75 {
     fn accounting_rule(&self) -> crate::variants::AccountingRule {
         V72.accounting_rule()
     }
+    fn c_types(&self) -> crate::model::cint::CTypes {
+        V72.c_types()
+    }
 }
