@@ -95,9 +95,16 @@ fn agree(c: &dyn Variant, m: &dyn Variant, built: &regbuf_fuzz::scenario::Built,
             .iter()
             .map(|v| (v.invariant, v.aspect.clone()))
             .collect();
+        // The C has the widths (its stores truncate, and the snapshot
+        // compares what they kept) but does not record them: the model's
+        // `widths` findings, and its imports' `import/width`, have no
+        // counterpart to compare with.
         let vb: Vec<_> = b
             .violations
             .iter()
+            .filter(|v| {
+                v.invariant != "widths" && (v.invariant, v.aspect.as_str()) != ("import", "width")
+            })
             .map(|v| (v.invariant, v.aspect.clone()))
             .collect();
         assert_eq!(

@@ -135,13 +135,22 @@ mod tests {
     #[test]
     fn a_store_keeps_the_low_bits_and_records_the_truncation() {
         let mut w = World::new(crate::mm::Geometry::REAL, None, Default::default());
-        assert_eq!(store(&mut w, "f: x", CType::UInt, u32::MAX as u64), u32::MAX as u64);
+        assert_eq!(
+            store(&mut w, "f: x", CType::UInt, u32::MAX as u64),
+            u32::MAX as u64
+        );
         assert!(sites(&w).is_empty());
-        assert_eq!(store(&mut w, "f: x", CType::UInt, (5 << 30) + 7), (1 << 30) + 7);
+        assert_eq!(
+            store(&mut w, "f: x", CType::UInt, (5 << 30) + 7),
+            (1 << 30) + 7
+        );
         assert_eq!(store(&mut w, "f: y", CType::ULong, 1 << 40), 1 << 40);
         let s = sites(&w);
         assert_eq!(s.len(), 1, "{s:?}");
-        assert!(s[0].starts_with("f: x = 0x140000007: truncated to the 32 bits"), "{s:?}");
+        assert!(
+            s[0].starts_with("f: x = 0x140000007: truncated to the 32 bits"),
+            "{s:?}"
+        );
     }
 
     #[test]

@@ -678,7 +678,14 @@ pub fn unpin_folio_of_each<V: Variant + ?Sized>(v: &V, w: &mut World, pages: &Pa
 /// pages, the entries after the first are whole folios (`off == 0`) until
 /// `size` runs short, then empty. `bvec_set_page()` stores the length and
 /// the offset in `unsigned int`s; `size` goes down by the `size_t`.
-pub fn fill_bvecs(w: &mut World, m: AllocId, pages: &Pages, nr_pages: u64, mut size: u64, mut off: u64) {
+pub fn fill_bvecs(
+    w: &mut World,
+    m: AllocId,
+    pages: &Pages,
+    nr_pages: u64,
+    mut size: u64,
+    mut off: u64,
+) {
     let fsz = 1u64 << w.imu(m).folio_shift;
     let set = |w: &mut World, len: u64, off: u64| BvecFields {
         len: bvec_field(w, "io_sqe_buffer_register: bvec_set_page(): bv_len", len),

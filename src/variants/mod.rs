@@ -87,7 +87,8 @@ pub const FILL_BVEC_INT_SHIFT: KnownBug = KnownBug {
     aspect: "widths/io_vec_fill_bvec",
     fixed_by: "the 7.2 tree (1UL << imu->folio_shift), for the shift; found by the model: \
                corpus/findings/upstream/fill-bvec-int-shift.toml",
-    summary: "io_vec_fill_bvec() shifts an int 1 by imu->folio_shift, undefined for a 16 GiB folio, and \
+    summary:
+        "io_vec_fill_bvec() shifts an int 1 by imu->folio_shift, undefined for a 16 GiB folio, and \
               truncates the offset of an iovec 4 GiB or more into one",
     after: &[],
 };

@@ -297,11 +297,12 @@ pub(super) fn check(v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fai
         }
     }
     super::import_kbuf::own_op(w, c, out);
-    for e in c
-        .events
-        .iter()
-        .filter(|e| !matches!(e, Event::Warn { .. } | Event::Oops { .. } | Event::Width { .. }))
-    {
+    for e in c.events.iter().filter(|e| {
+        !matches!(
+            e,
+            Event::Warn { .. } | Event::Oops { .. } | Event::Width { .. }
+        )
+    }) {
         out.push(Fail::new(
             event_aspect(e),
             format!("during the operation: {e:?}"),
