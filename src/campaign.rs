@@ -728,30 +728,59 @@ pub fn known_line(
     if bugs.is_empty() {
         return None;
     }
-    let what: Vec<String> = bugs
-        .iter()
-        .map(|b| format!("{}: {}, fixed by {}", b.aspect, b.summary, b.fixed_by))
-        .collect();
     if shown {
+        let what: Vec<String> = bugs
+            .iter()
+            .filter(|b| b.after.is_empty())
+            .map(|b| format!("{}: {}, fixed by {}", b.aspect, b.summary, b.fixed_by))
+            .collect();
         return Some(format!(
-            "known bugs reported as findings (--known): {}",
+            "known bugs reported as findings (--known): {} (and their consequences; `regbuf-fuzz list` names them)",
             what.join("; ")
         ));
     }
     let n: u64 = set_aside.iter().map(|k| k.runs).sum();
+    // The bugs set aside, each once: its own words for a bug, the cause's
+    // name for a consequence; the rest are in `regbuf-fuzz list`.
+    let (mut named, mut consequences): (Vec<String>, Vec<&str>) = (Vec::new(), Vec::new());
+    for k in set_aside {
+        let Some(b) = bugs
+            .iter()
+            .find(|b| k.signature.ends_with(&format!(":invariant:{}", b.aspect)))
+        else {
+            continue;
+        };
+        if !b.after.is_empty() {
+            if !consequences.contains(&b.aspect) {
+                consequences.push(b.aspect);
+            }
+            continue;
+        }
+        let line = format!("{}: {}, fixed by {}", b.aspect, b.summary, b.fixed_by);
+        if !named.contains(&line) {
+            named.push(line);
+        }
+    }
+    if !consequences.is_empty() {
+        named.push(format!(
+            "{}: consequences of those",
+            consequences.join(", ")
+        ));
+    }
     let per: Vec<String> = set_aside
         .iter()
         .map(|k| format!("{} in {} runs", k.signature, k.runs))
         .collect();
-    Some(format!(
-        "{n} known-bug findings suppressed ({}){}; --known reports them",
-        what.join("; "),
-        if per.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", per.join(", "))
-        }
-    ))
+    Some(if per.is_empty() {
+        "0 known-bug findings suppressed (the variants' known bugs: `regbuf-fuzz list`); --known reports them"
+            .to_string()
+    } else {
+        format!(
+            "{n} known-bug findings suppressed ({}): {}; --known reports them",
+            named.join("; "),
+            per.join(", ")
+        )
+    })
 }
 
 /// Writes a minimised finding as a corpus file, with `note` (how it was

@@ -297,6 +297,7 @@ pub fn list(out: &mut dyn Write) -> i32 {
     o.push_str(
         "  and, not allocations:\n  \
          gup                 { fail = \"gup\", nth, pinned, errno }: pin_user_pages_fast call nth stops after `pinned` pages with ENOMEM, EBUSY or EAGAIN (FOLL_LONGTERM migration)\n  \
+         gup_split           { fail = \"gup_split\", nth }: pin_user_pages_fast call nth splits each unpinned THP and mTHP it reaches and pins order-0 pages (FOLL_LONGTERM migration with no THP free)\n  \
          copy_from_user      { fail = \"copy_from_user\", nth }: iovec read nth of the run faults (-EFAULT); the live check does this for real\n",
     );
     o.push_str("\nOVERRIDABLE FUNCTIONS (a variant replaces any of these at every call site, GUP's included; the rest of the path is 7.1-rc1's)\n");

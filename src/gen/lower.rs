@@ -279,6 +279,10 @@ fn lower_faults(raw: &[RawFault]) -> FaultPlan {
         // The top 32 values of `nth`, which allocation faults used before
         // there were others, fail a GUP walk or an iovec read instead.
         let p = match rf.nth {
+            // One GUP fault in eight splits the THPs the walk reaches.
+            240.. if rf.site % 8 == 7 => FaultPoint::GupSplit {
+                nth: u32::from(rf.site / 64 % 2),
+            },
             240.. => FaultPoint::Gup {
                 nth: u32::from(rf.site / 64 % 2),
                 // Nothing, one page, or part-way (a folio's worth at most).

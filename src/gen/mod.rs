@@ -95,6 +95,17 @@ impl GenConfig {
         }
     }
 
+    /// What a campaign without a tree draws, and so what the byte-driven
+    /// cargo-fuzz targets draw: every geometry by [`ALL_GEOMETRIES`]'
+    /// weights, and kernel buffers.
+    pub fn campaign() -> Self {
+        GenConfig {
+            geometries: ALL_GEOMETRIES.to_vec(),
+            kbufs: true,
+            ..GenConfig::default()
+        }
+    }
+
     /// The default limits, without fault points.
     pub fn no_faults() -> Self {
         GenConfig {

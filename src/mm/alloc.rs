@@ -146,6 +146,14 @@ pub enum FaultPoint {
         /// What the failure returns.
         errno: crate::model::Errno,
     },
+    /// The `nth` call (from 0) of `pin_user_pages_fast()` splits each
+    /// unpinned anonymous THP or mTHP it reaches and pins its pages as
+    /// order-0 folios: FOLL_LONGTERM migrating a THP out of ZONE_MOVABLE or
+    /// CMA with no THP free to move it into ([`super::gup`]).
+    GupSplit {
+        /// Index among the run's GUP calls.
+        nth: u32,
+    },
     /// The `nth` iovec read from user memory (from 0; `copy_from_user()`
     /// in `iovec_from_user()`) faults: -EFAULT, as an iovec array that runs
     /// into an unmapped page does.
@@ -163,6 +171,10 @@ impl fmt::Display for FaultPoint {
             FaultPoint::Gup { nth, pinned, errno } => write!(
                 f,
                 "pin_user_pages_fast call {nth} stops after {pinned} pages with {errno}"
+            ),
+            FaultPoint::GupSplit { nth } => write!(
+                f,
+                "pin_user_pages_fast call {nth} splits the unpinned THPs and mTHPs it reaches"
             ),
             FaultPoint::CopyFromUser { nth } => {
                 write!(f, "iovec read {nth} from user memory faults (-EFAULT)")
@@ -305,7 +317,9 @@ impl Alloc {
         let fail = self.plan.points.iter().any(|p| match *p {
             FaultPoint::Call { call: c } => c == call,
             FaultPoint::Site { site: s, nth: n } => s == site && n == this,
-            FaultPoint::Gup { .. } | FaultPoint::CopyFromUser { .. } => false,
+            FaultPoint::Gup { .. }
+            | FaultPoint::GupSplit { .. }
+            | FaultPoint::CopyFromUser { .. } => false,
         });
         self.log.push((site, fail));
         if fail {
@@ -326,14 +340,18 @@ impl Alloc {
     }
 
     /// One `pin_user_pages_fast()` call: the pages it may pin before it
-    /// fails and the error, if the plan fails it.
-    pub fn gup_call(&mut self) -> Option<(u64, crate::model::Errno)> {
+    /// fails and the error, if the plan fails it, and whether it splits
+    /// the THPs it reaches.
+    pub fn gup_call(&mut self) -> super::gup::GupFault {
         let n = self.gup_calls;
         self.gup_calls += 1;
-        self.plan.points.iter().find_map(|p| match *p {
-            FaultPoint::Gup { nth, pinned, errno } if nth == n => Some((pinned, errno)),
-            _ => None,
-        })
+        super::gup::GupFault {
+            fail: self.plan.points.iter().find_map(|p| match *p {
+                FaultPoint::Gup { nth, pinned, errno } if nth == n => Some((pinned, errno)),
+                _ => None,
+            }),
+            split: self.plan.points.contains(&FaultPoint::GupSplit { nth: n }),
+        }
     }
 
     /// One iovec read from user memory: whether the plan faults it.

@@ -49,6 +49,26 @@ impl AddressSpace {
         }
     }
 
+    /// Gives every page of the mappings of folio `from` the folio `of(pfn)`
+    /// its page now belongs to: after a split, one mapping a page.
+    pub fn split_folio(&mut self, from: FolioId, of: impl Fn(Pfn) -> FolioId) {
+        let mut out = Vec::with_capacity(self.maps.len());
+        for m in self.maps.drain(..) {
+            if m.folio != from {
+                out.push(m);
+                continue;
+            }
+            out.extend((0..m.npages).map(|k| Mapping {
+                vpn: m.vpn + k,
+                npages: 1,
+                pfn: m.pfn + k,
+                folio: of(m.pfn + k),
+                writable: m.writable,
+            }));
+        }
+        self.maps = out;
+    }
+
     /// All mappings in address order.
     pub fn mappings(&self) -> &[Mapping] {
         &self.maps

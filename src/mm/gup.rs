@@ -8,18 +8,21 @@
 //! a new pool page by the first write pin that reaches it (hugetlb_wp(), the
 //! page being mapped twice); the pool always has that page (the kernel, when
 //! it has none, takes the page from the child instead and reuses it).
-//! Divergences, none of which the registration path can observe: any other
-//! COW unsharing reuses the page (the other non-exclusive anonymous pages
-//! are those a fork()ed child shared and left on exit, so the parent is
-//! their only mapper), a THP is never split by the pin, and the fast/slow
-//! GUP split is one walk. A hole or a read-only page ends the walk: the
+//! A THP split: with the plan's `gup_split`, the walk splits each unpinned
+//! anonymous THP or mTHP it reaches, as FOLL_LONGTERM's migration does when
+//! no large folio is free to move it into, and pins its pages as order-0
+//! folios. Divergences, none of which the registration path can observe:
+//! any other COW unsharing reuses the page (the other non-exclusive
+//! anonymous pages are those a fork()ed child shared and left on exit, so
+//! the parent is their only mapper), a split THP's pages stay where they
+//! were, and the fast/slow GUP split is one walk. A hole or a read-only page ends the walk: the
 //! caller gets the count pinned so far, or -EFAULT when nothing was pinned.
 //!
 //! The path calls these through the variant's GUP hooks
 //! ([`crate::variants::Variant::pin_user_pages_fast`] and the unpins), whose
 //! defaults are these functions, so a variant can model a change to GUP.
 
-use super::{AddressSpace, Geometry, Pfn, PhysMem};
+use super::{AddressSpace, FolioKind, Geometry, Pfn, PhysMem};
 use crate::model::runs::Pages;
 use crate::model::Errno;
 
@@ -28,10 +31,21 @@ pub const FOLL_WRITE: u32 = 0x01;
 /// `FOLL_LONGTERM`.
 pub const FOLL_LONGTERM: u32 = 0x100;
 
+/// What the fault plan does to one `pin_user_pages_fast()` call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GupFault {
+    /// Stop after that many pages with that error.
+    pub fail: Option<(u64, Errno)>,
+    /// FOLL_LONGTERM splits each unpinned anonymous THP or mTHP it reaches
+    /// ([`PhysMem::split_folio`]).
+    pub split: bool,
+}
+
 /// Model of `pin_user_pages_fast(start, nr_pages, gup_flags, pages)`.
 /// Appends one entry per base page (the same page may appear several times
 /// when it is mapped several times) and takes one pin per entry. `fault`,
-/// from the fault plan, stops it after that many pages with that error.
+/// from the fault plan, stops it after that many pages with that error, or
+/// splits the THPs it reaches.
 #[allow(clippy::too_many_arguments)]
 pub fn pin_user_pages_fast(
     geo: &Geometry,
@@ -41,11 +55,11 @@ pub fn pin_user_pages_fast(
     nr_pages: u64,
     gup_flags: u32,
     pages: &mut Pages,
-    fault: Option<(u64, Errno)>,
+    fault: GupFault,
 ) -> Result<u64, Errno> {
     let mut vpn = start >> geo.page_shift;
     let mut pinned = 0u64;
-    let limit = fault.map_or(nr_pages, |(k, _)| k.min(nr_pages));
+    let limit = fault.fail.map_or(nr_pages, |(k, _)| k.min(nr_pages));
     while pinned < limit {
         let Some((run_vpn, backing, n)) = aspace.runs(vpn, limit - pinned).next() else {
             break;
@@ -55,6 +69,18 @@ pub fn pin_user_pages_fast(
         };
         if gup_flags & FOLL_WRITE != 0 && !writable {
             break;
+        }
+        if fault.split
+            && gup_flags & FOLL_LONGTERM != 0
+            && matches!(phys.folio(folio).kind, FolioKind::Thp | FolioKind::Mthp)
+            && phys.folio(folio).order > 0
+            && phys.pins(folio) == 0
+        {
+            phys.split_folio(folio);
+            aspace.split_folio(folio, |p| {
+                phys.page_folio(p).expect("a page of the split folio")
+            });
+            continue;
         }
         // A write pin of a private hugetlb page a live child still maps:
         // hugetlb_wp() finds it mapped twice and copies it into a new pool
@@ -88,7 +114,7 @@ pub fn pin_user_pages_fast(
         vpn = run_vpn + n;
     }
     if pinned == 0 {
-        return Err(match fault {
+        return Err(match fault.fail {
             // The walk reached the failing page before any hole.
             Some((_, e)) if limit == 0 => e,
             _ => Errno::EFAULT,

@@ -72,10 +72,16 @@ pub enum MmViolation {
     UnpinNotExclusive { pfn: Pfn, head: Pfn, caller: String },
 }
 
-/// All folios of a scenario, sorted by head pfn.
+/// All folios of a scenario, by id: in pfn order as the build placed them,
+/// then the pages of any THP a pin split ([`PhysMem::split_folio`]).
 #[derive(Clone, Debug, Default)]
 pub struct PhysMem {
     folios: Vec<Folio>,
+    /// Every folio by head pfn, for `page_folio()`.
+    by_head: Vec<(Pfn, FolioId)>,
+    /// THPs and mTHPs a FOLL_LONGTERM pin split, in order: the folio, whose
+    /// id its first page keeps, and its order before.
+    pub split: Vec<(FolioId, u32)>,
     /// Counters before any pin, to tell an underflow from a legitimate drop.
     baseline: Vec<(i64, i64)>,
     /// Pages of anonymous folios whose `PageAnonExclusive` is clear. Freshly
@@ -109,7 +115,45 @@ impl PhysMem {
             pincount: 0,
         });
         self.baseline.push((1, 0));
-        FolioId(self.folios.len() as u32 - 1)
+        let id = FolioId(self.folios.len() as u32 - 1);
+        self.by_head.push((head, id));
+        id
+    }
+
+    /// FOLL_LONGTERM's migration of an anonymous THP or mTHP out of
+    /// ZONE_MOVABLE or CMA when no folio of its size is free to take it:
+    /// mm/migrate.c splits it (`try_split_folio()`) and moves each page
+    /// alone, so the pin takes order-0 pages. Modelled in place: its pages
+    /// become order-0 folios at the same pfns, the head keeping the id and
+    /// the others appended, each keeping the kind (anonymous, a THP's or an
+    /// mTHP's pages); where the pages move to, the registration path cannot
+    /// see. Only an unpinned folio is split (a pinned one was
+    /// migrated when it was pinned). The new folios' ids, in pfn order.
+    pub fn split_folio(&mut self, id: FolioId) -> Vec<FolioId> {
+        let f = self.folio(id).clone();
+        debug_assert!(matches!(f.kind, FolioKind::Thp | FolioKind::Mthp));
+        debug_assert_eq!(self.pins(id), 0);
+        self.split.push((id, f.order));
+        let at = |s: &Self| s.by_head.partition_point(|&(h, _)| h <= f.head);
+        let mut ids = vec![id];
+        let mut new = Vec::new();
+        for p in f.head + 1..f.head + (1 << f.order) {
+            self.folios.push(Folio {
+                head: p,
+                order: 0,
+                kind: f.kind,
+                refcount: 1,
+                pincount: 0,
+            });
+            self.baseline.push((1, 0));
+            let nid = FolioId(self.folios.len() as u32 - 1);
+            ids.push(nid);
+            new.push((p, nid));
+        }
+        let i = at(self);
+        self.by_head.splice(i..i, new);
+        self.folios[id.0 as usize].order = 0;
+        ids
     }
 
     /// The state after fork() and the child's exit: every page of the
@@ -191,7 +235,7 @@ impl PhysMem {
         !self.not_exclusive.is_empty()
     }
 
-    /// All folios, in pfn order.
+    /// All folios, by id: in pfn order but for the pages of a split THP.
     pub fn folios(&self) -> &[Folio] {
         &self.folios
     }
@@ -203,9 +247,10 @@ impl PhysMem {
 
     /// `page_folio()`; `None` for a pfn that lies in no folio of the scenario.
     pub fn page_folio(&self, page: Pfn) -> Option<FolioId> {
-        let i = self.folios.partition_point(|f| f.head <= page);
-        let f = self.folios.get(i.checked_sub(1)?)?;
-        (page < f.head + (1 << f.order)).then_some(FolioId(i as u32 - 1))
+        let i = self.by_head.partition_point(|&(h, _)| h <= page);
+        let (_, id) = *self.by_head.get(i.checked_sub(1)?)?;
+        let f = self.folio(id);
+        (page < f.head + (1 << f.order)).then_some(id)
     }
 
     /// `compound_head()`: the head page, or the page itself outside folios.

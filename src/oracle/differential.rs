@@ -236,6 +236,25 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
     Verdict { findings, known }
 }
 
+/// A difference where the base broke one of its known width bugs
+/// (`widths/...`) at the same operation or before: the base's truncated
+/// bvecs name other bytes, so a candidate that does not truncate (or
+/// truncates elsewhere) differs from it; the difference is the base's bug.
+fn width_of_base(f: &Finding, base: &Run) -> Option<KnownBug> {
+    let listed = crate::variants::by_name(base.variant)?.known_bugs();
+    base.ops.iter().take(f.op + 1).find_map(|r| {
+        r.violations.iter().find_map(|v| {
+            listed
+                .iter()
+                .find(|k| {
+                    k.aspect.starts_with("widths/")
+                        && k.aspect.split_once('/') == Some((v.invariant, v.aspect.as_str()))
+                })
+                .copied()
+        })
+    })
+}
+
 /// The known bug `f` is, if any: an invariant its variant lists among its
 /// known bugs; on the candidate side, when the base lists the same bug, only
 /// where the base broke the same rule after the same operation (as any of
@@ -243,7 +262,7 @@ pub fn compare(base: &Run, cand: &Run) -> Verdict {
 /// a new route).
 fn known_bug(f: &Finding, base: &Run, cand: &Run) -> Option<KnownBug> {
     let FindingKind::Invariant(name, aspect) = &f.kind else {
-        return None;
+        return width_of_base(f, base);
     };
     let key = format!("{name}/{aspect}");
     let listed = |variant: &str| {

@@ -27,6 +27,11 @@ pub fn run(data: &[u8]) -> Result<(), String> {
     if again != s {
         return Err("generator output changed in a write/read round trip".into());
     }
+    // Only x86-64's small scale has a real one to rescale to; the other
+    // architectures are drawn at their own real sizes.
+    if s.geometry != GeometryName::Small {
+        return Ok(());
+    }
     match build(&rescale(&s, GeometryName::Real)) {
         // Counts drawn at the small geometry are 64 times the pages at the
         // real one: past MAX_MAPPED_PAGES, the build says so by name.

@@ -10,7 +10,7 @@ use crate::scenario::Scenario;
 pub fn scenario(data: &[u8]) -> Scenario {
     scenario_from_unstructured(
         &mut arbitrary::Unstructured::new(data),
-        &GenConfig::default(),
+        &GenConfig::campaign(),
     )
     .expect("the generator never fails")
 }

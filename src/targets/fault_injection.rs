@@ -11,8 +11,11 @@ use crate::scenario::Scenario;
 /// (an index into `v`'s own allocation calls).
 pub fn scenario(data: &[u8], v: &dyn crate::variants::Variant) -> Scenario {
     let mut u = arbitrary::Unstructured::new(data);
-    let mut s = scenario_from_unstructured(&mut u, &GenConfig::no_faults())
-        .expect("the generator never fails");
+    let cfg = GenConfig {
+        faults: false,
+        ..GenConfig::campaign()
+    };
+    let mut s = scenario_from_unstructured(&mut u, &cfg).expect("the generator never fails");
     let calls = check(&s, v, v).map(|(_, r, _)| r.alloc_calls).unwrap_or(0);
     if calls > 0 {
         let call = u.int_in_range(0..=calls - 1).unwrap_or(0);

@@ -138,7 +138,13 @@ mod tests {
         let mut most = 0;
         for fill in [0x00u8, 0xff] {
             let bytes = vec![fill; 4096];
-            for cfg in [GenConfig::default(), GenConfig::no_faults()] {
+            for cfg in [
+                GenConfig::campaign(),
+                GenConfig {
+                    faults: false,
+                    ..GenConfig::campaign()
+                },
+            ] {
                 let mut u = arbitrary::Unstructured::new(&bytes);
                 scenario_from_unstructured(&mut u, &cfg).unwrap();
                 let _ = u.int_in_range(0..=u32::MAX);
@@ -148,7 +154,13 @@ mod tests {
         for _ in 0..2000 {
             let mut bytes = vec![0u8; 4096];
             rng.fill_bytes(&mut bytes);
-            for cfg in [GenConfig::default(), GenConfig::no_faults()] {
+            for cfg in [
+                GenConfig::campaign(),
+                GenConfig {
+                    faults: false,
+                    ..GenConfig::campaign()
+                },
+            ] {
                 let mut u = arbitrary::Unstructured::new(&bytes);
                 scenario_from_unstructured(&mut u, &cfg).unwrap();
                 let _ = u.int_in_range(0..=u32::MAX);

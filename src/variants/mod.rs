@@ -127,36 +127,26 @@ const WIDTH_CONSEQUENCES: [KnownBug; 8] = {
     ]
 };
 
+/// `head`, then the consequences of the width bugs.
+pub const fn then_width_consequences<const N: usize>(head: &[KnownBug]) -> [KnownBug; N] {
+    assert!(N == head.len() + WIDTH_CONSEQUENCES.len());
+    let mut out = [RLIMIT_BYPASS_7_1; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < head.len() {
+            head[i]
+        } else {
+            WIDTH_CONSEQUENCES[i - head.len()]
+        };
+        i += 1;
+    }
+    out
+}
+
 /// The known bugs of 7.1-rc1, which every variant has but for what it
 /// overrides.
-pub static KNOWN_7_1: [KnownBug; 11] = [
-    RLIMIT_BYPASS_7_1,
-    BVEC_FIELDS_OVER_4G,
-    FILL_BVEC_INT_SHIFT,
-    WIDTH_CONSEQUENCES[0],
-    WIDTH_CONSEQUENCES[1],
-    WIDTH_CONSEQUENCES[2],
-    WIDTH_CONSEQUENCES[3],
-    WIDTH_CONSEQUENCES[4],
-    WIDTH_CONSEQUENCES[5],
-    WIDTH_CONSEQUENCES[6],
-    WIDTH_CONSEQUENCES[7],
-];
-
-/// The known bugs of 7.2's tree that are not in its own file: its width
-/// bugs and their consequences.
-pub static KNOWN_7_2_WIDTHS: [KnownBug; 10] = [
-    BVEC_FIELDS_OVER_4G,
-    FILL_BVEC_OFFSET_OVER_4G,
-    WIDTH_CONSEQUENCES[0],
-    WIDTH_CONSEQUENCES[1],
-    WIDTH_CONSEQUENCES[2],
-    WIDTH_CONSEQUENCES[3],
-    WIDTH_CONSEQUENCES[4],
-    WIDTH_CONSEQUENCES[5],
-    WIDTH_CONSEQUENCES[6],
-    WIDTH_CONSEQUENCES[7],
-];
+pub static KNOWN_7_1: [KnownBug; 11] =
+    then_width_consequences(&[RLIMIT_BYPASS_7_1, BVEC_FIELDS_OVER_4G, FILL_BVEC_INT_SHIFT]);
 
 /// The functions a patch to the registration path may change: every
 /// function of the modelled path, GUP's included. Every default is the

@@ -410,22 +410,11 @@ pub const IMU_OVER_INT_MAX: super::KnownBug = super::KnownBug {
 };
 
 /// The known bugs of 7.2.
-static KNOWN_7_2: [super::KnownBug; 11] = {
-    let w = super::KNOWN_7_2_WIDTHS;
-    [
-        IMU_OVER_INT_MAX,
-        w[0],
-        w[1],
-        w[2],
-        w[3],
-        w[4],
-        w[5],
-        w[6],
-        w[7],
-        w[8],
-        w[9],
-    ]
-};
+static KNOWN_7_2: [super::KnownBug; 11] = super::then_width_consequences(&[
+    IMU_OVER_INT_MAX,
+    super::BVEC_FIELDS_OVER_4G,
+    super::FILL_BVEC_OFFSET_OVER_4G,
+]);
 
 impl Variant for V72 {
     fn name(&self) -> &'static str {

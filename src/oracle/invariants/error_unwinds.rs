@@ -29,14 +29,17 @@ pub(super) fn check(_v: &dyn Variant, w: &mut World, c: &OpContext, out: &mut Fa
         );
     }
     let now = Before::of(w);
-    for i in (0..now.counters.len()).filter(|&i| now.counters[i] != c.before.counters[i]) {
+    // A folio the operation made (a THP its pin split) was a page of an
+    // unpinned one before: at the counters of a fresh page, (1, 0).
+    let before = |i: usize| c.before.counters.get(i).copied().unwrap_or((1, 0));
+    for i in (0..now.counters.len()).filter(|&i| now.counters[i] != before(i)) {
         fail!(
             out,
             "pins",
             "{} failed with {} but folio {i} went from (refcount, pincount) {:?} to {:?}",
             kind(op),
             c.ret,
-            c.before.counters[i],
+            before(i),
             now.counters[i]
         );
     }
